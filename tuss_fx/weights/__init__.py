@@ -1,0 +1,1 @@
+"""The shipped default model (safetensors + JSON config)."""
