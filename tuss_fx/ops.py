@@ -25,33 +25,29 @@ def rms_group_norm(x: torch.Tensor, gamma: torch.Tensor, num_groups: int, eps: f
 
 
 def rotary_tables(freqs: torch.Tensor, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos/sin tables of the rotary embedding for positions 0..seq_len-1.
+    """cos and signed-sin tables of the rotary embedding for positions 0..seq_len-1.
 
-    Follows rotary-embedding-torch 0.6.1: angle = position * freq, each angle used for one
-    interleaved (even, odd) channel pair.
+    Follows rotary-embedding-torch 0.6.1: angle = position · freq, each angle shared by one
+    interleaved (even, odd) channel pair, which rotates as (x0, x1) -> (x0 cos - x1 sin, x1 cos + x0 sin).
 
     Args:
         freqs: (E/2,) inverse frequencies (the state_dict's `rope.freqs`), E = head_dim.
         seq_len: L.
 
     Returns:
-        cos, sin: (L, E) fp32.
+        cos: (L, E) fp32; signed_sin: (L, E) fp32 holding -sin on even and +sin on odd channels,
+        so that rotation is x·cos + swap_pairs(x)·signed_sin.
     """
     positions = torch.arange(seq_len, device=freqs.device, dtype=torch.float32)
-    angles = torch.outer(positions, freqs.float()).repeat_interleave(2, dim=-1)
-    return angles.cos(), angles.sin()
+    angles = torch.outer(positions, freqs.float())  # (L, E/2)
+    sin = angles.sin()
+    return angles.cos().repeat_interleave(2, dim=-1), torch.stack((-sin, sin), dim=-1).flatten(-2)
 
 
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate interleaved channel pairs: (x0, x1) -> (x0 cos - x1 sin, x1 cos + x0 sin).
-
-    Args:
-        x: (..., L, E).
-        cos, sin: (L, E) from `rotary_tables`.
-    """
-    pairs = x.float().unflatten(-1, (-1, 2))
-    rotated_half = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
-    return (x.float() * cos + rotated_half * sin).to(x.dtype)
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
+    """Rotate interleaved channel pairs of x: (..., L, E) with (L, E) tables from `rotary_tables`."""
+    swapped = x.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)  # (x1, x0, x3, x2, ...)
+    return (x.float() * cos + swapped.float() * signed_sin).to(x.dtype)
 
 
 def rotary_attention(qkv: torch.Tensor, freqs: torch.Tensor, num_heads: int) -> torch.Tensor:
@@ -66,11 +62,9 @@ def rotary_attention(qkv: torch.Tensor, freqs: torch.Tensor, num_heads: int) -> 
         (B, L, H·E): heads concatenated, ready for the output projection.
     """
     batch, seq_len, _ = qkv.shape
-    # (B, L, 3, H, E) -> (3, B, H, L, E)
-    q, k, v = qkv.view(batch, seq_len, 3, num_heads, -1).permute(2, 0, 3, 1, 4)
-    cos, sin = rotary_tables(freqs, seq_len)
-    q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-    out = F.scaled_dot_product_attention(q, k, v)
+    qkv = qkv.view(batch, seq_len, 3, num_heads, -1).permute(2, 0, 3, 1, 4)  # (3, B, H, L, E)
+    q, k = apply_rotary(qkv[:2], *rotary_tables(freqs, seq_len))  # rotated together: one pass
+    out = F.scaled_dot_product_attention(q, k, qkv[2])
     return out.transpose(1, 2).reshape(batch, seq_len, -1)
 
 

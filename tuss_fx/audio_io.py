@@ -1,0 +1,179 @@
+"""Block reads with input checks, and all-or-nothing writes through temporary files."""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from tuss_fx.errors import AudioReadError, AudioWriteError
+
+# float WAV keeps the headroom stems need (a stem may exceed 0 dBFS); FLAC has no float
+SUBTYPES = {"wav": "FLOAT", "flac": "PCM_24"}
+BLOCK_FRAMES = 65536
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    path: Path
+    sample_rate: int
+    num_channels: int
+    num_frames: int
+
+    @property
+    def duration_seconds(self) -> float:
+        return self.num_frames / self.sample_rate
+
+
+def probe(path: str | Path) -> AudioInfo:
+    """Open an input and check it can be separated.
+
+    Raises:
+        AudioReadError: missing, empty, not audio, truncated (RIFF size past the end) or no samples.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioReadError(path, "no such file")
+    if path.stat().st_size == 0:
+        raise AudioReadError(path, "file is empty")
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise AudioReadError(path, f"not a readable audio file ({_reason(exc)})") from None
+    if info.frames <= 0:
+        raise AudioReadError(path, "holds no audio samples (zero length)")
+    _check_riff_size(path)
+    return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames))
+
+
+def read_blocks(info: AudioInfo, block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
+    """Yield (C, n) float32 blocks of the whole file, checking every sample is finite.
+
+    Raises:
+        AudioReadError: a decoding error (truncated or corrupt data) or NaN/inf samples.
+    """
+    done = 0
+    try:
+        for block in sf.blocks(str(info.path), blocksize=block_frames, always_2d=True, dtype="float32"):
+            block = block.T
+            check_finite(block, info.path, offset=done)
+            done += block.shape[1]
+            yield block
+    except sf.LibsndfileError as exc:
+        raise AudioReadError(info.path, f"truncated or corrupt after {done} frames ({_reason(exc)})") from None
+    if done != info.num_frames:
+        raise AudioReadError(info.path, f"truncated: header says {info.num_frames} frames, read {done}")
+
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Whole file as (C, L) float32 and its sample rate (for short files, tests and presets)."""
+    info = probe(path)
+    return np.concatenate(list(read_blocks(info)), axis=1), info.sample_rate
+
+
+def check_finite(audio: np.ndarray, where: str | Path, offset: int = 0) -> None:
+    """Raise AudioReadError at the first NaN/inf sample (frame index counted from `offset`)."""
+    bad = ~np.isfinite(audio)
+    if bad.any():
+        frame = offset + int(np.argwhere(bad)[0][-1])
+        raise AudioReadError(where, f"non-finite sample (NaN or inf) at frame {frame}")
+
+
+class AtomicWriter:
+    """Writes (C, n) blocks to a temporary file beside `path`; `commit` renames it into place.
+
+    Nothing appears at `path` unless commit() runs, so a failure never leaves a partial output.
+    """
+
+    def __init__(self, path: Path, sample_rate: int, num_channels: int, file_format: str) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+            os.close(fd)
+        except OSError as exc:
+            raise AudioWriteError(path, f"cannot write here ({exc.strerror or exc})") from None
+        self._tmp = Path(tmp)
+        self._file = sf.SoundFile(
+            tmp, "w", samplerate=sample_rate, channels=num_channels, format=file_format.upper(),
+            subtype=SUBTYPES[file_format],
+        )
+
+    def write(self, block: np.ndarray) -> None:
+        """block: (C, n) float32."""
+        try:
+            self._file.write(np.ascontiguousarray(block.T))
+        except (sf.LibsndfileError, OSError) as exc:
+            self.abort()
+            raise AudioWriteError(self.path, f"write failed ({_reason(exc)})") from None
+
+    def commit(self) -> None:
+        self._file.close()
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+class WriterGroup:
+    """Several outputs that appear together or not at all (the stems of one track)."""
+
+    def __init__(self, paths: dict[str, Path], sample_rate: int, num_channels: int, file_format: str) -> None:
+        self.writers: dict[str, AtomicWriter] = {}
+        try:
+            for name, path in paths.items():
+                self.writers[name] = AtomicWriter(path, sample_rate, num_channels, file_format)
+        except Exception:
+            self.abort()
+            raise
+
+    def __enter__(self) -> dict[str, AtomicWriter]:
+        return self.writers
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            for writer in self.writers.values():
+                writer.commit()
+        else:
+            self.abort()
+
+    def abort(self) -> None:
+        for writer in self.writers.values():
+            writer.abort()
+
+
+def write_audio(path: Path, audio: np.ndarray, sample_rate: int, file_format: str = "wav") -> None:
+    """Write a whole (C, L) array atomically."""
+    writer = AtomicWriter(path, sample_rate, audio.shape[0], file_format)
+    writer.write(audio)
+    writer.commit()
+
+
+def check_targets(paths: list[Path], overwrite: bool) -> None:
+    """Raise AudioWriteError for the first existing output when overwriting was not asked for."""
+    for path in paths:
+        if path.exists() and not overwrite:
+            raise AudioWriteError(path, "exists already (pass --overwrite to replace it)")
+
+
+def _check_riff_size(path: Path) -> None:
+    """libsndfile silently shortens a cut-off WAV; its RIFF header still says how long it was."""
+    with open(path, "rb") as handle:
+        header = handle.read(12)
+    if len(header) == 12 and header[:4] == b"RIFF" and header[8:12] == b"WAVE":
+        declared = struct.unpack("<I", header[4:8])[0] + 8
+        actual = path.stat().st_size
+        if declared > actual and declared != 0xFFFFFFFF + 8:  # 0xFFFFFFFF: streamed, size unknown
+            raise AudioReadError(path, f"truncated: header declares {declared} bytes, file has {actual}")
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc).splitlines()[0].split(": ", 1)[-1] if str(exc) else type(exc).__name__

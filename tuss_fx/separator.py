@@ -1,0 +1,196 @@
+"""Separator: audio of any rate, length and channel layout in, one stem per prompt out."""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tuss_fx.audio_io import check_finite
+from tuss_fx.checkpoint import load_model, resolve
+from tuss_fx.errors import PromptError
+from tuss_fx.model import TussModel, UnknownPromptError
+from tuss_fx.model.prompts import check_prompts
+from tuss_fx.resample import StreamResampler, resampled_length
+from tuss_fx.stream import OverlapAdd
+
+DEFAULT_OVERLAP = 0.25
+# channels of one segment separated in one forward pass; more only raises peak memory
+MAX_CHANNELS_PER_PASS = 4
+
+Progress = Callable[[int, int], None]  # (input frames done, input frames in total)
+
+
+def stem_names(prompts: Sequence[str]) -> list[str]:
+    """Stem names from prompts: a repeated prompt is numbered (speech-1, speech-2)."""
+    counts, seen = Counter(prompts), Counter()
+    names = []
+    for prompt in prompts:
+        seen[prompt] += 1
+        names.append(f"{prompt}-{seen[prompt]}" if counts[prompt] > 1 else prompt)
+    return names
+
+
+def resolve_device(device: str) -> torch.device:
+    """"auto" -> CUDA when available, else CPU; anything else as torch names it."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@functools.cache
+def _tune_allocator() -> None:
+    """Keep freed blocks in glibc's heap instead of returning them to the OS after every op.
+
+    The model allocates and frees many tensors of tens of MB per segment; with glibc's defaults
+    each one is a fresh mmap that page-faults on first touch. Measured on the 2-core CI machine:
+    a 6 s medium segment drops from ~8.6 s to ~6.5 s (benchmarks/bench_model.py). Peak memory
+    is unchanged; the process just keeps its peak instead of shrinking between segments.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL("libc.so.6")
+        except OSError:
+            return
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        libc.mallopt(m_mmap_threshold, 1 << 30)
+        libc.mallopt(m_trim_threshold, 1 << 30)
+
+
+class Separator:
+    """TUSS in post-production terms: channels-first float32 arrays at any sample rate.
+
+    The model is monaural at 48 kHz: each channel is separated as its own batch item, audio is
+    resampled to the model rate and back with soxr, and inputs longer than one segment are
+    processed in overlapping windowed segments (tuss_fx.stream).
+    """
+
+    def __init__(
+        self,
+        model: TussModel,
+        device: str = "auto",
+        segment_seconds: float | None = None,
+        overlap: float = DEFAULT_OVERLAP,
+        name: str = "custom",
+    ) -> None:
+        _tune_allocator()
+        self.device = resolve_device(device)
+        self.model = model.eval().to(self.device)
+        self.segment_seconds = segment_seconds or model.config.segment_seconds
+        if self.segment_seconds <= 0 or not 0.0 <= overlap < 1.0:
+            raise ValueError("segment_seconds must be > 0 and overlap in [0, 1)")
+        self.overlap = overlap
+        self.name = name
+
+    @classmethod
+    def from_pretrained(cls, path_or_name: str | Path = "default", device: str = "auto", **kwargs) -> Separator:
+        """Load "default" (the shipped model), an official TUSS folder/.pth/.ckpt, or a .safetensors.
+
+        Raises:
+            CheckpointError: missing or mismatched checkpoint, one line naming the file.
+        """
+        return cls(load_model(path_or_name), device=device, name=str(resolve(path_or_name)), **kwargs)
+
+    @property
+    def prompts(self) -> tuple[str, ...]:
+        """Prompt names this model knows."""
+        return self.model.config.prompts
+
+    @property
+    def sample_rate(self) -> int:
+        """The model's own rate; inputs at other rates are resampled."""
+        return self.model.config.sample_rate
+
+    @property
+    def segment_samples(self) -> int:
+        return round(self.segment_seconds * self.sample_rate)
+
+    def check_prompts(self, prompts: Sequence[str]) -> None:
+        """Raise PromptError listing the model's prompts when one is unknown."""
+        try:
+            check_prompts(prompts, self.prompts)
+        except UnknownPromptError as exc:
+            raise PromptError("prompts", str(exc)) from None
+
+    def separate(
+        self, audio: np.ndarray, sample_rate: int, prompts: Sequence[str], progress: Progress | None = None
+    ) -> np.ndarray:
+        """Separate an in-memory signal.
+
+        Args:
+            audio: (C, L) or (L,) float; channels first (a (L, C) array is not guessed).
+            sample_rate: of `audio`, in Hz.
+            prompts: P prompt names, e.g. ["speech", "sfxbg", "musicbg"].
+            progress: optional callback(frames done, total frames).
+
+        Returns:
+            (P, C, L) float32 at `sample_rate`; (P, 1, L) for a 1-D input.
+
+        Raises:
+            PromptError: unknown prompt. AudioReadError: empty input or NaN/inf samples.
+        """
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim == 1:
+            audio = audio[None]
+        if audio.ndim != 2 or audio.shape[1] == 0:
+            raise ValueError(f"audio must be (C, L) or (L,) with L > 0, got shape {audio.shape}")
+        check_finite(audio, "audio")
+        blocks = self.separate_stream([audio], sample_rate, audio.shape[0], audio.shape[1], prompts, progress)
+        return np.concatenate(list(blocks), axis=-1)
+
+    def separate_stream(
+        self,
+        blocks: Iterable[np.ndarray],
+        sample_rate: int,
+        num_channels: int,
+        num_frames: int,
+        prompts: Sequence[str],
+        progress: Progress | None = None,
+    ) -> Iterator[np.ndarray]:
+        """Separate a signal given as (C, n) blocks; yields (P, C, m) blocks totalling num_frames.
+
+        Memory is bounded by one segment plus one block, whatever num_frames is.
+        """
+        self.check_prompts(prompts)
+        model_rate = self.sample_rate
+        model_frames = resampled_length(num_frames, sample_rate, model_rate)
+        to_model = StreamResampler(sample_rate, model_rate, num_channels, num_frames)
+        from_model = StreamResampler(model_rate, sample_rate, len(prompts) * num_channels, model_frames, num_frames)
+        engine = OverlapAdd(
+            functools.partial(self._separate_segment, prompts=list(prompts)),
+            model_frames,
+            self.segment_samples,
+            self.overlap,
+            num_channels,
+        )
+        done = 0
+        for block in blocks:
+            for region in engine.push(to_model.push(block)):
+                yield self._unflatten(from_model.push(region.reshape(-1, region.shape[-1])), num_channels)
+            done += block.shape[1]
+            if progress:
+                progress(done, num_frames)
+        for region in engine.push(to_model.finish()):
+            yield self._unflatten(from_model.push(region.reshape(-1, region.shape[-1])), num_channels)
+        for region in engine.finish():
+            yield self._unflatten(from_model.push(region.reshape(-1, region.shape[-1])), num_channels)
+        yield self._unflatten(from_model.finish(), num_channels)
+
+    @staticmethod
+    def _unflatten(block: np.ndarray, num_channels: int) -> np.ndarray:
+        return block.reshape(block.shape[0] // num_channels, num_channels, block.shape[-1])  # (P·C, m) -> (P, C, m)
+
+    @torch.inference_mode()
+    def _separate_segment(self, segment: np.ndarray, prompts: list[str]) -> np.ndarray:
+        """(C, S) at the model rate -> (P, C, S): one forward pass per group of channels."""
+        outputs = []
+        for first in range(0, segment.shape[0], MAX_CHANNELS_PER_PASS):
+            mono_batch = torch.from_numpy(segment[first : first + MAX_CHANNELS_PER_PASS]).to(self.device)
+            outputs.append(self.model(mono_batch, prompts).float().cpu())  # (c, P, S)
+        return torch.cat(outputs).transpose(0, 1).numpy()

@@ -1,0 +1,143 @@
+"""Chunk plan and windowed overlap-add over signals of any length, with bounded buffers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+# (C, S) segment -> (P, C, S) per-prompt estimates of that segment
+SegmentProcessor = Callable[[np.ndarray], np.ndarray]
+
+
+def plan_chunks(length: int, segment: int, hop: int) -> list[int]:
+    """Start offsets of the segments that cover [0, length).
+
+    Segments start every `hop` samples; the last one is moved back to end exactly at `length`,
+    so every segment is full of real audio. An input no longer than one segment is one segment.
+
+    Args:
+        length: L, samples in the signal (> 0).
+        segment: S, samples per segment.
+        hop: samples between segment starts, 0 < hop <= S.
+
+    Returns:
+        Strictly increasing offsets; offsets[-1] + min(S, L) == L.
+    """
+    if length <= 0 or segment <= 0 or not 0 < hop <= segment:
+        raise ValueError(f"bad chunk plan: length={length}, segment={segment}, hop={hop}")
+    if length <= segment:
+        return [0]
+    offsets = list(range(0, length - segment, hop))
+    return offsets + [length - segment]
+
+
+def segment_window(length: int, ramp: int) -> np.ndarray:
+    """(length,) float32 weights: raised-cosine ramps of `ramp` samples at both ends, 1 between.
+
+    Strictly positive everywhere, so accumulated weights never divide by zero and no COLA
+    condition is needed (the overlap-add divides by the summed weights).
+    """
+    window = np.ones(length, dtype=np.float32)
+    ramp = min(ramp, length // 2)
+    if ramp:
+        rise = np.sin(0.5 * np.pi * (np.arange(ramp) + 0.5) / ramp).astype(np.float32) ** 2
+        window[:ramp] = rise
+        window[length - ramp :] = rise[::-1]
+    return window
+
+
+class OverlapAdd:
+    """Push blocks of a (C, L) signal in, get finished (P, C, m) output regions back.
+
+    Holds at most one segment plus one pushed block of input and one segment of output: a
+    region is emitted as soon as no later segment overlaps it, so memory does not grow with L.
+    """
+
+    def __init__(
+        self, process: SegmentProcessor, length: int, segment: int, overlap: float, num_channels: int
+    ) -> None:
+        """
+        Args:
+            process: model on one segment: (C, S) -> (P, C, S).
+            length: L, total samples that will be pushed.
+            segment: S, samples per segment.
+            overlap: fraction of a segment shared with the next one, 0 <= overlap < 1.
+            num_channels: C.
+        """
+        if not 0.0 <= overlap < 1.0:
+            raise ValueError(f"overlap must be in [0, 1), got {overlap}")
+        hop = max(1, round(segment * (1.0 - overlap)))
+        self._process = process
+        self._length = length
+        self._segment = min(segment, length)
+        self._offsets = plan_chunks(length, segment, hop)
+        self._window = segment_window(self._segment, segment - hop)
+        self._next_chunk = 0
+        self._input = np.zeros((num_channels, 0), dtype=np.float32)
+        self._input_start = 0  # absolute sample index of self._input[:, 0]
+        self._output: np.ndarray | None = None  # (P, C, n) weighted sum, starts at self._output_start
+        self._weight = np.zeros(0, dtype=np.float32)
+        self._output_start = 0
+        self._received = 0
+
+    @property
+    def buffered_samples(self) -> tuple[int, int]:
+        """(input samples held, output samples held): bounded by a segment plus a block."""
+        return self._input.shape[1], self._weight.shape[0]
+
+    @property
+    def num_chunks(self) -> int:
+        return len(self._offsets)
+
+    def push(self, block: np.ndarray) -> Iterator[np.ndarray]:
+        """Add the next (C, n) samples; yields every output region that became final."""
+        self._received += block.shape[1]
+        if self._received > self._length:
+            raise ValueError(f"pushed {self._received} samples into a stream declared {self._length} long")
+        self._input = np.concatenate([self._input, block.astype(np.float32, copy=False)], axis=1)
+        yield from self._run_ready_chunks()
+
+    def finish(self) -> Iterator[np.ndarray]:
+        """Yield what is left; the total yielded is exactly L samples."""
+        if self._received != self._length:
+            raise ValueError(f"stream declared {self._length} samples but received {self._received}")
+        yield from self._run_ready_chunks()
+
+    def _run_ready_chunks(self) -> Iterator[np.ndarray]:
+        buffered_end = self._input_start + self._input.shape[1]
+        while self._next_chunk < len(self._offsets):
+            start = self._offsets[self._next_chunk]
+            if start + self._segment > buffered_end:
+                return
+            chunk = self._input[:, start - self._input_start : start - self._input_start + self._segment]
+            self._accumulate(start, self._process(chunk) * self._window)
+            self._next_chunk += 1
+            final_end = self._offsets[self._next_chunk] if self._next_chunk < len(self._offsets) else self._length
+            self._drop_input_before(final_end)
+            yield self._emit_until(final_end)
+
+    def _accumulate(self, start: int, estimate: np.ndarray) -> None:
+        end = start + estimate.shape[-1]
+        if self._output is None:
+            self._output = np.zeros((*estimate.shape[:2], 0), dtype=np.float32)
+        grow = end - (self._output_start + self._weight.shape[0])
+        if grow > 0:
+            self._output = np.concatenate([self._output, np.zeros((*estimate.shape[:2], grow), np.float32)], -1)
+            self._weight = np.concatenate([self._weight, np.zeros(grow, np.float32)])
+        lo = start - self._output_start
+        self._output[..., lo : lo + estimate.shape[-1]] += estimate
+        self._weight[lo : lo + estimate.shape[-1]] += self._window
+
+    def _emit_until(self, end: int) -> np.ndarray:
+        count = end - self._output_start
+        region = self._output[..., :count] / self._weight[:count]
+        self._output = self._output[..., count:].copy()
+        self._weight = self._weight[count:].copy()
+        self._output_start = end
+        return region
+
+    def _drop_input_before(self, start: int) -> None:
+        keep_from = max(0, start - self._input_start)
+        self._input = self._input[:, keep_from:].copy()
+        self._input_start += keep_from
