@@ -85,6 +85,17 @@ def check_finite(audio: np.ndarray, where: str | Path, offset: int = 0) -> None:
         raise AudioReadError(where, f"non-finite sample (NaN or inf) at frame {frame}")
 
 
+def temp_beside(target: Path) -> Path:
+    """A new empty temporary file in target's folder (same file system, so os.replace is atomic),
+    with the permissions a plain open() would have given the target."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return Path(tmp)
+
+
 class AtomicWriter:
     """Writes (C, n) blocks to a temporary file beside `path`; `commit` renames it into place.
 
@@ -95,13 +106,11 @@ class AtomicWriter:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-            os.close(fd)
+            self._tmp = temp_beside(path)
         except OSError as exc:
             raise AudioWriteError(path, f"cannot write here ({exc.strerror or exc})") from None
-        self._tmp = Path(tmp)
         self._file = sf.SoundFile(
-            tmp, "w", samplerate=sample_rate, channels=num_channels, format=file_format.upper(),
+            self._tmp, "w", samplerate=sample_rate, channels=num_channels, format=file_format.upper(),
             subtype=SUBTYPES[file_format],
         )
 

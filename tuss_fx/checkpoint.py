@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import yaml
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from tuss_fx.audio_io import temp_beside
 from tuss_fx.errors import CheckpointError
 from tuss_fx.model import ConfigError, TussConfig, TussModel
 
@@ -91,8 +91,7 @@ def save_native(model: TussModel, path: str | Path, metadata: dict[str, Any] | N
 
 
 def _atomic(target: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = str(temp_beside(target))
     try:
         write(tmp)
         os.replace(tmp, target)

@@ -98,3 +98,11 @@ def band_group_norm(
     squares = x.new_zeros(batch, num_bands).index_add_(1, band_of_channel, centred.square().sum(dim=1))
     inv_std = torch.rsqrt(squares / counts + eps)[:, band_of_channel].unsqueeze(1)
     return centred * inv_std * weight + bias
+
+
+FUSED_OPS = ("rotary_attention", "rms_group_norm", "band_group_norm")
+
+
+def dispatch_report(device: torch.device) -> dict[str, str]:
+    """Which implementation each fused op takes on `device` (for `tuss-fx info`)."""
+    return {op: "PyTorch reference (no Triton kernel in this build)" for op in FUSED_OPS}

@@ -59,8 +59,10 @@ class STFT:
     def __init__(self, conf: STFTConfig) -> None:
         self.conf = conf
 
-    def window(self, device: torch.device) -> torch.Tensor:
-        window = torch.hann_window(self.conf.window_length, periodic=True, device=device)
+    def window(self, like: torch.Tensor) -> torch.Tensor:
+        """The analysis/synthesis window on like's device, in like's real dtype."""
+        dtype = like.real.dtype if like.is_complex() else like.dtype
+        window = torch.hann_window(self.conf.window_length, periodic=True, device=like.device, dtype=dtype)
         if self.conf.window_type == "sqrt_hann":
             window = window.sqrt()
         return window / window.sum() if self.conf.normalize == "window" else window
@@ -76,7 +78,7 @@ class STFT:
             n_fft=c.fft_size,
             hop_length=c.hop_length,
             win_length=c.window_length,
-            window=self.window(wave.device),
+            window=self.window(wave),
             normalized=c.normalize == "default",
             center=False,
             return_complex=True,
@@ -91,7 +93,7 @@ class STFT:
             n_fft=c.fft_size,
             hop_length=c.hop_length,
             win_length=c.window_length,
-            window=self.window(spec.device),
+            window=self.window(spec),
             normalized=c.normalize == "default",
             center=True,
         )

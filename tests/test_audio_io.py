@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tuss_fx.audio_io import AtomicWriter, WriterGroup, probe, read_audio
+from tuss_fx.errors import AudioReadError
+
+from tests.conftest import noise
+
+
+def _wav(path, frames=4800, channels=2, subtype="FLOAT", rate=48000):
+    sf.write(path, noise(channels, frames).T, rate, subtype=subtype)
+    return path
+
+
+def test_read_back_what_was_written(tmp_path):
+    path = _wav(tmp_path / "a.wav")
+    audio, rate = read_audio(path)
+    assert rate == 48000 and audio.shape == (2, 4800)
+    np.testing.assert_array_equal(audio, noise(2, 4800))
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p, "no such file"),
+        (lambda p: (p.write_bytes(b""), p)[1], "empty"),
+        (lambda p: (p.write_text("this is text, not audio"), p)[1], "not a readable audio file"),
+        (lambda p: (p.write_bytes(_wav(p).read_bytes()[:9000]), p)[1], "truncated"),
+        (lambda p: (sf.write(p, np.zeros((0, 1)), 48000), p)[1], "zero length"),
+    ],
+)
+def test_bad_inputs(tmp_path, make, message):
+    path = make(tmp_path / "bad.wav")
+    with pytest.raises(AudioReadError, match=message):
+        read_audio(path)
+
+
+def test_truncated_flac(tmp_path):
+    path = tmp_path / "cut.flac"
+    sf.write(path, noise(1, 48000).T, 48000)
+    path.write_bytes(path.read_bytes()[:20000])
+    with pytest.raises(AudioReadError, match="truncated"):
+        read_audio(path)
+
+
+def test_nan_samples(tmp_path):
+    audio = noise(1, 1000)
+    audio[0, 700] = np.inf
+    sf.write(tmp_path / "nan.wav", audio.T, 48000, subtype="FLOAT")
+    with pytest.raises(AudioReadError, match="frame 700"):
+        read_audio(tmp_path / "nan.wav")
+
+
+def test_failed_group_leaves_no_file(tmp_path):
+    paths = {"a": tmp_path / "t" / "a.wav", "b": tmp_path / "t" / "b.wav"}
+    with pytest.raises(RuntimeError):
+        with WriterGroup(paths, 48000, 1, "wav") as writers:
+            writers["a"].write(noise(1, 100))
+            raise RuntimeError("model failed")
+    assert list((tmp_path / "t").iterdir()) == []
+
+
+def test_atomic_writer_commits(tmp_path):
+    writer = AtomicWriter(tmp_path / "x.flac", 44100, 2, "flac")
+    writer.write(noise(2, 100))
+    assert not (tmp_path / "x.flac").exists()
+    writer.commit()
+    assert probe(tmp_path / "x.flac").num_frames == 100

@@ -1,0 +1,106 @@
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from tuss_fx.cli import main
+
+from tests.conftest import noise
+
+
+@pytest.fixture()
+def run(parity_dir):
+    def invoke(*args, checkpoint=True):
+        extra = ["--checkpoint", str(parity_dir)] if checkpoint else []
+        return CliRunner().invoke(main, [*args, *extra])
+
+    return invoke
+
+
+@pytest.fixture()
+def stereo_44k(tmp_path):
+    path = tmp_path / "scene.wav"
+    sf.write(path, noise(2, 44100 + 123).T, 44100, subtype="PCM_24")
+    return path
+
+
+def _one_line_error(result, *fragments):
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_separate_writes_stems_like_the_input(run, stereo_44k, tmp_path):
+    out = tmp_path / "out"
+    result = run("separate", str(stereo_44k), "-o", str(out), "--residual", "--segment-seconds", "0.5", "-q")
+    assert result.exit_code == 0, result.output
+    written = result.stdout.split()
+    assert [p.rsplit("/", 1)[-1] for p in written] == ["speech.wav", "sfxbg.wav", "musicbg.wav", "residual.wav"]
+    mixture, _ = sf.read(stereo_44k, dtype="float32")
+    total = np.zeros_like(mixture)
+    for path in written:
+        stem, rate = sf.read(path, dtype="float32")
+        assert rate == 44100 and stem.shape == mixture.shape
+        total += stem
+    np.testing.assert_allclose(total, mixture, atol=1e-5)  # stems + residual = mixture
+    assert not list(out.rglob(".*part"))
+
+
+def test_flac_template_and_repeated_prompts(run, stereo_44k, tmp_path):
+    result = run("separate", str(stereo_44k), "-o", str(tmp_path), "-p", "speech", "-p", "speech",
+                 "--format", "flac", "--filename", "{stem}_{track}.{ext}")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.glob("*.flac")) == ["speech-1_scene.flac", "speech-2_scene.flac"]
+
+
+def test_existing_output_needs_overwrite(run, stereo_44k, tmp_path):
+    assert run("separate", str(stereo_44k), "-o", str(tmp_path), "-p", "speech").exit_code == 0
+    _one_line_error(run("separate", str(stereo_44k), "-o", str(tmp_path), "-p", "speech"), "exists", "--overwrite")
+    assert run("separate", str(stereo_44k), "-o", str(tmp_path), "-p", "speech", "--overwrite").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [(None, "no such file"), (b"", "empty"), (b"RIFF....WAVEfmt garbage", "not a readable audio file")],
+)
+def test_bad_input_is_one_line(run, tmp_path, content, problem):
+    path = tmp_path / "in.wav"
+    if content is not None:
+        path.write_bytes(content)
+    _one_line_error(run("separate", str(path), "-o", str(tmp_path / "o")), str(path), problem)
+    assert not (tmp_path / "o").exists()
+
+
+def test_nan_input_leaves_no_output(run, tmp_path):
+    audio = noise(1, 48000 * 2)
+    audio[0, 70000] = np.nan
+    sf.write(tmp_path / "nan.wav", audio.T, 48000, subtype="FLOAT")
+    result = run("separate", str(tmp_path / "nan.wav"), "-o", str(tmp_path / "o"), "--segment-seconds", "0.5")
+    _one_line_error(result, "nan.wav", "frame 70000")
+    assert [p for p in (tmp_path / "o").rglob("*") if p.is_file()] == []
+
+
+def test_unwritable_output_folder(run, stereo_44k, tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    _one_line_error(run("separate", str(stereo_44k), "-o", str(blocker / "sub")), "cannot write")
+
+
+def test_unknown_prompt_and_missing_default(run, stereo_44k):
+    _one_line_error(run("separate", str(stereo_44k), "-p", "dialog"), "dialog", "speech, sfx")
+    _one_line_error(run("separate", str(stereo_44k), checkpoint=False), "--checkpoint")
+
+
+def test_bad_option_values_are_usage_errors(run, stereo_44k):
+    assert run("separate", str(stereo_44k), "--overlap", "1.5").exit_code == 2
+    assert run("separate", str(stereo_44k), "--filename", "{nope}.wav").exit_code == 2
+
+
+def test_info_reports_model_prompts_and_ops(run):
+    result = run("info")
+    assert result.exit_code == 0, result.output
+    assert "speech, sfx, sfxbg, drums, bass, vocals, other, musicbg" in result.stdout
+    assert "device:     cpu" in result.stdout
+    assert "rotary_attention" in result.stdout

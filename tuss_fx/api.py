@@ -1,0 +1,105 @@
+"""File-level jobs the CLI and scripts call: one function per job, streaming from disk to disk."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tuss_fx.audio_io import SUBTYPES, AudioInfo, WriterGroup, check_targets, probe, read_blocks
+from tuss_fx.separator import Progress, Separator, stem_names
+
+DEFAULT_FILENAME = "{track}/{stem}.{ext}"
+RESIDUAL = "residual"
+
+
+def output_path(out_dir: Path, template: str, track: str, stem: str, ext: str) -> Path:
+    """The one place output names are built: `template` with {track}, {stem} and {ext}."""
+    try:
+        return out_dir / template.format(track=track, stem=stem, ext=ext)
+    except (KeyError, IndexError) as exc:
+        raise ValueError(f"filename template {template!r}: unknown field {exc}") from None
+
+
+@dataclass(frozen=True)
+class SeparationJob:
+    """What `separate_file` will read and write, resolved before any work starts."""
+
+    info: AudioInfo
+    prompts: tuple[str, ...]
+    outputs: dict[str, Path]  # stem name (or "residual") -> target path
+
+
+def plan_separation(
+    input_path: Path,
+    prompts: Sequence[str],
+    out_dir: Path,
+    file_format: str = "wav",
+    filename: str = DEFAULT_FILENAME,
+    residual: bool = False,
+    overwrite: bool = False,
+) -> SeparationJob:
+    """Probe the input and name the outputs; raises before anything is written.
+
+    Raises:
+        AudioReadError: a bad input. AudioWriteError: an output exists and overwrite is False.
+        ValueError: unknown format or template field.
+    """
+    if file_format not in SUBTYPES:
+        raise ValueError(f"format must be one of {sorted(SUBTYPES)}, got {file_format!r}")
+    info = probe(input_path)
+    names = stem_names(prompts) + ([RESIDUAL] if residual else [])
+    outputs = {name: output_path(out_dir, filename, input_path.stem, name, file_format) for name in names}
+    check_targets(list(outputs.values()), overwrite)
+    return SeparationJob(info, tuple(prompts), outputs)
+
+
+def separate_file(
+    separator: Separator, job: SeparationJob, file_format: str = "wav", progress: Progress | None = None
+) -> dict[str, Path]:
+    """Stream one file through the separator into one file per stem (and the residual).
+
+    Stems keep the input's sample rate, channel count and length. The residual is
+    mixture − Σ stems, so stems + residual reproduce the input to float precision. All outputs
+    appear together when the whole file is done, or not at all.
+
+    Returns:
+        stem name -> written path.
+    """
+    info = job.info
+    stems = stem_names(job.prompts)
+    # input samples wait here until the matching stem samples come out of the engine
+    pending_input: deque[np.ndarray] = deque()
+    blocks = _remember(read_blocks(info), pending_input)
+    with WriterGroup(job.outputs, info.sample_rate, info.num_channels, file_format) as writers:
+        for region in separator.separate_stream(
+            blocks, info.sample_rate, info.num_channels, info.num_frames, job.prompts, progress
+        ):
+            if not region.shape[-1]:
+                continue
+            for name, stem in zip(stems, region):
+                writers[name].write(stem)
+            if RESIDUAL in writers:
+                writers[RESIDUAL].write(_take(pending_input, region.shape[-1]) - region.sum(axis=0))
+    return dict(job.outputs)
+
+
+def _remember(blocks, store: deque):
+    for block in blocks:
+        store.append(block)
+        yield block
+
+
+def _take(store: deque, count: int) -> np.ndarray:
+    """Pop exactly `count` samples (C, count) from the front of a deque of (C, n) blocks."""
+    parts, needed = [], count
+    while needed:
+        block = store.popleft()
+        parts.append(block[:, :needed])
+        if block.shape[1] > needed:
+            store.appendleft(block[:, needed:])
+        needed -= parts[-1].shape[1]
+    return np.concatenate(parts, axis=1)

@@ -1,0 +1,140 @@
+"""The `tuss-fx` command line: parse, validate, call one library function, report."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from tuss_fx.errors import TussFxError
+
+DMX_PROMPTS = ("speech", "sfxbg", "musicbg")
+# existence is checked by audio_io.probe, so a missing input is the same one-line error (exit 1)
+# as every other bad input, rather than click's multi-line usage error (exit 2)
+INPUT_FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+class _Group(click.Group):
+    """Turns every TussFxError into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except TussFxError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="tuss-fx")
+def main() -> None:
+    """Prompt-driven source separation (TUSS) for audio post-production."""
+
+
+def _check_overlap(ctx, param, value: float) -> float:
+    if not 0.0 <= value < 1.0:
+        raise click.BadParameter("must be in [0, 1)")
+    return value
+
+
+def _check_positive(ctx, param, value: float) -> float:
+    if value is not None and value <= 0:
+        raise click.BadParameter("must be > 0")
+    return value
+
+
+def _check_template(ctx, param, value: str) -> str:
+    from tuss_fx.api import output_path
+
+    try:
+        output_path(Path("."), value, "track", "stem", "wav")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def model_options(func):
+    """--checkpoint, --device, --segment-seconds and --overlap, shared by every command that separates."""
+    options = [
+        click.option("--checkpoint", default="default", show_default=True,
+                     help="'default' (shipped model), an official TUSS folder/.pth/.ckpt, or a .safetensors."),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ..."),
+        click.option("--segment-seconds", type=float, default=None, callback=_check_positive,
+                     help="Segment length fed to the model [default: the model's training length, 6 s]."),
+        click.option("--overlap", type=float, default=0.25, show_default=True, callback=_check_overlap,
+                     help="Fraction of each segment overlapping the next (windowed overlap-add)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def load_separator(checkpoint: str, device: str, segment_seconds: float | None, overlap: float):
+    from tuss_fx.separator import Separator
+
+    return Separator.from_pretrained(checkpoint, device=device, segment_seconds=segment_seconds, overlap=overlap)
+
+
+@contextmanager
+def progress_bar(label: str, quiet: bool):
+    """A bar on stderr when it is a terminal and --quiet is off; yields a progress callback."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=1, label=label, file=sys.stderr, show_eta=True) as bar:
+        def update(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        yield update
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=INPUT_FILE)
+@click.option("-p", "--prompt", "prompts", multiple=True, default=DMX_PROMPTS, show_default=True,
+              help="Source to extract, once per stem (repeat: -p speech -p speech for two talkers).")
+@click.option("-o", "--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("separated"),
+              show_default=True, help="Folder the stems are written under.")
+@click.option("--filename", default="{track}/{stem}.{ext}", show_default=True, callback=_check_template,
+              help="Output name template relative to --out-dir; fields {track}, {stem}, {ext}.")
+@click.option("--format", "file_format", type=click.Choice(["wav", "flac"]), default="wav", show_default=True,
+              help="wav is 32-bit float (keeps headroom); flac is 24-bit.")
+@click.option("--residual", is_flag=True, help="Also write residual = mixture - sum of stems.")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@model_options
+def separate(inputs, prompts, out_dir, filename, file_format, residual, overwrite, quiet,
+             checkpoint, device, segment_seconds, overlap) -> None:
+    """Separate INPUTS into one file per prompt, streaming (memory does not grow with length)."""
+    from tuss_fx.api import plan_separation, separate_file
+
+    separator = load_separator(checkpoint, device, segment_seconds, overlap)
+    separator.check_prompts(prompts)
+    jobs = [plan_separation(path, prompts, out_dir, file_format, filename, residual, overwrite) for path in inputs]
+    for job in jobs:
+        with progress_bar(job.info.path.name, quiet) as progress:
+            written = separate_file(separator, job, file_format, progress)
+        for path in written.values():
+            click.echo(str(path))
+
+
+@main.command()
+@click.option("--checkpoint", default="default", show_default=True, help="Model to describe.")
+@click.option("--device", default="auto", show_default=True, help="Device the model would run on.")
+def info(checkpoint: str, device: str) -> None:
+    """Print the model, its prompts, the device and which compute path each op takes."""
+    from tuss_fx import ops
+
+    separator = load_separator(checkpoint, device, None, 0.25)
+    config = separator.model.config
+    num_params = sum(p.numel() for p in separator.model.parameters())
+    click.echo(f"model:      {separator.name}")
+    click.echo(f"size:       {num_params / 1e6:.2f} M parameters, emb_dim {config.emb_dim}, "
+               f"{config.nblocks_cross_prompt_module} cross-prompt + {config.nblocks_cond_tse_module} TSE blocks")
+    click.echo(f"prompts:    {', '.join(config.prompts)}")
+    click.echo(f"rate:       {config.sample_rate} Hz, segment {separator.segment_seconds:g} s")
+    click.echo(f"device:     {separator.device}")
+    for op, path in ops.dispatch_report(separator.device).items():
+        click.echo(f"op {op + ':':<20}{path}")
