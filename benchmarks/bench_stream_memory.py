@@ -1,0 +1,73 @@
+"""Peak memory of `separate` on a short and a long file: it must not grow with file length.
+
+Usage: python benchmarks/bench_stream_memory.py [--short-minutes 1] [--long-minutes 60]
+       [--channels 2] [--sample-rate 44100] [--checkpoint ../shared/fixtures/official-parity]
+
+Writes two noise files, separates each in a fresh subprocess through tuss_fx.api (the code
+path of `tuss-fx separate`, resampling and residual included) and prints each child's peak
+RSS and the long/short ratio (target <= 1.2). The model only sets the constant part of the
+memory; the default checkpoint is the small official-parity network so the long run is quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+CHILD = """
+import resource, sys
+from pathlib import Path
+from tuss_fx.api import plan_separation, separate_file
+from tuss_fx.separator import Separator
+separator = Separator.from_pretrained(sys.argv[1], device="cpu")
+job = plan_separation(Path(sys.argv[2]), ["speech", "sfxbg", "musicbg"], Path(sys.argv[3]), residual=True)
+separate_file(separator, job)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def write_noise(path: Path, minutes: float, channels: int, sample_rate: int) -> None:
+    rng = np.random.default_rng(0)
+    block = sample_rate * 10
+    with sf.SoundFile(path, "w", sample_rate, channels, subtype="PCM_16") as handle:
+        for start in range(0, int(minutes * 60 * sample_rate), block):
+            handle.write((rng.standard_normal((block, channels)) * 0.1).astype(np.float32))
+
+
+def peak_rss_mib(checkpoint: str, audio: Path, out_dir: Path) -> tuple[float, float]:
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", CHILD, checkpoint, str(audio), str(out_dir)],
+                            check=True, capture_output=True, text=True)
+    return int(result.stdout.split()[-1]) / 1024, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--short-minutes", type=float, default=1.0)
+    parser.add_argument("--long-minutes", type=float, default=60.0)
+    parser.add_argument("--channels", type=int, default=2)
+    parser.add_argument("--sample-rate", type=int, default=44100)
+    parser.add_argument("--checkpoint", default=str(Path(__file__).resolve().parents[2] / "shared/fixtures/official-parity"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        results = {}
+        for label, minutes in (("short", args.short_minutes), ("long", args.long_minutes)):
+            audio = Path(tmp) / f"{label}.wav"
+            write_noise(audio, minutes, args.channels, args.sample_rate)
+            results[label] = peak_rss_mib(args.checkpoint, audio, Path(tmp) / f"out-{label}")
+            print(f"{label}: {minutes:g} min, {args.channels} ch, {args.sample_rate} Hz -> "
+                  f"peak RSS {results[label][0]:.0f} MiB in {results[label][1]:.0f} s", flush=True)
+            audio.unlink()
+    print(f"peak RSS ratio long/short: {results['long'][0] / results['short'][0]:.3f} (target <= 1.2)")
+
+
+if __name__ == "__main__":
+    main()
