@@ -1,0 +1,45 @@
+import numpy as np
+import pyloudnorm
+import pytest
+
+from tuss_fx.loudness import LoudnessMeter
+
+
+def _stream(signal, sample_rate, block):
+    meter = LoudnessMeter(sample_rate, signal.shape[0])
+    for start in range(0, signal.shape[1], block):
+        meter.push(signal[:, start : start + block])
+    return meter
+
+
+@pytest.mark.parametrize("sample_rate", [44100, 48000])
+@pytest.mark.parametrize("num_channels", [1, 2, 5])
+@pytest.mark.parametrize("block", [1000, 4096, 100_000])
+def test_streamed_loudness_equals_pyloudnorm(sample_rate, num_channels, block):
+    rng = np.random.default_rng(num_channels)
+    seconds = 3.3
+    signal = rng.standard_normal((num_channels, int(seconds * sample_rate))) * 0.05
+    signal[:, : sample_rate // 2] *= 0.001  # a quiet stretch the relative gate must drop
+    expected = pyloudnorm.Meter(sample_rate).integrated_loudness(signal.T)
+    assert _stream(signal, sample_rate, block).integrated_lufs() == pytest.approx(expected, abs=1e-6)
+
+
+def test_full_scale_sine_reads_minus_3_lufs():
+    # BS.1770 calibration: a 0 dBFS 997 Hz sine in one channel reads -3.01 LKFS (+-0.1 LU allowed)
+    t = np.arange(48000 * 2) / 48000
+    meter = _stream(np.sin(2 * np.pi * 997 * t)[None], 48000, 48000)
+    assert meter.integrated_lufs() == pytest.approx(-3.01, abs=0.1)
+    assert meter.peak == pytest.approx(1.0, abs=1e-4)
+
+
+def test_5_1_ignores_the_lfe_channel():
+    signal = np.random.default_rng(0).standard_normal((6, 48000)) * 0.1
+    with_lfe = _stream(signal, 48000, 10000).integrated_lufs()
+    signal[3] = 0
+    assert _stream(signal, 48000, 10000).integrated_lufs() == pytest.approx(with_lfe, abs=1e-9)
+
+
+def test_silence_and_short_input():
+    assert _stream(np.zeros((2, 48000)), 48000, 5000).integrated_lufs() == float("-inf")
+    with pytest.raises(ValueError, match="shorter than one"):
+        _stream(np.zeros((1, 1000)), 48000, 500).integrated_lufs()

@@ -1,0 +1,107 @@
+"""Streaming ITU-R BS.1770-4 integrated loudness, equal to pyloudnorm's, in bounded memory.
+
+pyloudnorm.Meter needs the whole signal as one array: 2 h of 5.1 at 48 kHz would be 8 GB.
+This meter takes pyloudnorm's own K-weighting filter coefficients, runs them with carried
+state block by block, records running sums of squares only at the 400 ms gating-block
+boundaries pyloudnorm uses, and applies pyloudnorm's gating to those block energies. Tests
+compare it with pyloudnorm.Meter.integrated_loudness on whole signals.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyloudnorm
+from scipy.signal import lfilter
+
+BLOCK_SECONDS = 0.4  # T_g, the gating block
+STEP_FRACTION = 1.0 - 0.75  # blocks overlap by 75 %
+ABSOLUTE_GATE_LUFS = -70.0
+# BS.1770 channel weights as pyloudnorm orders them (L, R, C, Ls, Rs); 6 channels are read as
+# the WAV/SMPTE 5.1 order L, R, C, LFE, Ls, Rs with the LFE excluded (BS.1770-4, Table 3)
+CHANNEL_WEIGHTS = {5: (1.0, 1.0, 1.0, 1.41, 1.41), 6: (1.0, 1.0, 1.0, 0.0, 1.41, 1.41)}
+
+
+def _weights(num_channels: int) -> np.ndarray:
+    if num_channels in CHANNEL_WEIGHTS:
+        return np.array(CHANNEL_WEIGHTS[num_channels])
+    if num_channels < 5:
+        return np.ones(num_channels)
+    raise ValueError(f"loudness of {num_channels} channels is not defined by BS.1770 (up to 5.1)")
+
+
+class LoudnessMeter:
+    """Push (C, n) blocks; `integrated_lufs()` gives the gated loudness of everything pushed."""
+
+    def __init__(self, sample_rate: int, num_channels: int) -> None:
+        self.sample_rate = sample_rate
+        self._weights = _weights(num_channels)
+        reference = pyloudnorm.Meter(sample_rate)  # K-weighting: high shelf then high pass
+        self._stages = [(f.b, f.a, f.passband_gain) for f in reference._filters.values()]
+        self._states = [np.zeros((num_channels, max(len(b), len(a)) - 1)) for b, a, _ in self._stages]
+        self._energy = np.zeros(num_channels)  # running Σ x² of the weighted signal, per channel
+        self._num_samples = 0
+        self._marks: dict[int, np.ndarray] = {0: self._energy.copy()}
+        self._next_bound = [0, 0]  # next gating block whose (lower, upper) bound is still to record
+        self.peak = 0.0  # sample peak of the unweighted input, for limiter decisions
+
+    def _bounds(self, block: int) -> tuple[int, int]:
+        # the same float expressions as pyloudnorm, so rounding lands on the same samples
+        lower = int(BLOCK_SECONDS * (block * STEP_FRACTION) * self.sample_rate)
+        upper = int(BLOCK_SECONDS * (block * STEP_FRACTION + 1) * self.sample_rate)
+        return lower, upper
+
+    def push(self, block: np.ndarray) -> None:
+        """block: (C, n) float samples."""
+        if block.shape[1] == 0:
+            return
+        self.peak = max(self.peak, float(np.abs(block).max()))
+        weighted = block.astype(np.float64)
+        for index, (b, a, gain) in enumerate(self._stages):
+            filtered, self._states[index] = lfilter(b, a, weighted, axis=1, zi=self._states[index])
+            weighted = gain * filtered
+        self._record(np.cumsum(np.square(weighted), axis=1))
+
+    def _record(self, cumulative: np.ndarray) -> None:
+        """Keep Σx² at every block bound in (start, end]; cumulative[:, i] = Σx² of this block's first i+1."""
+        start, end = self._num_samples, self._num_samples + cumulative.shape[1]
+        for side in (0, 1):
+            while (mark := self._bounds(self._next_bound[side])[side]) <= end:
+                if mark > start:
+                    self._marks[mark] = self._energy + cumulative[:, mark - start - 1]
+                self._next_bound[side] += 1
+        self._energy = self._energy + cumulative[:, -1]
+        self._num_samples = end
+
+    def integrated_lufs(self) -> float:
+        """Gated integrated loudness in LUFS; -inf for silence.
+
+        Raises:
+            ValueError: fewer samples than one 400 ms gating block.
+        """
+        rate, total = self.sample_rate, self._num_samples
+        if total < BLOCK_SECONDS * rate:
+            raise ValueError(f"{total / rate:.3f} s is shorter than one {BLOCK_SECONDS} s loudness block")
+        num_blocks = int(np.round((total / rate - BLOCK_SECONDS) / (BLOCK_SECONDS * STEP_FRACTION))) + 1
+        energies = np.empty((len(self._weights), num_blocks))
+        for block in range(num_blocks):
+            lower, upper = self._bounds(block)
+            energies[:, block] = self._mark(upper) - self._mark(lower)
+        energies /= BLOCK_SECONDS * rate
+        return _gated_loudness(energies, self._weights)
+
+    def _mark(self, index: int) -> np.ndarray:
+        return self._marks[index] if index < self._num_samples else self._energy
+
+
+def _gated_loudness(energies: np.ndarray, weights: np.ndarray) -> float:
+    """BS.1770-4 gating (absolute -70 LUFS, then relative -10 LU) over (C, blocks) mean squares."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        block_lufs = -0.691 + 10.0 * np.log10(weights @ energies)
+        above_absolute = block_lufs >= ABSOLUTE_GATE_LUFS
+        if not above_absolute.any():
+            return float("-inf")
+        relative_gate = -0.691 + 10.0 * np.log10(weights @ energies[:, above_absolute].mean(axis=1)) - 10.0
+        gated = (block_lufs > relative_gate) & (block_lufs > ABSOLUTE_GATE_LUFS)
+        if not gated.any():
+            return float("-inf")
+        return float(-0.691 + 10.0 * np.log10(weights @ energies[:, gated].mean(axis=1)))
