@@ -70,3 +70,17 @@ def test_chunked_equals_one_pass_where_one_segment_alone_covers(separator):
     np.testing.assert_allclose(chunked[..., :solo], first[..., :solo], atol=1e-6, rtol=0)
     # and in the overlaps the cross-fade stays between the two segments' estimates
     assert np.isfinite(chunked).all() and chunked.shape == (2, 1, 48000)
+
+
+@pytest.mark.parametrize("length", [30, 100, 437])
+def test_unknown_length_stream_is_independent_of_block_size(length):
+    """Live mode: segments every hop, silence completes the last one; blocks do not matter."""
+    signal = noise(1, length, seed=7)
+    outputs = []
+    for block in (1, 37, 500):
+        engine = OverlapAdd(lambda c: np.stack([c, c[::-1] * 0 + c.sum()]), None, 100, 0.25, 1)
+        outputs.append(_run(engine, signal, block))
+    for out in outputs:
+        assert out.shape == (2, 1, length)
+        np.testing.assert_allclose(out, outputs[0], atol=1e-6)
+    np.testing.assert_allclose(outputs[0][0], signal, atol=1e-6)  # identity part reconstructs

@@ -21,15 +21,24 @@ class StreamResampler:
     """
 
     def __init__(
-        self, in_rate: int, out_rate: int, num_channels: int, total_length: int, output_length: int | None = None
+        self,
+        in_rate: int,
+        out_rate: int,
+        num_channels: int,
+        total_length: int | None = None,
+        output_length: int | None = None,
     ) -> None:
         """
         Args:
-            total_length: input samples that will be pushed.
+            total_length: input samples that will be pushed; None when unknown until finish().
             output_length: samples to deliver; default resampled_length(total_length). A round trip
                 through another rate passes the original length here, so it lands back exactly.
         """
-        self._target = resampled_length(total_length, in_rate, out_rate) if output_length is None else output_length
+        self._rates = (in_rate, out_rate)
+        self._target = output_length
+        if output_length is None and total_length is not None:
+            self._target = resampled_length(total_length, in_rate, out_rate)
+        self._pushed = 0
         self._emitted = 0
         self._stream = (
             None
@@ -41,11 +50,21 @@ class StreamResampler:
     def push(self, block: np.ndarray) -> np.ndarray:
         """(C, n) -> (C, m) resampled samples available so far (m may be 0)."""
         block = np.ascontiguousarray(block, dtype=np.float32)
+        self._pushed += block.shape[1]
         out = block if self._stream is None else self._stream.resample_chunk(block.T, last=False).T
         return self._take(out)
 
-    def finish(self) -> np.ndarray:
-        """Flush the filter tail; pads or trims so the total is exactly the expected length."""
+    def finish(self, output_length: int | None = None) -> np.ndarray:
+        """Flush the filter tail; pads or trims so the total is exactly the expected length.
+
+        Args:
+            output_length: total to deliver when it was not known at construction; default
+                resampled_length(samples pushed).
+        """
+        if output_length is not None:
+            self._target = output_length
+        elif self._target is None:
+            self._target = resampled_length(self._pushed, *self._rates)
         empty = np.zeros((0, self._num_channels), np.float32)
         tail = empty.T if self._stream is None else self._stream.resample_chunk(empty, last=True).T
         tail = self._take(tail)
@@ -56,7 +75,8 @@ class StreamResampler:
         return tail
 
     def _take(self, out: np.ndarray) -> np.ndarray:
-        out = out[:, : max(0, self._target - self._emitted)]
+        if self._target is not None:
+            out = out[:, : max(0, self._target - self._emitted)]
         self._emitted += out.shape[1]
         return np.ascontiguousarray(out)
 

@@ -21,6 +21,8 @@ from tuss_fx.resample import StreamResampler, resampled_length
 from tuss_fx.stream import OverlapAdd
 
 DEFAULT_OVERLAP = 0.25
+# samples (at the caller's rate) soxr VHQ may hold back on the way in and out, rounded up
+RESAMPLER_LATENCY_ALLOWANCE = 2048
 # channels of one segment separated in one forward pass; more only raises peak memory
 MAX_CHANNELS_PER_PASS = 4
 
@@ -157,34 +159,21 @@ class Separator:
 
         Memory is bounded by one segment plus one block, whatever num_frames is.
         """
-        self.check_prompts(prompts)
-        model_rate = self.sample_rate
-        model_frames = resampled_length(num_frames, sample_rate, model_rate)
-        to_model = StreamResampler(sample_rate, model_rate, num_channels, num_frames)
-        from_model = StreamResampler(model_rate, sample_rate, len(prompts) * num_channels, model_frames, num_frames)
-        engine = OverlapAdd(
-            functools.partial(self._separate_segment, prompts=list(prompts)),
-            model_frames,
-            self.segment_samples,
-            self.overlap,
-            num_channels,
-        )
+        stream = self.open_stream(prompts, sample_rate, num_channels, num_frames)
         done = 0
         for block in blocks:
-            for region in engine.push(to_model.push(block)):
-                yield self._unflatten(from_model.push(region.reshape(-1, region.shape[-1])), num_channels)
+            yield stream.push(block)
             done += block.shape[1]
             if progress:
                 progress(done, num_frames)
-        for region in engine.push(to_model.finish()):
-            yield self._unflatten(from_model.push(region.reshape(-1, region.shape[-1])), num_channels)
-        for region in engine.finish():
-            yield self._unflatten(from_model.push(region.reshape(-1, region.shape[-1])), num_channels)
-        yield self._unflatten(from_model.finish(), num_channels)
+        yield stream.finish()
 
-    @staticmethod
-    def _unflatten(block: np.ndarray, num_channels: int) -> np.ndarray:
-        return block.reshape(block.shape[0] // num_channels, num_channels, block.shape[-1])  # (P·C, m) -> (P, C, m)
+    def open_stream(
+        self, prompts: Sequence[str], sample_rate: int, num_channels: int, num_frames: int | None = None
+    ) -> SeparationStream:
+        """A push-based separation of one signal; num_frames None for live input of unknown length."""
+        self.check_prompts(prompts)
+        return SeparationStream(self, list(prompts), sample_rate, num_channels, num_frames)
 
     @torch.inference_mode()
     def _separate_segment(self, segment: np.ndarray, prompts: list[str]) -> np.ndarray:
@@ -194,3 +183,55 @@ class Separator:
             mono_batch = torch.from_numpy(segment[first : first + MAX_CHANNELS_PER_PASS]).to(self.device)
             outputs.append(self.model(mono_batch, prompts).float().cpu())  # (c, P, S)
         return torch.cat(outputs).transpose(0, 1).numpy()
+
+
+class SeparationStream:
+    """Push (C, n) blocks at the caller's rate, get (P, C, m) stems back as they are final.
+
+    Resamples to the model rate, runs the overlap-add engine, resamples back. The stems
+    returned add up to exactly the samples pushed once finish() has run.
+    """
+
+    def __init__(
+        self, separator: Separator, prompts: list[str], sample_rate: int, num_channels: int, num_frames: int | None
+    ) -> None:
+        model_rate = separator.sample_rate
+        model_frames = None if num_frames is None else resampled_length(num_frames, sample_rate, model_rate)
+        self._num_prompts, self._num_channels = len(prompts), num_channels
+        self._to_model = StreamResampler(sample_rate, model_rate, num_channels, num_frames)
+        self._from_model = StreamResampler(model_rate, sample_rate, len(prompts) * num_channels, model_frames, num_frames)
+        self._engine = OverlapAdd(
+            functools.partial(separator._separate_segment, prompts=prompts),
+            model_frames,
+            separator.segment_samples,
+            separator.overlap,
+            num_channels,
+        )
+        self._pushed = self._emitted = 0
+        # model-rate latency plus both resamplers' filter delays, at the caller's rate
+        self.latency_samples = resampled_length(self._engine.latency_samples, model_rate, sample_rate) + (
+            0 if sample_rate == model_rate else RESAMPLER_LATENCY_ALLOWANCE
+        )
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        """(C, n) -> (P, C, m), m >= 0."""
+        self._pushed += block.shape[1]
+        regions = [self._from_model.push(self._flat(r)) for r in self._engine.push(self._to_model.push(block))]
+        return self._stems(regions)
+
+    def finish(self) -> np.ndarray:
+        """The rest of the stems; afterwards exactly as many samples came out as went in."""
+        regions = [self._from_model.push(self._flat(r)) for r in self._engine.push(self._to_model.finish())]
+        regions += [self._from_model.push(self._flat(r)) for r in self._engine.finish()]
+        regions.append(self._from_model.finish(self._pushed))
+        return self._stems(regions)
+
+    @staticmethod
+    def _flat(region: np.ndarray) -> np.ndarray:
+        return region.reshape(-1, region.shape[-1])  # (P, C, m) -> (P·C, m)
+
+    def _stems(self, regions: list[np.ndarray]) -> np.ndarray:
+        empty = np.zeros((self._num_prompts * self._num_channels, 0), np.float32)
+        flat = np.concatenate([empty, *regions], axis=1)[:, : self._pushed - self._emitted]
+        self._emitted += flat.shape[1]
+        return flat.reshape(self._num_prompts, self._num_channels, flat.shape[1])  # (P·C, m) -> (P, C, m)

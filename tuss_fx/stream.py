@@ -52,27 +52,32 @@ class OverlapAdd:
 
     Holds at most one segment plus one pushed block of input and one segment of output: a
     region is emitted as soon as no later segment overlaps it, so memory does not grow with L.
+
+    With a known length L the last segment is moved back to end at L (plan_chunks). With
+    length None (live streams, plugins) segments start every hop forever, and finish()
+    completes the last ones with silence; the output then does not depend on how the input
+    was cut into blocks.
     """
 
     def __init__(
-        self, process: SegmentProcessor, length: int, segment: int, overlap: float, num_channels: int
+        self, process: SegmentProcessor, length: int | None, segment: int, overlap: float, num_channels: int
     ) -> None:
         """
         Args:
             process: model on one segment: (C, S) -> (P, C, S).
-            length: L, total samples that will be pushed.
+            length: L, total samples that will be pushed, or None when unknown.
             segment: S, samples per segment.
             overlap: fraction of a segment shared with the next one, 0 <= overlap < 1.
             num_channels: C.
         """
         if not 0.0 <= overlap < 1.0:
             raise ValueError(f"overlap must be in [0, 1), got {overlap}")
-        hop = max(1, round(segment * (1.0 - overlap)))
+        self._hop = max(1, round(segment * (1.0 - overlap)))
         self._process = process
         self._length = length
-        self._segment = min(segment, length)
-        self._offsets = plan_chunks(length, segment, hop)
-        self._window = segment_window(self._segment, segment - hop)
+        self._segment = segment if length is None else min(segment, length)
+        self._offsets = None if length is None else plan_chunks(length, segment, self._hop)
+        self._window = segment_window(self._segment, segment - self._hop)
         self._next_chunk = 0
         self._input = np.zeros((num_channels, 0), dtype=np.float32)
         self._input_start = 0  # absolute sample index of self._input[:, 0]
@@ -87,34 +92,51 @@ class OverlapAdd:
         return self._input.shape[1], self._weight.shape[0]
 
     @property
-    def num_chunks(self) -> int:
-        return len(self._offsets)
+    def latency_samples(self) -> int:
+        """Most input samples a region can wait before it is emitted (one segment)."""
+        return self._segment
+
+    def _offset(self, chunk: int) -> int | None:
+        if self._offsets is None:
+            return chunk * self._hop
+        return self._offsets[chunk] if chunk < len(self._offsets) else None
 
     def push(self, block: np.ndarray) -> Iterator[np.ndarray]:
         """Add the next (C, n) samples; yields every output region that became final."""
         self._received += block.shape[1]
-        if self._received > self._length:
+        if self._length is not None and self._received > self._length:
             raise ValueError(f"pushed {self._received} samples into a stream declared {self._length} long")
         self._input = np.concatenate([self._input, block.astype(np.float32, copy=False)], axis=1)
         yield from self._run_ready_chunks()
 
     def finish(self) -> Iterator[np.ndarray]:
-        """Yield what is left; the total yielded is exactly L samples."""
+        """Yield what is left; the total yielded equals the samples pushed."""
+        if self._length is None:
+            self._close_unbounded()
         if self._received != self._length:
             raise ValueError(f"stream declared {self._length} samples but received {self._received}")
         yield from self._run_ready_chunks()
+        if self._output_start < self._length:  # live mode: the last chunk ran before L was known
+            yield self._emit_until(self._length)
+
+    def _close_unbounded(self) -> None:
+        """Fix the plan now that L is known: chunks every hop until one reaches L, silence after L."""
+        length = self._received
+        last = max(0, -(-(length - self._segment) // self._hop), self._next_chunk - 1)
+        self._offsets = [i * self._hop for i in range(last + 1)]
+        self._length = length
+        pad = self._offsets[-1] + self._segment - (self._input_start + self._input.shape[1])
+        self._input = np.concatenate([self._input, np.zeros((self._input.shape[0], max(0, pad)), np.float32)], 1)
 
     def _run_ready_chunks(self) -> Iterator[np.ndarray]:
         buffered_end = self._input_start + self._input.shape[1]
-        while self._next_chunk < len(self._offsets):
-            start = self._offsets[self._next_chunk]
-            if start + self._segment > buffered_end:
-                return
+        while (start := self._offset(self._next_chunk)) is not None and start + self._segment <= buffered_end:
             chunk = self._input[:, start - self._input_start : start - self._input_start + self._segment]
             self._accumulate(start, self._process(chunk) * self._window)
             self._next_chunk += 1
-            final_end = self._offsets[self._next_chunk] if self._next_chunk < len(self._offsets) else self._length
-            self._drop_input_before(final_end)
+            next_start = self._offset(self._next_chunk)
+            final_end = self._length if next_start is None else min(next_start, self._length or next_start)
+            self._drop_input_before(next_start if next_start is not None else final_end)
             yield self._emit_until(final_end)
 
     def _accumulate(self, start: int, estimate: np.ndarray) -> None:
