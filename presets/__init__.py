@@ -1,1 +1,1 @@
-"""Shipped presets (TOML), installed as package data."""
+"""Shipped remix presets (*.toml), installed as package data; tuss_fx.presets reads them."""

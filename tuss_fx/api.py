@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 
 from tuss_fx.audio_io import SUBTYPES, AudioInfo, WriterGroup, check_targets, probe, read_blocks
 from tuss_fx.separator import Progress, Separator, stem_names
+from tuss_fx.stream import SampleQueue
 
 DEFAULT_FILENAME = "{track}/{stem}.{ext}"
 RESIDUAL = "residual"
@@ -72,7 +72,7 @@ def separate_file(
     info = job.info
     stems = stem_names(job.prompts)
     # input samples wait here until the matching stem samples come out of the engine
-    pending_input: deque[np.ndarray] = deque()
+    pending_input = SampleQueue(info.num_channels)
     blocks = _remember(read_blocks(info), pending_input)
     with WriterGroup(job.outputs, info.sample_rate, info.num_channels, file_format) as writers:
         for region in separator.separate_stream(
@@ -83,23 +83,12 @@ def separate_file(
             for name, stem in zip(stems, region):
                 writers[name].write(stem)
             if RESIDUAL in writers:
-                writers[RESIDUAL].write(_take(pending_input, region.shape[-1]) - region.sum(axis=0))
+                writers[RESIDUAL].write(pending_input.pop(region.shape[-1]) - region.sum(axis=0))
     return dict(job.outputs)
 
 
-def _remember(blocks, store: deque):
+def _remember(blocks: Iterator[np.ndarray], queue: SampleQueue) -> Iterator[np.ndarray]:
+    """Pass blocks through, keeping a copy in `queue` for the residual."""
     for block in blocks:
-        store.append(block)
+        queue.push(block)
         yield block
-
-
-def _take(store: deque, count: int) -> np.ndarray:
-    """Pop exactly `count` samples (C, count) from the front of a deque of (C, n) blocks."""
-    parts, needed = [], count
-    while needed:
-        block = store.popleft()
-        parts.append(block[:, :needed])
-        if block.shape[1] > needed:
-            store.appendleft(block[:, needed:])
-        needed -= parts[-1].shape[1]
-    return np.concatenate(parts, axis=1)

@@ -122,6 +122,15 @@ class AtomicWriter:
             self.abort()
             raise AudioWriteError(self.path, f"write failed ({_reason(exc)})") from None
 
+    @property
+    def temp_path(self) -> Path:
+        """Where the data is until commit(); readable after close()."""
+        return self._tmp
+
+    def close(self) -> None:
+        """Finish the temporary file without putting it in place (to read it back)."""
+        self._file.close()
+
     def commit(self) -> None:
         self._file.close()
         os.replace(self._tmp, self.path)

@@ -138,3 +138,106 @@ def info(checkpoint: str, device: str) -> None:
     click.echo(f"device:     {separator.device}")
     for op, path in ops.dispatch_report(separator.device).items():
         click.echo(f"op {op + ':':<20}{path}")
+
+
+def _format_lufs(value: float) -> str:
+    if value != value:  # NaN: shorter than one loudness block
+        return "n/a (shorter than 0.4 s)"
+    return "silent" if value == float("-inf") else f"{value:.1f} LUFS"
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=INPUT_FILE)
+@click.option("--preset", default="dialogue-boost", show_default=True,
+              help="A shipped preset name (see `tuss-fx presets`) or a .toml file.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Output file (.wav float or .flac 24-bit) [default: INPUT.<preset>.wav beside the input].")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a preset value, e.g. --set stems.speech.gain_db=8 (repeatable).")
+@click.option("--automation", type=INPUT_FILE, default=None,
+              help="MIDI file whose CC7 lanes ride the stem faders (channel n = stem n, see docs).")
+@click.option("--target-lufs", type=float, default=None, help="Loudness target overriding the preset's.")
+@click.option("--stems-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write each processed stem (after its chain and gain) and the residual here.")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@model_options
+def remix(input_path, preset, output, overrides, automation, target_lufs, stems_dir, overwrite, quiet,
+          checkpoint, device, segment_seconds, overlap) -> None:
+    """Separate INPUT, process and re-balance its stems per a preset, normalise loudness, write it."""
+    from tuss_fx.automation import GainAutomation
+    from tuss_fx.presets import load_preset
+    from tuss_fx.remix import remix_file
+
+    if target_lufs is not None:
+        overrides = (*overrides, f"master.target_lufs={target_lufs}")
+    chosen = load_preset(preset, overrides)
+    output = output or input_path.with_name(f"{input_path.stem}.{chosen.name}.wav")
+    lanes = GainAutomation.from_midi(automation, chosen.stem_names + ["residual"]) if automation else None
+    separator = load_separator(checkpoint, device, segment_seconds, overlap)
+    with progress_bar(input_path.name, quiet) as progress:
+        report = remix_file(separator, chosen, input_path, output, lanes, stems_dir,
+                            "flac" if output.suffix.lower() == ".flac" else "wav", overwrite, progress)
+    click.echo(str(report.output))
+    for path in report.stems.values():
+        click.echo(str(path))
+    click.echo(f"input loudness:  {_format_lufs(report.input_lufs)}", err=True)
+    click.echo(f"output loudness: {_format_lufs(report.output_lufs)} (normalisation gain "
+               f"{report.loudness_gain_db:+.1f} dB{', peak-limited' if report.limited else ''})", err=True)
+    for name, gain in report.gains.items():
+        click.echo(f"  {name:<10} {gain}", err=True)
+
+
+@main.group(invoke_without_command=True)
+@click.pass_context
+def presets(ctx: click.Context) -> None:
+    """List the shipped presets (one line each); `presets show NAME` prints one."""
+    from tuss_fx.presets import builtin_names, load_preset
+
+    if ctx.invoked_subcommand is None:
+        for name in builtin_names():
+            click.echo(f"{name:<20} {load_preset(name).description}")
+
+
+@presets.command("show")
+@click.argument("name")
+def presets_show(name: str) -> None:
+    """Print preset NAME (a shipped name or a .toml path) as its TOML source."""
+    from importlib import resources
+
+    from tuss_fx.presets import load_preset
+
+    preset = load_preset(name)  # validates, and names the file and key if it is broken
+    path = Path(name)
+    text = path.read_text() if path.is_file() else \
+        resources.files("tuss_fx.builtin_presets").joinpath(preset.source).read_text()
+    click.echo(text, nl=False)
+
+
+@main.group()
+def automation() -> None:
+    """MIDI fader automation of stem gains."""
+
+
+@automation.command("template")
+@click.argument("input_path", metavar="INPUT", type=INPUT_FILE)
+@click.option("--preset", default="dme", show_default=True, help="Preset whose stems get a lane each.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="MIDI file to write [default: INPUT.<preset>.mid beside the input].")
+@click.option("--overwrite", is_flag=True, help="Replace an existing file.")
+def automation_template(input_path, preset, output, overwrite) -> None:
+    """Write a MIDI file with one CC7 fader lane per stem of PRESET, as long as INPUT."""
+    from tuss_fx.audio_io import check_targets, probe, temp_beside
+    from tuss_fx.automation import template
+    from tuss_fx.presets import load_preset
+
+    chosen = load_preset(preset)
+    info = probe(input_path)
+    output = output or input_path.with_name(f"{input_path.stem}.{chosen.name}.mid")
+    check_targets([output], overwrite)
+    stems = chosen.stem_names + ["residual"]
+    midi = template(stems, [chosen.stem(name).gain_db for name in stems], info.duration_seconds)
+    tmp = temp_beside(output)
+    midi.save(str(tmp))
+    tmp.replace(output)
+    click.echo(str(output))

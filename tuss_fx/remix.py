@@ -1,0 +1,229 @@
+"""Remix: per-stem chains and gains, residual, master chain, loudness normalisation, peak ceiling.
+
+Order (DESIGN.md, remix semantics): separate -> per-stem chain -> per-stem gain (static or MIDI
+automation) -> sum with the residual -> master chain -> loudness normalisation (BS.1770) ->
+true-peak brick-wall limiter -> write. With every gain at 0 dB, no chains and no loudness
+target the output is the input: stems + residual = mixture.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pedalboard
+
+from tuss_fx.audio_io import AtomicWriter, WriterGroup, check_targets, probe, read_blocks
+from tuss_fx.automation import GainAutomation
+from tuss_fx.effects import ChainStream
+from tuss_fx.errors import TussFxError
+from tuss_fx.loudness import LoudnessMeter
+from tuss_fx.presets import RESIDUAL, Preset
+from tuss_fx.separator import Progress, Separator
+from tuss_fx.stream import SampleQueue
+
+StemSink = Callable[[str, np.ndarray], None]  # (stem name, (C, n) processed stem block)
+
+
+class RemixStream:
+    """Mixture and its stems in, remixed (pre-loudness) audio out, block by block.
+
+    Each source (every stem and the residual) runs its own chain; chains may hold samples back
+    (plugin latency), so their outputs queue until all sources have the same samples to sum.
+    """
+
+    def __init__(
+        self,
+        stems: list[str],
+        sample_rate: int,
+        num_channels: int,
+        boards: dict[str, pedalboard.Pedalboard] | None = None,
+        gains_db: dict[str, float] | None = None,
+        master: pedalboard.Pedalboard | None = None,
+        automation: GainAutomation | None = None,
+        stem_sink: StemSink | None = None,
+    ) -> None:
+        """
+        Args:
+            stems: stem names in prompt order; the residual is added as the last source.
+            boards / gains_db: per source (stems and "residual"); missing ones: no chain, 0 dB.
+            master: chain on the sum. automation: CC lanes overriding gains_db where present.
+            stem_sink: receives every processed, gained source block (for --stems-dir).
+        """
+        self.sources = list(stems) + [RESIDUAL]
+        boards, self._gains_db = boards or {}, gains_db or {}
+        self._automation, self._sink = automation, stem_sink
+        self._sample_rate = sample_rate
+        self._chains = {name: ChainStream(boards.get(name, pedalboard.Pedalboard([])), sample_rate, num_channels)
+                        for name in self.sources}
+        self._positions = dict.fromkeys(self.sources, 0)  # samples out of each chain so far
+        self._queues = {name: SampleQueue(num_channels) for name in self.sources}
+        self._master = ChainStream(master or pedalboard.Pedalboard([]), sample_rate, num_channels)
+
+    @classmethod
+    def from_preset(cls, preset: Preset, sample_rate: int, num_channels: int, automation=None, stem_sink=None):
+        sources = preset.stem_names + [RESIDUAL]
+        return cls(preset.stem_names, sample_rate, num_channels,
+                   {name: preset.stem(name).board() for name in sources},
+                   {name: preset.stem(name).gain_db for name in sources},
+                   preset.master_board(), automation, stem_sink)
+
+    def gain_description(self, name: str) -> str:
+        if self._automation and name in self._automation.lanes:
+            return f"automated ({len(self._automation.lanes[name])} CC events)"
+        gain = self._gains_db.get(name, 0.0)
+        return "muted" if gain == -math.inf else f"{gain:+.1f} dB"
+
+    def push(self, mixture: np.ndarray, stems: np.ndarray) -> np.ndarray:
+        """mixture: (C, m); stems: (P, C, m) of the same samples -> (C, k) remixed, k <= m."""
+        residual = mixture - stems.sum(axis=0)
+        for name, source in zip(self.sources, [*stems, residual]):
+            self._queue(name, self._chains[name].push(source))
+        return self._master.push(self._mix())
+
+    def finish(self) -> np.ndarray:
+        for name in self.sources:
+            self._queue(name, self._chains[name].finish())
+        head = self._master.push(self._mix())
+        return np.concatenate([head, self._master.finish()], axis=1)
+
+    def _queue(self, name: str, processed: np.ndarray) -> None:
+        start, count = self._positions[name], processed.shape[1]
+        initial_db = self._gains_db.get(name, 0.0)
+        if self._automation:
+            gains = self._automation.envelope(name, start, count, self._sample_rate, initial_db)
+            processed = processed * gains
+        else:
+            processed = processed * np.float32(0.0 if initial_db == -math.inf else 10 ** (initial_db / 20))
+        self._positions[name] += count
+        if self._sink:
+            self._sink(name, processed)
+        self._queues[name].push(processed)
+
+    def _mix(self) -> np.ndarray:
+        ready = min(queue.size for queue in self._queues.values())
+        return sum(queue.pop(ready) for queue in self._queues.values())
+
+
+@dataclass(frozen=True)
+class RemixReport:
+    output: Path
+    input_lufs: float
+    output_lufs: float
+    loudness_gain_db: float
+    limited: bool
+    gains: dict[str, str]
+    stems: dict[str, Path]
+
+
+def remix_file(
+    separator: Separator,
+    preset: Preset,
+    input_path: Path,
+    output_path: Path,
+    automation: GainAutomation | None = None,
+    stems_dir: Path | None = None,
+    file_format: str = "wav",
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> RemixReport:
+    """Remix one file per `preset`, streaming; all outputs appear together or not at all.
+
+    Pass 1 separates, processes and mixes into a temporary float file while measuring
+    loudness and peak; pass 2 (only when a loudness gain or the ceiling needs it) applies the
+    gain and the limiter. Memory does not grow with the file length.
+
+    Raises:
+        PresetError: a prompt the model lacks. AudioReadError / AudioWriteError: bad input or output.
+        TussFxError: a loudness target on a file shorter than one 400 ms loudness block.
+    """
+    preset.check_prompts(separator.prompts)
+    info = probe(input_path)
+    stem_paths = {name: stems_dir / f"{name}.{file_format}" for name in preset.stem_names + [RESIDUAL]} \
+        if stems_dir else {}
+    check_targets([output_path, *stem_paths.values()], overwrite)
+    input_meter = LoudnessMeter(info.sample_rate, info.num_channels)
+    mix_meter = LoudnessMeter(info.sample_rate, info.num_channels)
+    scratch = AtomicWriter(output_path, info.sample_rate, info.num_channels, "wav")  # float pre-master mix
+    try:
+        with WriterGroup(stem_paths, info.sample_rate, info.num_channels, file_format) as stem_writers:
+            sink = (lambda name, block: stem_writers[name].write(block)) if stem_writers else None
+            mixer = RemixStream.from_preset(preset, info.sample_rate, info.num_channels, automation, sink)
+            pending = SampleQueue(info.num_channels)
+            stream = separator.open_stream(preset.prompts, info.sample_rate, info.num_channels, info.num_frames)
+            done = 0
+            for block in read_blocks(info):
+                input_meter.push(block)
+                pending.push(block)
+                stems = stream.push(block)
+                _write_measured(scratch, mix_meter, mixer.push(pending.pop(stems.shape[-1]), stems))
+                done += block.shape[1]
+                if progress:
+                    progress(done, info.num_frames)
+            stems = stream.finish()
+            _write_measured(scratch, mix_meter, mixer.push(pending.pop(stems.shape[-1]), stems))
+            _write_measured(scratch, mix_meter, mixer.finish())
+            gain_db, limited, output_lufs = _finish_output(scratch, preset, mix_meter, output_path)
+    except BaseException:
+        scratch.abort()
+        raise
+    return RemixReport(output_path, _lufs(input_meter), output_lufs, gain_db, limited,
+                       {name: mixer.gain_description(name) for name in mixer.sources}, stem_paths)
+
+
+def _write_measured(writer: AtomicWriter, meter: LoudnessMeter, block: np.ndarray) -> None:
+    meter.push(block)
+    writer.write(block)
+
+
+def _lufs(meter: LoudnessMeter) -> float:
+    try:
+        return meter.integrated_lufs()
+    except ValueError:
+        return math.nan  # shorter than one loudness block: not measurable
+
+
+def _finish_output(scratch: AtomicWriter, preset: Preset, mix_meter: LoudnessMeter, output_path: Path):
+    """Commit the scratch mix as is, or run pass 2: loudness gain, then the true-peak limiter."""
+    measured = _lufs(mix_meter)
+    gain_db = 0.0
+    if preset.target_lufs is not None:
+        if math.isnan(measured):
+            raise TussFxError(output_path, "too short to measure loudness (needs 0.4 s); drop the loudness target")
+        if math.isfinite(measured):
+            gain_db = preset.target_lufs - measured
+    ceiling = 10 ** (preset.ceiling_db / 20)
+    limited = mix_meter.peak * 10 ** (gain_db / 20) > ceiling
+    if gain_db == 0.0 and not limited and _format_of(output_path) == "wav":
+        scratch.commit()  # the float scratch file is already the output
+        return gain_db, limited, measured
+    scratch.close()
+    info = probe(scratch.temp_path)
+    limiter = ChainStream(
+        pedalboard.Pedalboard([pedalboard.BrickwallLimiter(ceiling_db=preset.ceiling_db, true_peak=True)])
+        if limited else pedalboard.Pedalboard([]), info.sample_rate, info.num_channels)
+    out_meter = LoudnessMeter(info.sample_rate, info.num_channels)
+    final = AtomicWriter(output_path, info.sample_rate, info.num_channels, _format_of(output_path))
+    try:
+        scale = np.float32(10 ** (gain_db / 20))
+        for block in read_blocks(info):
+            _write_measured(final, out_meter, _ceiling(limiter.push(block * scale), ceiling))
+        _write_measured(final, out_meter, _ceiling(limiter.finish(), ceiling))
+        final.commit()
+    except BaseException:
+        final.abort()
+        raise
+    scratch.abort()
+    return gain_db, limited, _lufs(out_meter)
+
+
+def _ceiling(block: np.ndarray, ceiling: float) -> np.ndarray:
+    """The limiter's lookahead holds sample peaks under the ceiling; this guarantees it."""
+    return np.clip(block, -ceiling, ceiling)
+
+
+def _format_of(path: Path) -> str:
+    return "flac" if path.suffix.lower() == ".flac" else "wav"
