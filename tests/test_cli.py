@@ -104,3 +104,43 @@ def test_info_reports_model_prompts_and_ops(run):
     assert "speech, sfx, sfxbg, drums, bass, vocals, other, musicbg" in result.stdout
     assert "device:     cpu" in result.stdout
     assert "rotary_attention" in result.stdout
+
+
+def test_remix_prints_loudness_and_gains(run, stereo_44k, tmp_path):
+    out = tmp_path / "boosted.wav"
+    result = run("remix", str(stereo_44k), "--preset", "dialogue-boost", "-o", str(out), "--set",
+                 "stems.speech.gain_db=8", "--target-lufs", "-20", "--stems-dir", str(tmp_path / "stems"), "-q")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == str(out)
+    assert "output loudness: -20.0 LUFS" in result.stderr and "speech     +8.0 dB" in result.stderr
+    assert (tmp_path / "stems" / "residual.wav").exists()
+
+
+def test_remix_errors_are_one_line(run, stereo_44k, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "bad"\nprompts = ["speech", "dialog"]\n')
+    _one_line_error(run("remix", str(stereo_44k), "--preset", str(bad), "-o", str(tmp_path / "o.wav")),
+                    "bad.toml", "prompts[1]", "dialog")
+    _one_line_error(run("remix", str(stereo_44k), "--set", "stems.speech.gain_db"), "--set")
+    (tmp_path / "o.wav").write_bytes(b"keep me")
+    _one_line_error(run("remix", str(stereo_44k), "-o", str(tmp_path / "o.wav")), "exists")
+    assert (tmp_path / "o.wav").read_bytes() == b"keep me"
+    _one_line_error(run("remix", str(tmp_path / "missing.wav")), "missing.wav", "no such file")
+
+
+def test_presets_listing_and_show(run):
+    listing = run("presets", checkpoint=False)
+    assert listing.exit_code == 0 and len(listing.stdout.splitlines()) >= 7
+    assert any(line.startswith("dialogue-boost ") for line in listing.stdout.splitlines())
+    shown = run("presets", "show", "karaoke", checkpoint=False)
+    assert shown.exit_code == 0 and 'prompts = ["vocals", "drums", "bass", "other"]' in shown.stdout
+    _one_line_error(run("presets", "show", "nope", checkpoint=False), "no such preset")
+
+
+def test_automation_template_drives_remix(run, stereo_44k, tmp_path):
+    midi = tmp_path / "lanes.mid"
+    made = run("automation", "template", str(stereo_44k), "--preset", "dme", "-o", str(midi), checkpoint=False)
+    assert made.exit_code == 0, made.output
+    result = run("remix", str(stereo_44k), "--preset", "dme", "--automation", str(midi), "-o", str(tmp_path / "r.wav"))
+    assert result.exit_code == 0, result.output
+    assert "automated" in result.stderr
