@@ -1,9 +1,79 @@
-"""Exact PyTorch references of the fused ops, and the one place that may dispatch to Triton kernels."""
+"""Exact PyTorch references of the fused ops, and the one place that dispatches to Triton kernels.
+
+Dispatch (environment variable TUSS_FX_KERNELS):
+- unset / "auto": CUDA tensors take the Triton kernel when Triton imports; everything else the reference.
+- "0": always the reference.
+- "force": every op takes its kernel and raises if it cannot; CPU tensors then run through
+  Triton's interpreter, which needs TRITON_INTERPRET=1 set before the kernels are imported.
+  Tests and benchmarks use it to prove the kernel path ran.
+"""
 
 from __future__ import annotations
 
+import functools
+import importlib
+import os
+from types import ModuleType
+
 import torch
 import torch.nn.functional as F
+
+KERNELS_ENV = "TUSS_FX_KERNELS"
+FUSED_OPS = {  # op -> module under tuss_fx.kernels
+    "rotary_attention": "attention",
+    "rms_group_norm": "rms_group_norm",
+    "add_rms_group_norm": "rms_group_norm",
+    "band_group_norm": "band_group_norm",
+}
+
+
+class KernelUnavailableError(RuntimeError):
+    """TUSS_FX_KERNELS=force asked for a kernel that cannot run here."""
+
+
+@functools.cache
+def _kernel_module(name: str) -> ModuleType | str:
+    """The kernel module, or why it cannot be imported (no Triton, no driver, ...)."""
+    try:
+        return importlib.import_module(f"tuss_fx.kernels.{name}")
+    except Exception as exc:  # Triton raises assorted errors where it has no backend
+        return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def _kernel_path(op: str, device: torch.device) -> tuple[bool, str]:
+    """(use the kernel?, why) for `op` on tensors of `device`."""
+    mode = os.environ.get(KERNELS_ENV, "auto").strip().lower()
+    if mode == "0":
+        return False, f"PyTorch reference ({KERNELS_ENV}=0)"
+    module = _kernel_module(FUSED_OPS[op])
+    interpreted = os.environ.get("TRITON_INTERPRET") == "1"
+    if isinstance(module, str):
+        reason = f"Triton kernel unavailable ({module})"
+    elif device.type == "cuda":
+        return True, "Triton kernel"
+    elif mode == "force" and interpreted:
+        return True, "Triton kernel (interpreter)"
+    else:
+        reason = f"Triton kernels run on CUDA (or with TRITON_INTERPRET=1); this is {device.type}"
+    if mode == "force":
+        raise KernelUnavailableError(f"{KERNELS_ENV}=force but {op} cannot take its kernel: {reason}")
+    return False, f"PyTorch reference ({reason})"
+
+
+def _kernel(op: str, tensor: torch.Tensor) -> ModuleType | None:
+    use, _ = _kernel_path(op, tensor.device)
+    return _kernel_module(FUSED_OPS[op]) if use else None
+
+
+def dispatch_report(device: torch.device) -> dict[str, str]:
+    """Which implementation each fused op takes on `device` (for `tuss-fx info`)."""
+    report = {}
+    for op in FUSED_OPS:
+        try:
+            report[op] = _kernel_path(op, device)[1]
+        except KernelUnavailableError as exc:
+            report[op] = f"error: {exc}"
+    return report
 
 
 def rms_group_norm(x: torch.Tensor, gamma: torch.Tensor, num_groups: int, eps: float) -> torch.Tensor:
@@ -18,10 +88,22 @@ def rms_group_norm(x: torch.Tensor, gamma: torch.Tensor, num_groups: int, eps: f
     Returns:
         (..., D) in x's dtype.
     """
+    if kernels := _kernel("rms_group_norm", x):
+        return kernels.rms_group_norm(x, gamma, num_groups, eps)
     shape = x.shape
     grouped = x.float().reshape(*shape[:-1], num_groups, shape[-1] // num_groups)
     rms = grouped.square().mean(dim=-1, keepdim=True).sqrt()
     return ((grouped / (rms + eps)).reshape(shape) * gamma.float()).to(x.dtype)
+
+
+def add_rms_group_norm(
+    x: torch.Tensor, delta: torch.Tensor, gamma: torch.Tensor, num_groups: int, eps: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The residual add and the next pre-norm: returns (x + delta, RMSGroupNorm(x + delta)), both (..., D)."""
+    if kernels := _kernel("add_rms_group_norm", x):
+        return kernels.add_rms_group_norm(x, delta, gamma, num_groups, eps)
+    total = x + delta
+    return total, rms_group_norm(total, gamma, num_groups, eps)
 
 
 def rotary_tables(freqs: torch.Tensor, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,6 +143,8 @@ def rotary_attention(qkv: torch.Tensor, freqs: torch.Tensor, num_heads: int) -> 
     Returns:
         (B, L, H·E): heads concatenated, ready for the output projection.
     """
+    if kernels := _kernel("rotary_attention", qkv):
+        return kernels.rotary_attention(qkv, freqs, num_heads)
     batch, seq_len, _ = qkv.shape
     qkv = qkv.view(batch, seq_len, 3, num_heads, -1).permute(2, 0, 3, 1, 4)  # (3, B, H, L, E)
     q, k = apply_rotary(qkv[:2], *rotary_tables(freqs, seq_len))  # rotated together: one pass
@@ -70,8 +154,7 @@ def rotary_attention(qkv: torch.Tensor, freqs: torch.Tensor, num_heads: int) -> 
 
 def band_group_norm(
     x: torch.Tensor,
-    band_of_channel: torch.Tensor,
-    num_bands: int,
+    band_starts: torch.Tensor,
     weight: torch.Tensor,
     bias: torch.Tensor,
     eps: float = 1e-5,
@@ -82,27 +165,25 @@ def band_group_norm(
     the same statistics for all bands in one pass (two-pass mean/variance, biased, like GroupNorm).
 
     Args:
-        x: (B, T, C) channels last; band k owns the channels where band_of_channel == k.
-        band_of_channel: (C,) long, non-decreasing band index of each channel.
-        num_bands: K.
+        x: (B, T, C) channels last.
+        band_starts: (K+1,) int32, first channel of each band then C: band k owns
+            channels band_starts[k] .. band_starts[k+1]-1.
         weight, bias: (C,) the per-band GroupNorm affine parameters, concatenated.
         eps: GroupNorm's epsilon.
 
     Returns:
         (B, T, C).
     """
+    if kernels := _kernel("band_group_norm", x):
+        return kernels.band_group_norm(x, band_starts, weight, bias, eps)
     batch, frames, _ = x.shape
-    counts = torch.bincount(band_of_channel, minlength=num_bands).to(x.dtype) * frames
+    widths = (band_starts[1:] - band_starts[:-1]).long()
+    num_bands = widths.numel()
+    band_of_channel = torch.repeat_interleave(torch.arange(num_bands, device=x.device), widths)
+    counts = widths.to(x.dtype) * frames
     sums = x.new_zeros(batch, num_bands).index_add_(1, band_of_channel, x.sum(dim=1))
     centred = x - (sums / counts)[:, band_of_channel].unsqueeze(1)
     squares = x.new_zeros(batch, num_bands).index_add_(1, band_of_channel, centred.square().sum(dim=1))
     inv_std = torch.rsqrt(squares / counts + eps)[:, band_of_channel].unsqueeze(1)
     return centred * inv_std * weight + bias
 
-
-FUSED_OPS = ("rotary_attention", "rms_group_norm", "band_group_norm")
-
-
-def dispatch_report(device: torch.device) -> dict[str, str]:
-    """Which implementation each fused op takes on `device` (for `tuss-fx info`)."""
-    return {op: "PyTorch reference (no Triton kernel in this build)" for op in FUSED_OPS}

@@ -28,6 +28,10 @@ class RMSGroupNorm(nn.Module):
         """x: (..., D) -> (..., D)."""
         return ops.rms_group_norm(x, self.gamma, self.num_groups, self.eps)
 
+    def add_and_norm(self, x: torch.Tensor, delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x + delta, this norm of it), both (..., D): a residual add and the next pre-norm."""
+        return ops.add_rms_group_norm(x, delta, self.gamma, self.num_groups, self.eps)
+
 
 class SwiGLUConvDeconv1d(nn.Module):
     """Conv1d(D -> 2I, k) -> SwiGLU -> ConvTranspose1d(I -> D, k), length preserved.
@@ -107,9 +111,12 @@ class LocoformerBlock(nn.Module):
         shape = x.shape
         x = x.reshape(-1, shape[2], shape[3])  # (B·S, L, D)
         if len(self.ffn) == 2:
-            x = x + self.ffn[1](self.ffn_norm[1](x))
-        x = x + self.attn(self.attn_norm(x))
-        x = x + self.ffn[0](self.ffn_norm[0](x))
+            # each residual add is fused with the pre-norm that reads its result
+            x, h = self.attn_norm.add_and_norm(x, self.ffn[1](self.ffn_norm[1](x)))
+        else:
+            h = self.attn_norm(x)
+        x, h = self.ffn_norm[0].add_and_norm(x, self.attn(h))
+        x = x + self.ffn[0](h)
         return x.view(shape)
 
 

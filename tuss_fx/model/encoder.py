@@ -125,11 +125,11 @@ class BandSplitModule(nn.Module):
             )
             for width in self.bands
         )
-        num_bands = len(self.bands)
-        band_index = torch.arange(num_bands)
-        # channel c of the (real, imag)-interleaved spectrum belongs to band band_of_bin_channel[c]
-        self.register_buffer("band_of_bin_channel", band_index.repeat_interleave(2 * torch.tensor(self.bands)), False)
-        self.register_buffer("band_of_feature", band_index.repeat_interleave(emb_dim), False)
+        # first channel of each band (then the total) in the (real, imag)-interleaved spectrum,
+        # and in the decoder's (K·D) feature rows
+        spectrum_starts = torch.tensor([0] + self.bands).cumsum(0) * 2
+        self.register_buffer("spectrum_band_starts", spectrum_starts.int(), False)
+        self.register_buffer("feature_band_starts", (torch.arange(len(self.bands) + 1) * emb_dim).int(), False)
 
     @property
     def num_bands(self) -> int:
@@ -141,8 +141,7 @@ class BandSplitModule(nn.Module):
         norms = [seq[0] for seq in self.band_split_module]
         x = ops.band_group_norm(
             spec.reshape(batch, frames, -1),  # (B, T, 2F): channel 2f + (0 real | 1 imag)
-            self.band_of_bin_channel,
-            self.num_bands,
+            self.spectrum_band_starts,
             torch.cat([n.weight for n in norms]),
             torch.cat([n.bias for n in norms]),
             GROUP_NORM_EPS,
@@ -163,8 +162,7 @@ class BandSplitModule(nn.Module):
         seqs = list(self.bandwise_decoding_module)
         h = ops.band_group_norm(
             x.reshape(batch, frames, -1),
-            self.band_of_feature,
-            num_bands,
+            self.feature_band_starts,
             torch.cat([s[0].weight for s in seqs]),
             torch.cat([s[0].bias for s in seqs]),
             GROUP_NORM_EPS,
