@@ -6,6 +6,9 @@ Prints seconds per segment (best of --repeats), the real-time factor, the speed-
 over the official-style baseline measured in this run, and the largest output difference.
 Both paths run first with glibc's default allocator, then again after tuss-fx's allocator
 setting (tuss_fx.separator._tune_allocator), so the two sources of the speed-up show apart.
+
+With --device cuda it also times segments per second with the Triton kernels on
+(TUSS_FX_KERNELS=auto) against the PyTorch reference path (TUSS_FX_KERNELS=0), same weights.
 """
 
 from __future__ import annotations
@@ -41,11 +44,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--prompts", nargs="+", default=["speech", "sfxbg", "musicbg"])
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
     torch.manual_seed(0)
-    model = TussModel(PRESETS[args.config]()).eval()
-    mixture = torch.randn(1, int(args.seconds * model.config.sample_rate)) * 0.1
+    model = TussModel(PRESETS[args.config]()).eval().to(args.device)
+    mixture = torch.randn(1, int(args.seconds * model.config.sample_rate), device=args.device) * 0.1
+    if args.device.startswith("cuda"):
+        bench_kernels_on_off(model, mixture, args)
+        return
 
     def ours():
         with torch.inference_mode():
@@ -68,6 +75,24 @@ def main() -> None:
               f"tuss-fx {t_ours:.2f} s (RTF {t_ours / args.seconds:.2f}), speed-up {t_base / t_ours:.2f}x")
     print(f"shipped speed-up (official-style, default allocator -> tuss-fx as shipped): "
           f"{rows[0][1] / rows[1][2]:.2f}x")
+
+
+def bench_kernels_on_off(model, mixture, args) -> None:
+    import os
+
+    def forward():
+        with torch.inference_mode():
+            out = model(mixture, args.prompts)
+        torch.cuda.synchronize()
+        return out
+
+    os.environ["TUSS_FX_KERNELS"] = "0"
+    reference_out, t_reference = forward(), best_seconds(forward, args.repeats + 3)
+    os.environ["TUSS_FX_KERNELS"] = "auto"
+    kernel_out, t_kernels = forward(), best_seconds(forward, args.repeats + 3)
+    diff = float((kernel_out - reference_out).abs().max() / reference_out.abs().max())
+    print(f"{args.config} on {torch.cuda.get_device_name()}: reference {1 / t_reference:.2f} segments/s, "
+          f"kernels {1 / t_kernels:.2f} segments/s, speed-up {t_reference / t_kernels:.2f}x, max rel diff {diff:.1e}")
 
 
 if __name__ == "__main__":
