@@ -1,0 +1,45 @@
+from collections import Counter
+
+import numpy as np
+
+from tuss_fx.train.recipe import RULES, STEMS
+from tuss_fx.train.sampler import MixtureSampler, sample_prompts
+
+
+def test_prompt_statistics_follow_the_recipe():
+    rng = np.random.default_rng(0)
+    draws = [sample_prompts(rng) for _ in range(6000)]
+    sizes = Counter(len(d) for d in draws)
+    assert set(sizes) <= {2, 3, 4} and all(abs(sizes[n] / 6000 - 1 / 3) < 0.03 for n in (2, 3, 4))
+    firsts = Counter(d[0] for d in draws)
+    assert abs(firsts["speech"] / 6000 - 0.2) < 0.02 and abs(firsts["drums"] / 6000 - 0.05) < 0.01
+    for draw in draws:
+        counts = Counter(draw)
+        assert all(counts[p] <= RULES[p].max_count for p in counts)
+        # the contradiction TUSS resolves: musicbg never shares a mixture with stem prompts it forbids
+        for prev, nxt in zip(draw, draw[1:]):
+            assert RULES[prev].next_prob[nxt] > 0
+    both = [d for d in draws if "musicbg" in d] and [d for d in draws if set(d) & set(STEMS)]
+    assert both  # both groupings appear
+
+
+def test_unavailable_classes_are_never_drawn():
+    rng = np.random.default_rng(1)
+    for _ in range(500):
+        assert set(sample_prompts(rng, ["speech", "sfxbg", "musicbg"])) <= {"speech", "sfxbg", "musicbg"}
+
+
+def test_mixture_is_the_exact_sum_and_gains_stay_in_range():
+    rng = np.random.default_rng(2)
+    pools = {name: [rng.standard_normal(3000).astype(np.float32)] for name in ("speech", "sfxbg", "musicbg")}
+    sampler = MixtureSampler(pools, segment_samples=2000, seed=3)
+    for _ in range(50):
+        mixture, sources, prompts = sampler.example()
+        np.testing.assert_array_equal(mixture, sources.sum(0))
+        assert sources.shape == (len(prompts), 2000)
+        for source, prompt in zip(sources, prompts):
+            rms_db = 20 * np.log10(np.sqrt(np.mean(source**2)) / 0.1)
+            low, high = RULES[prompt].gain_db
+            assert low - 0.01 <= rms_db <= high + 0.01
+    mix, src, prompts = sampler.batch(3)
+    assert mix.shape == (3, 2000) and len({len(p) for p in prompts}) == 1

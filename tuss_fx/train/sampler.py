@@ -1,0 +1,89 @@
+"""Dynamic mixing: draw a prompt list with the official co-occurrence statistics, then sources and gains."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from tuss_fx.train.recipe import NUM_SOURCES_WEIGHTS, RULES
+
+
+def _pick(rng: np.random.Generator, weights: Mapping[str, float]) -> str | None:
+    names = [name for name, weight in weights.items() if weight > 0]
+    if not names:
+        return None
+    probs = np.array([weights[name] for name in names], dtype=np.float64)
+    return names[rng.choice(len(names), p=probs / probs.sum())]
+
+
+def sample_prompts(rng: np.random.Generator, available: Sequence[str] | None = None) -> list[str]:
+    """A prompt list of 2-4 sources drawn like the official sampler.
+
+    The first prompt follows init_prob, each next one the previous prompt's transition table;
+    prompts that reached their count limit, or have no data (`available`), are left out and
+    the rest renormalised. Fewer sources come out when no transition is possible.
+    """
+    usable = set(RULES if available is None else available)
+    num_sources = int(rng.choice(list(NUM_SOURCES_WEIGHTS), p=list(NUM_SOURCES_WEIGHTS.values())))
+    prompts: list[str] = []
+    weights = {name: rule.init_prob for name, rule in RULES.items()}
+    while len(prompts) < num_sources:
+        allowed = {name: w for name, w in weights.items()
+                   if name in usable and prompts.count(name) < RULES[name].max_count}
+        chosen = _pick(rng, allowed)
+        if chosen is None:
+            break
+        prompts.append(chosen)
+        weights = RULES[chosen].next_prob
+    return prompts
+
+
+class MixtureSampler:
+    """Examples of `segment_samples` at the model rate from per-class pools of mono float32 clips.
+
+    Each example: prompts from sample_prompts, one random excerpt per prompt (clips shorter than
+    the segment are placed at a random offset in silence), a gain from the class's range, the
+    mixture the exact float sum of the scaled sources.
+    """
+
+    def __init__(self, pools: Mapping[str, Sequence[np.ndarray]], segment_samples: int, seed: int = 0) -> None:
+        self.pools = {name: list(clips) for name, clips in pools.items() if len(clips)}
+        if len(self.pools) < 2 and not any(RULES[name].max_count > 1 for name in self.pools):
+            raise ValueError("need clips for at least two prompt classes (or one that may repeat)")
+        self.segment_samples = segment_samples
+        self.rng = np.random.default_rng(seed)
+
+    def excerpt(self, clip: np.ndarray) -> np.ndarray:
+        out = np.zeros(self.segment_samples, np.float32)
+        if clip.shape[0] >= self.segment_samples:
+            start = int(self.rng.integers(0, clip.shape[0] - self.segment_samples + 1))
+            out[:] = clip[start : start + self.segment_samples]
+        else:
+            start = int(self.rng.integers(0, self.segment_samples - clip.shape[0] + 1))
+            out[start : start + clip.shape[0]] = clip
+        return out
+
+    def example(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(mixture (L,), sources (P, L), prompts): mixture == sources.sum(0) exactly."""
+        prompts = sample_prompts(self.rng, list(self.pools))
+        sources = []
+        for prompt in prompts:
+            clip = self.pools[prompt][int(self.rng.integers(len(self.pools[prompt])))]
+            source = self.excerpt(clip)
+            peak_rms = np.sqrt(np.mean(source**2)) + 1e-8
+            low, high = RULES[prompt].gain_db
+            gain_db = self.rng.uniform(low, high)
+            sources.append(source / peak_rms * 0.1 * 10 ** (gain_db / 20))  # -20 dBFS RMS, then the gain
+        stacked = np.stack(sources).astype(np.float32)
+        return stacked.sum(axis=0), stacked, prompts
+
+    def batch(self, size: int) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
+        """`size` examples with the same number of prompts (the model batches one P at a time)."""
+        first = self.example()
+        examples = [first]
+        while len(examples) < size:
+            candidate = self.example()
+            if len(candidate[2]) == len(first[2]):
+                examples.append(candidate)
+        return (np.stack([e[0] for e in examples]), np.stack([e[1] for e in examples]), [e[2] for e in examples])
