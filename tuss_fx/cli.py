@@ -241,3 +241,13 @@ def automation_template(input_path, preset, output, overwrite) -> None:
     midi.save(str(tmp))
     tmp.replace(output)
     click.echo(str(output))
+
+
+def _add_training_commands() -> None:
+    from tuss_fx.cli_train import corpus, evaluate, train
+
+    for command in (corpus, train, evaluate):
+        main.add_command(command)
+
+
+_add_training_commands()

@@ -52,3 +52,34 @@ def test_evaluate_reports_identity_as_zero_improvement():
     results = evaluate(Identity(), [sampler.example() for _ in range(4)])
     assert all(abs(row["si_snri"]) < 1e-4 for row in results.values())
     assert "SI-SNRi" in format_table(results)
+
+
+def test_train_and_evaluate_commands(tmp_path):
+    """corpus folder -> tuss-fx train (resumable, exported) -> tuss-fx evaluate with a JSON report."""
+    import json
+
+    import soundfile as sf
+    from click.testing import CliRunner
+
+    from tuss_fx.cli import main
+
+    sampler = _sampler()
+    lines = []
+    for split in ("train", "heldout"):
+        for prompt, clips in sampler.pools.items():
+            path = tmp_path / "corpus" / split / prompt / "clip.flac"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, clips[0], 48000, subtype="PCM_24")
+            lines.append(json.dumps({"prompt": prompt, "split": split, "path": f"{split}/{prompt}/clip.flac"}))
+    (tmp_path / "corpus" / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    export = tmp_path / "model.safetensors"
+    result = CliRunner().invoke(main, ["train", str(tmp_path / "corpus"), "--steps", "2", "--batch-size", "1",
+                                       "--segment-seconds", "0.25", "--checkpoint", str(tmp_path / "t.pt"),
+                                       "--checkpoint-every", "1", "--export", str(export), "-q"])
+    assert result.exit_code == 0, result.output
+    assert export.exists() and (tmp_path / "t.pt").exists()
+    report = tmp_path / "eval.json"
+    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "corpus"), "--checkpoint", str(export),
+                                       "--examples", "2", "--segment-seconds", "0.25", "--json", str(report)])
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(report.read_text())["results"]) == {"speech", "sfxbg", "musicbg"}

@@ -66,7 +66,11 @@ class MixtureSampler:
 
     def example(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """(mixture (L,), sources (P, L), prompts): mixture == sources.sum(0) exactly."""
-        prompts = sample_prompts(self.rng, list(self.pools))
+        return self.example_for(sample_prompts(self.rng, list(self.pools)))
+
+    def example_for(self, prompts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """A mixture of the given prompts (e.g. a fixed evaluation task), drawn like example()."""
+        prompts = list(prompts)
         sources = []
         for prompt in prompts:
             clip = self.pools[prompt][int(self.rng.integers(len(self.pools[prompt])))]

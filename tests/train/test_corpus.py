@@ -1,0 +1,64 @@
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tuss_fx.train.corpus import CorpusError, SourceSpec, build_corpus, load_pools, trim_silence
+
+
+def _package(root, name, licence, files):
+    doc = root / "usr/share/doc" / name
+    doc.mkdir(parents=True)
+    (doc / "copyright").write_text(f"Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
+                                   f"Files: *\nCopyright: someone\nLicense: {licence}\n")
+    for relative, rate, seconds in files:
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        t = np.arange(int(rate * seconds)) / rate
+        tone = 0.3 * np.sin(2 * np.pi * 440 * t)
+        padded = np.concatenate([np.zeros(rate // 2), tone, np.zeros(rate // 2)])  # silence to trim
+        sf.write(path, np.stack([padded, padded]).T, rate)
+
+
+@pytest.fixture()
+def root(tmp_path):
+    root = tmp_path / "root"
+    _package(root, "voices-data", "CC-BY-SA-3.0", [("usr/share/voices/a.ogg", 44100, 1.0),
+                                                   ("usr/share/voices/b.wav", 8000, 2.0)])
+    _package(root, "noise-data", "CC0", [("usr/share/noise/n.flac", 48000, 0.3)])  # too short after trim
+    return root
+
+
+SPECS = (SourceSpec("speech", "voices-data", ("usr/share/voices/*",)),
+         SourceSpec("sfxbg", "noise-data", ("usr/share/noise/*.flac",), "heldout"))
+
+
+def test_build_writes_48k_mono_clips_and_a_manifest(root, tmp_path):
+    out = tmp_path / "corpus"
+    clips = build_corpus(out, SPECS, root=root)
+    assert [c.source_path for c in clips] == ["usr/share/voices/a.ogg", "usr/share/voices/b.wav"]
+    b = clips[1]
+    assert b.native_sample_rate == 8000 and b.bandwidth_hz == 4000 and b.licence == "CC-BY-SA-3.0"
+    audio, rate = sf.read(out / b.path)
+    assert rate == 48000 and audio.ndim == 1
+    assert abs(len(audio) / rate - 2.0) < 0.05  # the half-seconds of silence were trimmed
+    lines = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 and all(len(line["sha256"]) == 64 for line in lines)
+    assert "| voices-data | CC-BY-SA-3.0 | 2 |" in (out / "ATTRIBUTION.md").read_text()
+    pools = load_pools(out, "train")
+    assert list(pools) == ["speech"] and len(pools["speech"]) == 2
+
+
+def test_missing_package_names_the_install_command(root, tmp_path):
+    spec = (SourceSpec("musicbg", "wesnoth-1.16-music", ("usr/share/games/wesnoth/*",)),)
+    with pytest.raises(CorpusError, match="apt-get install --no-install-recommends wesnoth-1.16-music"):
+        build_corpus(tmp_path / "c", spec, root=root)
+    assert build_corpus(tmp_path / "c", spec, root=root, skip_missing=True) == []
+
+
+def test_trim_silence():
+    audio = np.concatenate([np.zeros(5000), np.ones(3000) * 0.5, np.zeros(5000)]).astype(np.float32)
+    trimmed = trim_silence(audio)
+    assert 3000 <= len(trimmed) <= 3000 + 2 * 1024 and trimmed.max() == 0.5
+    assert len(trim_silence(np.zeros(10000))) == 0

@@ -1,0 +1,101 @@
+"""`tuss-fx corpus build`, `tuss-fx train` and `tuss-fx evaluate`: the training commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from tuss_fx.model.config import PRESETS
+
+
+@click.group()
+def corpus() -> None:
+    """Training corpora from installed Debian data packages."""
+
+
+@corpus.command("build")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--root", type=click.Path(file_okay=False, exists=True, path_type=Path), default=Path("/"),
+              show_default=True, help="File-system root the packages are installed under.")
+@click.option("--skip-missing", is_flag=True, help="Leave out sources whose package is not installed.")
+def corpus_build(out_dir: Path, root: Path, skip_missing: bool) -> None:
+    """Decode the default sources to 48 kHz mono under OUT_DIR with a manifest and ATTRIBUTION.md."""
+    from tuss_fx.train.corpus import build_corpus
+
+    clips = build_corpus(out_dir, root=root, skip_missing=skip_missing)
+    minutes: dict[tuple[str, str], float] = {}
+    for clip in clips:
+        minutes[(clip.split, clip.prompt)] = minutes.get((clip.split, clip.prompt), 0.0) + clip.seconds / 60
+    for (split, prompt), total in sorted(minutes.items()):
+        click.echo(f"{split:<8} {prompt:<8} {total:6.1f} min")
+    click.echo(str(out_dir / "manifest.jsonl"))
+
+
+@click.command()
+@click.argument("corpus_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--config", "config_name", type=click.Choice(sorted(PRESETS)), default="small", show_default=True,
+              help="Model size.")
+@click.option("--steps", type=int, default=1000, show_default=True, help="Optimiser steps in total (resumes).")
+@click.option("--batch-size", type=int, default=4, show_default=True)
+@click.option("--segment-seconds", type=float, default=6.0, show_default=True, help="Training excerpt length.")
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--warmup-steps", type=int, default=10_000, show_default=True)
+@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=Path("runs/train.pt"),
+              show_default=True, help="Resumable training state, saved every --checkpoint-every steps.")
+@click.option("--checkpoint-every", type=int, default=100, show_default=True)
+@click.option("--export", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the trained model as .safetensors + .json here.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress line.")
+def train(corpus_dir, config_name, steps, batch_size, segment_seconds, lr, warmup_steps, checkpoint,
+          checkpoint_every, export, quiet) -> None:
+    """Train TUSS on CORPUS_DIR's train split with the official recipe (resumes from --checkpoint)."""
+    import torch
+
+    from tuss_fx.checkpoint import save_native
+    from tuss_fx.model import TussModel
+    from tuss_fx.train.corpus import load_pools
+    from tuss_fx.train.loop import TrainSettings, train as run_training
+    from tuss_fx.train.sampler import MixtureSampler
+
+    config = PRESETS[config_name]()
+    sampler = MixtureSampler(load_pools(corpus_dir, "train"), round(segment_seconds * config.sample_rate))
+    settings = TrainSettings(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps,
+                             checkpoint_every=checkpoint_every)
+    show = not quiet and sys.stderr.isatty()
+
+    def report(step: int, loss: float, rate: float) -> None:
+        if show or step % checkpoint_every == 0:
+            click.echo(f"\rstep {step}/{steps}  loss {loss:7.2f} dB  {rate:5.2f} examples/s", err=True,
+                       nl=not show)
+
+    model = run_training(TussModel(config), sampler, settings, checkpoint, report)
+    if export:
+        click.echo(str(save_native(model, export, {"steps": steps, "corpus": str(corpus_dir),
+                                                   "torch": torch.__version__})))
+
+
+@click.command()
+@click.argument("corpus_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--checkpoint", default="default", show_default=True, help="Model to evaluate.")
+@click.option("--examples", type=int, default=40, show_default=True, help="Held-out mixtures per task.")
+@click.option("--segment-seconds", type=float, default=6.0, show_default=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the results here.")
+def evaluate(corpus_dir, checkpoint, examples, segment_seconds, json_path) -> None:
+    """SI-SNRi / SNR per prompt on CORPUS_DIR's held-out split, for the dialogue/music/effects task."""
+    from tuss_fx.checkpoint import load_model
+    from tuss_fx.train.corpus import load_pools
+    from tuss_fx.train.evaluate import evaluate as run_evaluation, format_table
+    from tuss_fx.train.sampler import MixtureSampler
+
+    model = load_model(checkpoint)
+    pools = load_pools(corpus_dir, "heldout")
+    sampler = MixtureSampler(pools, round(segment_seconds * model.config.sample_rate), seed=1234)
+    task = [p for p in ("speech", "sfxbg", "musicbg") if p in pools]
+    results = run_evaluation(model, [sampler.example_for(task) for _ in range(examples)])
+    click.echo(format_table(results))
+    if json_path:
+        json_path.write_text(json.dumps({"task": task, "examples": examples, "results": results}, indent=1))
