@@ -5,7 +5,7 @@ Usage: python benchmarks/bench_model.py [--config medium] [--seconds 6] [--promp
 Prints seconds per segment (best of --repeats), the real-time factor, the speed-up of tuss-fx
 over the official-style baseline measured in this run, and the largest output difference.
 Both paths run first with glibc's default allocator, then again after tuss-fx's allocator
-setting (tuss_fx.separator._tune_allocator), so the two sources of the speed-up show apart.
+setting (tuss_fx.separator.tune_allocator), so the two sources of the speed-up show apart.
 
 With --device cuda it also times segments per second with the Triton kernels on
 (TUSS_FX_KERNELS=auto) against the PyTorch reference path (TUSS_FX_KERNELS=0), same weights.
@@ -25,7 +25,7 @@ from official_style import official_style_forward  # noqa: E402
 
 from tuss_fx.model import TussModel  # noqa: E402
 from tuss_fx.model.config import PRESETS  # noqa: E402
-from tuss_fx.separator import _tune_allocator  # noqa: E402
+from tuss_fx.separator import tune_allocator  # noqa: E402
 
 
 def best_seconds(fn, repeats: int) -> float:
@@ -68,7 +68,7 @@ def main() -> None:
     rows = []
     for allocator in ("glibc default", "tuned (as Separator runs)"):
         if allocator.startswith("tuned"):
-            _tune_allocator()
+            tune_allocator()
         t_base, t_ours = best_seconds(baseline, args.repeats), best_seconds(ours, args.repeats)
         rows.append((allocator, t_base, t_ours))
         print(f"[{allocator}] official-style {t_base:.2f} s (RTF {t_base / args.seconds:.2f}), "

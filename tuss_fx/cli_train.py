@@ -48,20 +48,26 @@ def corpus_build(out_dir: Path, root: Path, skip_missing: bool) -> None:
 @click.option("--checkpoint-every", type=int, default=100, show_default=True)
 @click.option("--export", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the trained model as .safetensors + .json here.")
+@click.option("--synthetic-noise", type=int, default=30, show_default=True,
+              help="Coloured-noise clips added to the sfxbg pool (no noise corpus ships in a package).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress line.")
 def train(corpus_dir, config_name, steps, batch_size, segment_seconds, lr, warmup_steps, checkpoint,
-          checkpoint_every, export, quiet) -> None:
+          checkpoint_every, export, synthetic_noise, quiet) -> None:
     """Train TUSS on CORPUS_DIR's train split with the official recipe (resumes from --checkpoint)."""
     import torch
 
     from tuss_fx.checkpoint import save_native
     from tuss_fx.model import TussModel
-    from tuss_fx.train.corpus import load_pools
+    from tuss_fx.separator import tune_allocator
+    from tuss_fx.train.corpus import coloured_noise, load_pools
     from tuss_fx.train.loop import TrainSettings, train as run_training
     from tuss_fx.train.sampler import MixtureSampler
 
+    tune_allocator()
     config = PRESETS[config_name]()
-    sampler = MixtureSampler(load_pools(corpus_dir, "train"), round(segment_seconds * config.sample_rate))
+    pools = load_pools(corpus_dir, "train")
+    pools.setdefault("sfxbg", []).extend(coloured_noise(synthetic_noise, 2 * segment_seconds, seed=7))
+    sampler = MixtureSampler(pools, round(segment_seconds * config.sample_rate))
     settings = TrainSettings(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps,
                              checkpoint_every=checkpoint_every)
     show = not quiet and sys.stderr.isatty()

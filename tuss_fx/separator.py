@@ -47,7 +47,7 @@ def resolve_device(device: str) -> torch.device:
 
 
 @functools.cache
-def _tune_allocator() -> None:
+def tune_allocator() -> None:
     """Keep freed blocks in glibc's heap instead of returning them to the OS after every op.
 
     The model allocates and frees many tensors of tens of MB per segment; with glibc's defaults
@@ -81,7 +81,7 @@ class Separator:
         overlap: float = DEFAULT_OVERLAP,
         name: str = "custom",
     ) -> None:
-        _tune_allocator()
+        tune_allocator()
         self.device = resolve_device(device)
         self.model = model.eval().to(self.device)
         self.segment_seconds = segment_seconds or model.config.segment_seconds

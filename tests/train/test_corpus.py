@@ -62,3 +62,16 @@ def test_trim_silence():
     trimmed = trim_silence(audio)
     assert 3000 <= len(trimmed) <= 3000 + 2 * 1024 and trimmed.max() == 0.5
     assert len(trim_silence(np.zeros(10000))) == 0
+
+
+def test_coloured_noise_slopes():
+    from tuss_fx.train.corpus import coloured_noise
+
+    white, pink, brown = coloured_noise(3, 2.0, seed=0)
+    for clip in (white, pink, brown):
+        assert abs(np.sqrt(np.mean(clip**2)) - 0.1) < 1e-3
+    def slope(clip):  # power ratio between 100 Hz-1 kHz and 1-10 kHz bands, in dB per decade
+        power = np.abs(np.fft.rfft(clip)) ** 2
+        f = np.fft.rfftfreq(len(clip), 1 / 48000)
+        return 10 * np.log10(power[(f > 1000) & (f < 10000)].mean() / power[(f > 100) & (f < 1000)].mean())
+    assert abs(slope(white)) < 1.0 and -13 < slope(pink) < -7 and -23 < slope(brown) < -17

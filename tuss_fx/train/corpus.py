@@ -41,18 +41,30 @@ class SourceSpec:
     split: str = "train"  # "train" or "heldout"
 
 
-# DATA.md survey: small packages whose audio is plain files; held-out packages are disjoint
+# DATA.md survey: packages whose audio is plain files. Held-out material never shares a source
+# with training: other packages, or (hedgewars) other speakers' voice packs.
+_HEDGEWARS_VOICES = "usr/share/games/hedgewars/Data/Sounds/voices/{}/*.ogg"
+_HEDGEWARS_TRAIN_PACKS = ("Classic", "Default", "Default_es", "Default_pl", "Default_ru", "Default_uk", "HillBilly",
+                          "Mobster", "Pirate", "Robot", "Russian", "Russian_pl", "Surfer")
+_SONIC_PI = "usr/share/sonic-pi/samples/{}"
 DEFAULT_SOURCES = (
     SourceSpec("speech", "klettres-data", ("usr/share/klettres/*/alpha/*.ogg", "usr/share/klettres/*/syllab/*.ogg")),
+    SourceSpec("speech", "hedgewars-data", tuple(_HEDGEWARS_VOICES.format(p) for p in _HEDGEWARS_TRAIN_PACKS)),
+    SourceSpec("speech", "hedgewars-data", tuple(_HEDGEWARS_VOICES.format(p) for p in ("British", "Singer")),
+               "heldout"),
     SourceSpec("speech", "asterisk-core-sounds-en-wav", ("usr/share/asterisk/sounds/en_US_f_Allison/*.wav",),
-               "heldout"),
+               "heldout"),  # 8 kHz telephone prompts: band-limited, labelled so in the manifest
     SourceSpec("sfx", "minetest-data", ("usr/share/games/minetest/games/*/mods/*/sounds/*.ogg",)),
-    SourceSpec("sfx", "sonic-pi-samples", ("usr/share/sonic-pi/samples/perc_*.flac", "usr/share/sonic-pi/samples/elec_*.flac"),
+    SourceSpec("sfx", "hedgewars-data", ("usr/share/games/hedgewars/Data/Sounds/*.ogg",)),
+    SourceSpec("sfx", "sonic-pi-samples", (_SONIC_PI.format("perc_*.flac"), _SONIC_PI.format("elec_*.flac")),
                "heldout"),
-    SourceSpec("sfxbg", "sonic-pi-samples", ("usr/share/sonic-pi/samples/ambi_*.flac",)),
-    SourceSpec("sfxbg", "sonic-pi-samples", ("usr/share/sonic-pi/samples/vinyl_*.flac",), "heldout"),
+    SourceSpec("sfxbg", "sonic-pi-samples", (_SONIC_PI.format("ambi_*.flac"),)),
+    SourceSpec("sfxbg", "sonic-pi-samples", (_SONIC_PI.format("vinyl_*.flac"),), "heldout"),
     SourceSpec("musicbg", "colobot-common-sounds", ("usr/share/games/colobot/music/*.ogg",)),
-    SourceSpec("musicbg", "sonic-pi-samples", ("usr/share/sonic-pi/samples/loop_*.flac",), "heldout"),
+    SourceSpec("musicbg", "wesnoth-1.16-music", ("usr/share/games/wesnoth/1.16/data/core/music/*.ogg",)),
+    SourceSpec("musicbg", "hedgewars-data", ("usr/share/games/hedgewars/Data/Music/*.ogg",)),
+    SourceSpec("musicbg", "supertux-data", ("usr/share/games/supertux2/music/*/*.ogg",), "heldout"),
+    SourceSpec("musicbg", "sonic-pi-samples", (_SONIC_PI.format("loop_*.flac"),), "heldout"),
 )
 
 
@@ -161,6 +173,25 @@ def attribution(clips: Sequence[Clip]) -> str:
         splits = ", ".join(sorted({c.split for c in members}))
         lines.append(f"| {package} | {licence} | {len(members)} | {minutes:.1f} | {classes} | {splits} |")
     return "\n".join(lines) + "\n"
+
+
+def coloured_noise(count: int, seconds: float, seed: int) -> list[np.ndarray]:
+    """Synthetic background noise clips (white, pink, brown: power ∝ 1/f^α, α in {0, 1, 2}), 48 kHz.
+
+    DATA.md: no multi-environment noise corpus ships in a package, so stationary coloured noise
+    fills out the sfxbg class; it is never used for held-out evaluation.
+    """
+    rng = np.random.default_rng(seed)
+    length = int(seconds * MODEL_RATE)
+    freqs = np.fft.rfftfreq(length, 1 / MODEL_RATE)
+    freqs[0] = freqs[1]
+    clips = []
+    for index in range(count):
+        exponent = index % 3
+        spectrum = (rng.standard_normal(freqs.size) + 1j * rng.standard_normal(freqs.size)) / freqs ** (exponent / 2)
+        clip = np.fft.irfft(spectrum, length)
+        clips.append((0.1 * clip / (np.sqrt(np.mean(clip**2)) + 1e-12)).astype(np.float32))
+    return clips
 
 
 def load_pools(corpus_dir: Path, split: str) -> dict[str, list[np.ndarray]]:
