@@ -43,6 +43,19 @@ def _rotated_halves(
 
 
 @triton.jit
+def _tile(ptr, offs_seq, offs_e, stride_l, mask):
+    """Load a (rows, BLOCK_E) tile of one head's channels (v or dO) as fp32; zeros where masked."""
+    return tl.load(ptr + offs_seq[:, None] * stride_l + offs_e[None, :], mask=mask, other=0.0).to(tl.float32)
+
+
+@triton.jit
+def _scaled_scores(q_even, q_odd, k_even, k_odd, scale):
+    """rot(q) rot(k)ᵀ / √E from the even/odd half tiles, fp32 (IEEE) for the backward recompute."""
+    return (tl.dot(q_even, tl.trans(k_even), input_precision="ieee")
+            + tl.dot(q_odd, tl.trans(k_odd), input_precision="ieee")) * scale
+
+
+@triton.jit
 def _dot(a, b, IEEE: tl.constexpr):
     """a @ b with fp32 accumulation; IEEE fp32 products for fp32 inputs (never TF32)."""
     if IEEE:
@@ -89,9 +102,9 @@ def _attn_fwd(
         p = tl.exp(scores - m_new[:, None])
         alpha = tl.exp(m_i - m_new)
         l_i = l_i * alpha + tl.sum(p, 1)
-        v = tl.load(base + offs_n[:, None] * stride_qkv_l + (2 * num_heads + h) * head_dim + offs_e[None, :],
-                    mask=mask_n[:, None] & (offs_e < head_dim)[None, :], other=0.0)
-        acc = acc * alpha[:, None] + _dot(p.to(dtype), v, IEEE)
+        v = _tile(base + (2 * num_heads + h) * head_dim, offs_n, offs_e, stride_qkv_l,
+                  mask_n[:, None] & (offs_e < head_dim)[None, :])
+        acc = acc * alpha[:, None] + _dot(p.to(dtype), v.to(dtype), IEEE)
         m_i = m_new
     acc = acc / l_i[:, None]
     mask_m = offs_m < seq_len
@@ -128,8 +141,7 @@ def _attn_bwd_dkdv(
     k_mask = mask_n[:, None] & mask_d[None, :]
     k_even, k_odd, k_cos, k_sin = _rotated_halves(base + (num_heads + h) * head_dim, offs_n, offs_d, freqs,
                                                   stride_qkv_l, k_mask)
-    v = tl.load(base + offs_n[:, None] * stride_qkv_l + (2 * num_heads + h) * head_dim + offs_e[None, :],
-                mask=mask_n[:, None] & mask_e[None, :], other=0.0).to(tl.float32)
+    v = _tile(base + (2 * num_heads + h) * head_dim, offs_n, offs_e, stride_qkv_l, mask_n[:, None] & mask_e[None, :])
     dk_even = tl.zeros((BLOCK_N, BLOCK_HALF), tl.float32)
     dk_odd = tl.zeros((BLOCK_N, BLOCK_HALF), tl.float32)
     dv = tl.zeros((BLOCK_N, BLOCK_E), tl.float32)
@@ -138,13 +150,12 @@ def _attn_bwd_dkdv(
         mask_m = offs_m < seq_len
         q_even, q_odd, _, _ = _rotated_halves(base + h * head_dim, offs_m, offs_d, freqs, stride_qkv_l,
                                               mask_m[:, None] & mask_d[None, :])
-        scores = (tl.dot(q_even, tl.trans(k_even), input_precision="ieee")
-                  + tl.dot(q_odd, tl.trans(k_odd), input_precision="ieee")) * scale
+        scores = _scaled_scores(q_even, q_odd, k_even, k_odd, scale)
         lse = tl.load(lse_ptr + pid_bh * seq_len + offs_m, mask=mask_m, other=float("inf"))
         p = tl.exp(scores - lse[:, None])
         p = tl.where(mask_m[:, None] & mask_n[None, :], p, 0.0)
-        dout = tl.load(dout_ptr + b * stride_out_b + offs_m[:, None] * stride_out_l + h * head_dim + offs_e[None, :],
-                       mask=mask_m[:, None] & mask_e[None, :], other=0.0).to(tl.float32)
+        dout = _tile(dout_ptr + b * stride_out_b + h * head_dim, offs_m, offs_e, stride_out_l,
+                     mask_m[:, None] & mask_e[None, :])
         dv += tl.dot(tl.trans(p), dout, input_precision="ieee")
         dp = tl.dot(dout, tl.trans(v), input_precision="ieee")
         delta = tl.load(delta_ptr + pid_bh * seq_len + offs_m, mask=mask_m, other=0.0)
@@ -176,8 +187,8 @@ def _attn_bwd_dq(
     base = qkv_ptr + b * stride_qkv_b
     q_mask = mask_m[:, None] & mask_d[None, :]
     q_even, q_odd, q_cos, q_sin = _rotated_halves(base + h * head_dim, offs_m, offs_d, freqs, stride_qkv_l, q_mask)
-    dout = tl.load(dout_ptr + b * stride_out_b + offs_m[:, None] * stride_out_l + h * head_dim + offs_e[None, :],
-                   mask=mask_m[:, None] & mask_e[None, :], other=0.0).to(tl.float32)
+    dout = _tile(dout_ptr + b * stride_out_b + h * head_dim, offs_m, offs_e, stride_out_l,
+                 mask_m[:, None] & mask_e[None, :])
     lse = tl.load(lse_ptr + pid_bh * seq_len + offs_m, mask=mask_m, other=float("inf"))
     delta = tl.load(delta_ptr + pid_bh * seq_len + offs_m, mask=mask_m, other=0.0)
     dq_even = tl.zeros((BLOCK_M, BLOCK_HALF), tl.float32)
@@ -187,10 +198,9 @@ def _attn_bwd_dq(
         mask_n = offs_n < seq_len
         k_even, k_odd, _, _ = _rotated_halves(base + (num_heads + h) * head_dim, offs_n, offs_d, freqs,
                                               stride_qkv_l, mask_n[:, None] & mask_d[None, :])
-        v = tl.load(base + offs_n[:, None] * stride_qkv_l + (2 * num_heads + h) * head_dim + offs_e[None, :],
-                    mask=mask_n[:, None] & mask_e[None, :], other=0.0).to(tl.float32)
-        scores = (tl.dot(q_even, tl.trans(k_even), input_precision="ieee")
-                  + tl.dot(q_odd, tl.trans(k_odd), input_precision="ieee")) * scale
+        v = _tile(base + (2 * num_heads + h) * head_dim, offs_n, offs_e, stride_qkv_l,
+                  mask_n[:, None] & mask_e[None, :])
+        scores = _scaled_scores(q_even, q_odd, k_even, k_odd, scale)
         p = tl.where(mask_n[None, :], tl.exp(scores - lse[:, None]), 0.0)
         dp = tl.dot(dout, tl.trans(v), input_precision="ieee")
         ds = p * (dp - delta[:, None]) * scale

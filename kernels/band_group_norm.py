@@ -19,6 +19,14 @@ import triton.language as tl
 
 
 @triton.jit
+def _band_columns(starts_ptr, band, BLOCK_C: tl.constexpr):
+    """Channel indices of `band` (padded to BLOCK_C), their mask, and the band's width."""
+    start = tl.load(starts_ptr + band)
+    width = tl.load(starts_ptr + band + 1) - start
+    return start + tl.arange(0, BLOCK_C), tl.arange(0, BLOCK_C) < width, width
+
+
+@triton.jit
 def _band_norm_fwd(
     x_ptr,  # (B, T, C)
     starts_ptr,  # (K+1,) int32 first channel of each band, then C
@@ -29,10 +37,7 @@ def _band_norm_fwd(
     BLOCK_T: tl.constexpr, BLOCK_C: tl.constexpr,
 ):
     b, k = tl.program_id(0), tl.program_id(1)
-    start = tl.load(starts_ptr + k)
-    width = tl.load(starts_ptr + k + 1) - start
-    cols = start + tl.arange(0, BLOCK_C)
-    col_mask = tl.arange(0, BLOCK_C) < width
+    cols, col_mask, width = _band_columns(starts_ptr, k, BLOCK_C)
     base = x_ptr + b * num_frames * num_channels
     count = (num_frames * width).to(tl.float32)
     total = tl.zeros((BLOCK_T, BLOCK_C), tl.float32)
@@ -72,10 +77,7 @@ def _band_norm_bwd(
     BLOCK_T: tl.constexpr, BLOCK_C: tl.constexpr,
 ):
     b, k = tl.program_id(0), tl.program_id(1)
-    start = tl.load(starts_ptr + k)
-    width = tl.load(starts_ptr + k + 1) - start
-    cols = start + tl.arange(0, BLOCK_C)
-    col_mask = tl.arange(0, BLOCK_C) < width
+    cols, col_mask, width = _band_columns(starts_ptr, k, BLOCK_C)
     mean = tl.load(mean_ptr + b * num_bands + k)
     rstd = tl.load(rstd_ptr + b * num_bands + k)
     weight = tl.load(weight_ptr + cols, mask=col_mask, other=0.0)
