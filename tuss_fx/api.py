@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from tuss_fx.audio_io import SUBTYPES, AudioInfo, WriterGroup, check_targets, probe, read_blocks
-from tuss_fx.separator import Progress, Separator, stem_names
+from tuss_fx.separator import RESIDUAL, Progress, Separator, source_names, stem_names
 from tuss_fx.stream import SampleQueue
 
 DEFAULT_FILENAME = "{track}/{stem}.{ext}"
-RESIDUAL = "residual"
 
 
 def output_path(out_dir: Path, template: str, track: str, stem: str, ext: str) -> Path:
@@ -51,7 +50,7 @@ def plan_separation(
     if file_format not in SUBTYPES:
         raise ValueError(f"format must be one of {sorted(SUBTYPES)}, got {file_format!r}")
     info = probe(input_path)
-    names = stem_names(prompts) + ([RESIDUAL] if residual else [])
+    names = source_names(prompts) if residual else stem_names(prompts)
     outputs = {name: output_path(out_dir, filename, input_path.stem, name, file_format) for name in names}
     check_targets(list(outputs.values()), overwrite)
     return SeparationJob(info, tuple(prompts), outputs)

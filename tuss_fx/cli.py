@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 
 from tuss_fx.errors import TussFxError
+from tuss_fx.model.prompts import DMX_PROMPTS
 
-DMX_PROMPTS = ("speech", "sfxbg", "musicbg")
 # existence is checked by audio_io.probe, so a missing input is the same one-line error (exit 1)
 # as every other bad input, rather than click's multi-line usage error (exit 2)
 INPUT_FILE = click.Path(dir_okay=False, path_type=Path)
@@ -168,12 +168,13 @@ def remix(input_path, preset, output, overrides, automation, target_lufs, stems_
     from tuss_fx.automation import GainAutomation
     from tuss_fx.presets import load_preset
     from tuss_fx.remix import remix_file
+    from tuss_fx.separator import source_names
 
     if target_lufs is not None:
         overrides = (*overrides, f"master.target_lufs={target_lufs}")
     chosen = load_preset(preset, overrides)
     output = output or input_path.with_name(f"{input_path.stem}.{chosen.name}.wav")
-    lanes = GainAutomation.from_midi(automation, chosen.stem_names + ["residual"]) if automation else None
+    lanes = GainAutomation.from_midi(automation, source_names(chosen.prompts)) if automation else None
     separator = load_separator(checkpoint, device, segment_seconds, overlap)
     with progress_bar(input_path.name, quiet) as progress:
         report = remix_file(separator, chosen, input_path, output, lanes, stems_dir,
@@ -230,12 +231,13 @@ def automation_template(input_path, preset, output, overwrite) -> None:
     from tuss_fx.audio_io import check_targets, probe, temp_beside
     from tuss_fx.automation import template
     from tuss_fx.presets import load_preset
+    from tuss_fx.separator import source_names
 
     chosen = load_preset(preset)
     info = probe(input_path)
     output = output or input_path.with_name(f"{input_path.stem}.{chosen.name}.mid")
     check_targets([output], overwrite)
-    stems = chosen.stem_names + ["residual"]
+    stems = source_names(chosen.prompts)
     midi = template(stems, [chosen.stem(name).gain_db for name in stems], info.duration_seconds)
     tmp = temp_beside(output)
     midi.save(str(tmp))

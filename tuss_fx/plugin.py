@@ -17,13 +17,12 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pedalboard
 
+from tuss_fx.model.prompts import DMX_PROMPTS, STEM_PROMPTS
 from tuss_fx.remix import RemixStream
-from tuss_fx.separator import Separator, SeparationStream, stem_names
+from tuss_fx.separator import Separator, SeparationStream, source_names, stem_names
 from tuss_fx.stream import SampleQueue
 
 DEFAULT_BUFFER_SIZE = 8192
-DMX_PROMPTS = ("speech", "sfxbg", "musicbg")
-STEM_PROMPTS = ("vocals", "drums", "bass", "other")
 # channels-first is the contract; more channels than this means samples-first was passed
 MAX_CHANNELS = 16
 
@@ -164,7 +163,7 @@ class TUSSRemix(TussProcessor):
         **kwargs,
     ) -> None:
         super().__init__(prompts, **kwargs)
-        known = set(stem_names(prompts)) | {"residual"}
+        known = set(source_names(prompts))
         for name in [*(stem_chains or {}), *(gains_db or {})]:
             if name not in known:
                 raise ValueError(f"no stem {name!r}; stems: {', '.join(sorted(known))}")

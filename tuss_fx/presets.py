@@ -15,9 +15,8 @@ import pedalboard
 
 from tuss_fx.effects import build_plugin, effect_names
 from tuss_fx.errors import TussFxError
-from tuss_fx.separator import stem_names
+from tuss_fx.separator import source_names, stem_names
 
-RESIDUAL = "residual"
 DEFAULT_CEILING_DB = -1.0
 _TOP_KEYS = {"name", "description", "prompts", "stems", "master"}
 _STEM_KEYS = {"gain_db", "chain"}
@@ -158,7 +157,7 @@ def parse_preset(raw: dict[str, Any], source: str) -> Preset:
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise fail("description", "must be a string")
-    names = stem_names(prompts) + [RESIDUAL]
+    names = source_names(prompts)
     stems_raw = raw.get("stems", {})
     if not isinstance(stems_raw, dict):
         raise fail("stems", "must be a table of [stems.<stem>] tables")

@@ -21,8 +21,8 @@ from tuss_fx.automation import GainAutomation
 from tuss_fx.effects import ChainStream
 from tuss_fx.errors import TussFxError
 from tuss_fx.loudness import LoudnessMeter
-from tuss_fx.presets import RESIDUAL, Preset
-from tuss_fx.separator import Progress, Separator
+from tuss_fx.presets import Preset
+from tuss_fx.separator import Progress, Separator, source_names
 from tuss_fx.stream import SampleQueue
 
 StemSink = Callable[[str, np.ndarray], None]  # (stem name, (C, n) processed stem block)
@@ -53,7 +53,7 @@ class RemixStream:
             master: chain on the sum. automation: CC lanes overriding gains_db where present.
             stem_sink: receives every processed, gained source block (for --stems-dir).
         """
-        self.sources = list(stems) + [RESIDUAL]
+        self.sources = source_names(stems)
         boards, self._gains_db = boards or {}, gains_db or {}
         self._automation, self._sink = automation, stem_sink
         self._sample_rate = sample_rate
@@ -65,7 +65,7 @@ class RemixStream:
 
     @classmethod
     def from_preset(cls, preset: Preset, sample_rate: int, num_channels: int, automation=None, stem_sink=None):
-        sources = preset.stem_names + [RESIDUAL]
+        sources = source_names(preset.prompts)
         return cls(preset.stem_names, sample_rate, num_channels,
                    {name: preset.stem(name).board() for name in sources},
                    {name: preset.stem(name).gain_db for name in sources},
@@ -142,7 +142,7 @@ def remix_file(
     """
     preset.check_prompts(separator.prompts)
     info = probe(input_path)
-    stem_paths = {name: stems_dir / f"{name}.{file_format}" for name in preset.stem_names + [RESIDUAL]} \
+    stem_paths = {name: stems_dir / f"{name}.{file_format}" for name in source_names(preset.prompts)} \
         if stems_dir else {}
     check_targets([output_path, *stem_paths.values()], overwrite)
     input_meter = LoudnessMeter(info.sample_rate, info.num_channels)

@@ -29,6 +29,14 @@ MAX_CHANNELS_PER_PASS = 4
 Progress = Callable[[int, int], None]  # (input frames done, input frames in total)
 
 
+RESIDUAL = "residual"  # mixture - Σ stems: what no prompt caught
+
+
+def source_names(prompts: Sequence[str]) -> list[str]:
+    """The stems of `prompts` and then the residual: every source a remix mixes."""
+    return stem_names(prompts) + [RESIDUAL]
+
+
 def stem_names(prompts: Sequence[str]) -> list[str]:
     """Stem names from prompts: a repeated prompt is numbered (speech-1, speech-2)."""
     counts, seen = Counter(prompts), Counter()

@@ -8,6 +8,11 @@ import torch
 from torch import nn
 
 
+# the prompt sets of the two tasks tuss-fx exposes most (TUSS.md, Prompts and tasks)
+DMX_PROMPTS = ("speech", "sfxbg", "musicbg")  # dialogue / effects / music (CASS)
+STEM_PROMPTS = ("vocals", "drums", "bass", "other")  # music source separation (MSS)
+
+
 class UnknownPromptError(KeyError):
     """A prompt name the model was not trained with."""
 

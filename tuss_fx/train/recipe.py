@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tuss_fx.model.prompts import STEM_PROMPTS
+
 # number of sources per mixture -> probability (single-source mixtures are never drawn)
 NUM_SOURCES_WEIGHTS = {2: 1 / 3, 3: 1 / 3, 4: 1 / 3}
-STEMS = ("drums", "bass", "vocals", "other")
+STEMS = STEM_PROMPTS
 
 
 @dataclass(frozen=True)
