@@ -45,6 +45,9 @@ def _kernel_path(op: str, device: torch.device) -> tuple[bool, str]:
     mode = os.environ.get(KERNELS_ENV, "auto").strip().lower()
     if mode == "0":
         return False, f"PyTorch reference ({KERNELS_ENV}=0)"
+    if device.type != "cuda" and mode != "force":
+        # decided before importing Triton, so CPU runs never pay for the import
+        return False, f"PyTorch reference (Triton kernels run on CUDA; this is {device.type})"
     module = _kernel_module(FUSED_OPS[op])
     interpreted = os.environ.get("TRITON_INTERPRET") == "1"
     if isinstance(module, str):
