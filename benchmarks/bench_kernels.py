@@ -7,6 +7,8 @@ the ratio to each baseline (higher = kernel faster) and achieved throughput:
 - attention: FLOPs = 4·B·H·L²·E forward (QKᵀ and PV), 2.5x that for forward+backward;
   baselines: eager reference (tuss_fx.ops with kernels off) and SDPA with the flash and the
   memory-efficient backend (rotary applied in PyTorch before SDPA).
+- band projection (all 61 encoder 1×1 convs as one grouped matmul): FLOPs = 2·N·C·D forward,
+  3x that for forward+backward; baseline: eager reference (one einsum per run of equal widths).
 - RMSGroupNorm (+ residual add) and band-split norm: bytes = elements read + written × dtype
   size (norm: read x, write y; add+norm: read x, delta, write sum, y; band norm: read x, write y);
   baseline: eager reference. GB/s is compared with the GPU's peak bandwidth where known.
@@ -120,6 +122,28 @@ def bench_norms(dtype, peak_gbs: float | None) -> None:
             print(f"  {name:<18} {mode:<8} {t_kernel:7.3f} ms | {t_eager / t_kernel:.2f}x | {moved / t_kernel / 1e6:.0f}")
 
 
+def bench_projection(dtype) -> None:
+    from tuss_fx import ops
+    from tuss_fx.kernels.band_projection import band_projection
+    from tuss_fx.model.encoder import band_widths
+
+    print("band projection: kernel ms | ratio vs eager | TFLOP/s")
+    widths = [2 * w for w in band_widths(48000, 2048)]
+    starts = torch.tensor([0, *widths], device="cuda").cumsum(0).int()
+    for dim in (64, 128):
+        x = torch.randn(3, 575, sum(widths), device="cuda", dtype=dtype, requires_grad=True)
+        weight = torch.randn(sum(widths), dim, device="cuda", dtype=dtype, requires_grad=True)
+        bias = torch.zeros(len(widths), dim, device="cuda", dtype=dtype, requires_grad=True)
+        flops = 2 * 3 * 575 * sum(widths) * dim
+        os.environ["TUSS_FX_KERNELS"] = "0"
+        for mode, factor in (("fwd", 1), ("fwd+bwd", 3)):
+            wrap = (lambda f: f) if mode == "fwd" else (lambda f: with_backward(f, x, weight))
+            t_kernel = time_ms(wrap(lambda: band_projection(x, starts, weight, bias)))
+            t_eager = time_ms(wrap(lambda: ops.band_projection(x, starts, weight, bias)))
+            print(f"  D={dim:<4} {mode:<8} {t_kernel:7.3f} ms | {t_eager / t_kernel:.2f}x | "
+                  f"{flops * factor / t_kernel / 1e9:.2f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="bf16")
@@ -131,6 +155,7 @@ def main() -> int:
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, {args.dtype}")
     bench_attention(DTYPES[args.dtype])
     bench_norms(DTYPES[args.dtype], args.peak_gbs)
+    bench_projection(DTYPES[args.dtype])
     return 0
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+from itertools import groupby
 from types import ModuleType
 
 import torch
@@ -24,6 +25,7 @@ FUSED_OPS = {  # op -> module under tuss_fx.kernels
     "rms_group_norm": "rms_group_norm",
     "add_rms_group_norm": "rms_group_norm",
     "band_group_norm": "band_group_norm",
+    "band_projection": "band_projection",
 }
 
 
@@ -190,3 +192,29 @@ def band_group_norm(
     inv_std = torch.rsqrt(squares / counts + eps)[:, band_of_channel].unsqueeze(1)
     return centred * inv_std * weight + bias
 
+
+
+def band_projection(x: torch.Tensor, band_starts: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Every band's 1×1 projection: out[..., k, :] = x[..., s_k:e_k] @ weight[s_k:e_k] + bias[k].
+
+    The reference batches consecutive bands of equal width into one einsum (7 instead of 61
+    products at 48 kHz); the kernel does all bands in one launch.
+
+    Args:
+        x: (..., C) band-split channels. band_starts: (K+1,) int32 (see band_group_norm).
+        weight: (C, D), each band's projection transposed and stacked. bias: (K, D).
+
+    Returns:
+        (..., K, D).
+    """
+    if kernels := _kernel("band_projection", x):
+        return kernels.band_projection(x, band_starts, weight, bias)
+    starts = band_starts.tolist()
+    out, band = [], 0
+    for width, members in groupby(b - a for a, b in zip(starts, starts[1:])):
+        count, first = len(list(members)), starts[band]
+        chunk = x[..., first : first + count * width].unflatten(-1, (count, width))  # (..., n, w)
+        run_weight = weight[first : first + count * width].view(count, width, -1)  # (n, w, D)
+        out.append(torch.einsum("...nc,ncd->...nd", chunk, run_weight) + bias[band : band + count])
+        band += count
+    return torch.cat(out, dim=-2)

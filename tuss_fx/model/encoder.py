@@ -146,15 +146,13 @@ class BandSplitModule(nn.Module):
             torch.cat([n.bias for n in norms]),
             GROUP_NORM_EPS,
         )
-        out = []
-        for run in self.runs:
-            convs = [seq[1] for seq in self.band_split_module[run.first_band : run.first_band + run.num_bands]]
-            weight = torch.stack([c.weight[..., 0] for c in convs])  # (n, D, 2w)
-            bias = torch.stack([c.bias for c in convs])  # (n, D)
-            start = 2 * run.first_bin
-            chunk = x[..., start : start + 2 * run.width * run.num_bands].unflatten(-1, (run.num_bands, -1))
-            out.append(torch.einsum("btnc,ndc->btnd", chunk, weight) + bias)
-        return torch.cat(out, dim=2)
+        convs = [seq[1] for seq in self.band_split_module]
+        return ops.band_projection(
+            x,  # (B, T, 2F)
+            self.spectrum_band_starts,
+            torch.cat([c.weight[..., 0].T for c in convs]),  # (2F, D): band k's (2w, D) rows stacked
+            torch.stack([c.bias for c in convs]),  # (K, D)
+        )
 
     def bandwise_decoding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (B, T, K, D) -> complex mask as (real, imag), each (B, T, F)."""
