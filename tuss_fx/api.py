@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +10,6 @@ import numpy as np
 
 from tuss_fx.audio_io import SUBTYPES, AudioInfo, WriterGroup, check_targets, probe, read_blocks
 from tuss_fx.separator import RESIDUAL, Progress, Separator, source_names, stem_names
-from tuss_fx.stream import SampleQueue
 
 DEFAULT_FILENAME = "{track}/{stem}.{ext}"
 
@@ -70,24 +69,21 @@ def separate_file(
     """
     info = job.info
     stems = stem_names(job.prompts)
-    # input samples wait here until the matching stem samples come out of the engine
-    pending_input = SampleQueue(info.num_channels)
-    blocks = _remember(read_blocks(info), pending_input)
+    stream = separator.open_stream(job.prompts, info.sample_rate, info.num_channels, info.num_frames)
     with WriterGroup(job.outputs, info.sample_rate, info.num_channels, file_format) as writers:
-        for region in separator.separate_stream(
-            blocks, info.sample_rate, info.num_channels, info.num_frames, job.prompts, progress
-        ):
-            if not region.shape[-1]:
-                continue
+
+        def write(region: np.ndarray) -> None:
             for name, stem in zip(stems, region):
                 writers[name].write(stem)
             if RESIDUAL in writers:
-                writers[RESIDUAL].write(pending_input.pop(region.shape[-1]) - region.sum(axis=0))
+                writers[RESIDUAL].write(stream.mixture_for(region) - region.sum(axis=0))
+
+        done = 0
+        for block in read_blocks(info):
+            write(stream.push(block))
+            done += block.shape[1]
+            if progress:
+                progress(done, info.num_frames)
+        write(stream.finish())
     return dict(job.outputs)
 
-
-def _remember(blocks: Iterator[np.ndarray], queue: SampleQueue) -> Iterator[np.ndarray]:
-    """Pass blocks through, keeping a copy in `queue` for the residual."""
-    for block in blocks:
-        queue.push(block)
-        yield block

@@ -20,7 +20,6 @@ import pedalboard
 from tuss_fx.model.prompts import DMX_PROMPTS, STEM_PROMPTS
 from tuss_fx.remix import RemixStream
 from tuss_fx.separator import Separator, SeparationStream, source_names, stem_names
-from tuss_fx.stream import SampleQueue
 
 DEFAULT_BUFFER_SIZE = 8192
 # channels-first is the contract; more channels than this means samples-first was passed
@@ -94,20 +93,18 @@ class TussProcessor:
 
 
 class _StreamState:
-    """One signal in flight: separation, the mixture waiting for its stems, and the renderer."""
+    """One signal in flight: its separation stream and the renderer of its stems."""
 
     def __init__(self, key: tuple[int, int], stream: SeparationStream, renderer) -> None:
         self.key, self._stream, self._render = key, stream, renderer
-        self._mixture = SampleQueue(key[1])
 
     def push(self, block: np.ndarray) -> np.ndarray:
-        self._mixture.push(block)
         stems = self._stream.push(block)
-        return self._render.push(self._mixture.pop(stems.shape[-1]), stems)
+        return self._render.push(self._stream.mixture_for(stems), stems)
 
     def finish(self) -> np.ndarray:
         stems = self._stream.finish()
-        head = self._render.push(self._mixture.pop(stems.shape[-1]), stems)
+        head = self._render.push(self._stream.mixture_for(stems), stems)
         return np.concatenate([head, self._render.finish()], axis=1)
 
 

@@ -18,7 +18,7 @@ from tuss_fx.errors import PromptError
 from tuss_fx.model import TussModel, UnknownPromptError
 from tuss_fx.model.prompts import check_prompts
 from tuss_fx.resample import StreamResampler, resampled_length
-from tuss_fx.stream import OverlapAdd
+from tuss_fx.stream import OverlapAdd, SampleQueue
 
 DEFAULT_OVERLAP = 0.25
 # samples (at the caller's rate) soxr VHQ may hold back on the way in and out, rounded up
@@ -170,11 +170,15 @@ class Separator:
         stream = self.open_stream(prompts, sample_rate, num_channels, num_frames)
         done = 0
         for block in blocks:
-            yield stream.push(block)
+            stems = stream.push(block)
+            stream.mixture_for(stems)  # release the matching input: memory stays one segment
+            yield stems
             done += block.shape[1]
             if progress:
                 progress(done, num_frames)
-        yield stream.finish()
+        stems = stream.finish()
+        stream.mixture_for(stems)
+        yield stems
 
     def open_stream(
         self, prompts: Sequence[str], sample_rate: int, num_channels: int, num_frames: int | None = None
@@ -216,6 +220,7 @@ class SeparationStream:
             num_channels,
         )
         self._pushed = self._emitted = 0
+        self._mixture = SampleQueue(num_channels)  # input waiting for its stems (residual, remix)
         # model-rate latency plus both resamplers' filter delays, at the caller's rate
         self.latency_samples = resampled_length(self._engine.latency_samples, model_rate, sample_rate) + (
             0 if sample_rate == model_rate else RESAMPLER_LATENCY_ALLOWANCE
@@ -224,6 +229,7 @@ class SeparationStream:
     def push(self, block: np.ndarray) -> np.ndarray:
         """(C, n) -> (P, C, m), m >= 0."""
         self._pushed += block.shape[1]
+        self._mixture.push(block)
         regions = [self._from_model.push(self._flat(r)) for r in self._engine.push(self._to_model.push(block))]
         return self._stems(regions)
 
@@ -233,6 +239,10 @@ class SeparationStream:
         regions += [self._from_model.push(self._flat(r)) for r in self._engine.finish()]
         regions.append(self._from_model.finish(self._pushed))
         return self._stems(regions)
+
+    def mixture_for(self, stems: np.ndarray) -> np.ndarray:
+        """The (C, m) input samples that the (P, C, m) stems just returned were separated from."""
+        return self._mixture.pop(stems.shape[-1])
 
     @staticmethod
     def _flat(region: np.ndarray) -> np.ndarray:
