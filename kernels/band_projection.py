@@ -19,6 +19,23 @@ import triton.language as tl
 
 
 @triton.jit
+def _row_tile_of_band(starts_ptr, num_rows, dim, BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr):
+    """This program's band, its row tile and output columns with masks, and the band's channel span."""
+    pid_r, band = tl.program_id(0), tl.program_id(1)
+    rows = pid_r * BLOCK_R + tl.arange(0, BLOCK_R)
+    outs = tl.arange(0, BLOCK_D)
+    start, end = tl.load(starts_ptr + band), tl.load(starts_ptr + band + 1)
+    return band, rows, outs, rows < num_rows, outs < dim, start, end
+
+
+@triton.jit
+def _weight_chunk(w_ptr, cols, outs, dim, col_mask, out_mask):
+    """Rows `cols` of the stacked (C, D) weights as an fp32 (BLOCK_C, BLOCK_D) tile."""
+    return tl.load(w_ptr + cols[:, None] * dim + outs[None, :], mask=col_mask[:, None] & out_mask[None, :],
+                   other=0.0).to(tl.float32)
+
+
+@triton.jit
 def _band_proj_fwd(
     x_ptr,  # (N, C) band-split input rows
     w_ptr,  # (C, D) stacked per-band weights
@@ -28,19 +45,14 @@ def _band_proj_fwd(
     num_rows, num_channels, num_bands, dim,  # N, C, K, D
     BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
-    pid_r, band = tl.program_id(0), tl.program_id(1)
-    rows = pid_r * BLOCK_R + tl.arange(0, BLOCK_R)
-    outs = tl.arange(0, BLOCK_D)
-    row_mask, out_mask = rows < num_rows, outs < dim
-    start, end = tl.load(starts_ptr + band), tl.load(starts_ptr + band + 1)
+    band, rows, outs, row_mask, out_mask, start, end = _row_tile_of_band(starts_ptr, num_rows, dim, BLOCK_R, BLOCK_D)
     acc = tl.zeros((BLOCK_R, BLOCK_D), tl.float32)
     for first in range(start, end, BLOCK_C):
         cols = first + tl.arange(0, BLOCK_C)
         col_mask = cols < end
         x = tl.load(x_ptr + rows[:, None] * num_channels + cols[None, :], mask=row_mask[:, None] & col_mask[None, :],
                     other=0.0).to(tl.float32)
-        w = tl.load(w_ptr + cols[:, None] * dim + outs[None, :], mask=col_mask[:, None] & out_mask[None, :],
-                    other=0.0).to(tl.float32)
+        w = _weight_chunk(w_ptr, cols, outs, dim, col_mask, out_mask)
         acc += tl.dot(x, w, input_precision="ieee")
     acc += tl.load(bias_ptr + band * dim + outs, mask=out_mask, other=0.0)[None, :]
     tl.store(out_ptr + rows[:, None] * (num_bands * dim) + band * dim + outs[None, :],
@@ -56,18 +68,13 @@ def _band_proj_bwd_dx(
     num_rows, num_channels, num_bands, dim,
     BLOCK_R: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
-    pid_r, band = tl.program_id(0), tl.program_id(1)
-    rows = pid_r * BLOCK_R + tl.arange(0, BLOCK_R)
-    outs = tl.arange(0, BLOCK_D)
-    row_mask, out_mask = rows < num_rows, outs < dim
-    start, end = tl.load(starts_ptr + band), tl.load(starts_ptr + band + 1)
+    band, rows, outs, row_mask, out_mask, start, end = _row_tile_of_band(starts_ptr, num_rows, dim, BLOCK_R, BLOCK_D)
     dout = tl.load(dout_ptr + rows[:, None] * (num_bands * dim) + band * dim + outs[None, :],
                    mask=row_mask[:, None] & out_mask[None, :], other=0.0).to(tl.float32)
     for first in range(start, end, BLOCK_C):
         cols = first + tl.arange(0, BLOCK_C)
         col_mask = cols < end
-        w = tl.load(w_ptr + cols[:, None] * dim + outs[None, :], mask=col_mask[:, None] & out_mask[None, :],
-                    other=0.0).to(tl.float32)
+        w = _weight_chunk(w_ptr, cols, outs, dim, col_mask, out_mask)
         dx = tl.dot(dout, tl.trans(w), input_precision="ieee")
         tl.store(dx_ptr + rows[:, None] * num_channels + cols[None, :], dx.to(dx_ptr.dtype.element_ty),
                  mask=row_mask[:, None] & col_mask[None, :])
