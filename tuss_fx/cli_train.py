@@ -21,11 +21,23 @@ def corpus() -> None:
 @click.option("--root", type=click.Path(file_okay=False, exists=True, path_type=Path), default=Path("/"),
               show_default=True, help="File-system root the packages are installed under.")
 @click.option("--skip-missing", is_flag=True, help="Leave out sources whose package is not installed.")
-def corpus_build(out_dir: Path, root: Path, skip_missing: bool) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="No progress line.")
+def corpus_build(out_dir: Path, root: Path, skip_missing: bool, quiet: bool) -> None:
     """Decode the default sources to 48 kHz mono under OUT_DIR with a manifest and ATTRIBUTION.md."""
     from tuss_fx.train.corpus import build_corpus
 
-    clips = build_corpus(out_dir, root=root, skip_missing=skip_missing)
+    show = not quiet and sys.stderr.isatty()
+    count = 0
+
+    def progress(path: str) -> None:
+        nonlocal count
+        count += 1
+        if show:
+            click.echo(f"\r{count:5d} clips  {path[-60:]:<60}", err=True, nl=False)
+
+    clips = build_corpus(out_dir, root=root, skip_missing=skip_missing, progress=progress)
+    if show:
+        click.echo(err=True)
     minutes: dict[tuple[str, str], float] = {}
     for clip in clips:
         minutes[(clip.split, clip.prompt)] = minutes.get((clip.split, clip.prompt), 0.0) + clip.seconds / 60
@@ -46,13 +58,17 @@ def corpus_build(out_dir: Path, root: Path, skip_missing: bool) -> None:
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=Path("runs/train.pt"),
               show_default=True, help="Resumable training state, saved every --checkpoint-every steps.")
 @click.option("--checkpoint-every", type=int, default=100, show_default=True)
+@click.option("--epoch-steps", type=int, default=2500, show_default=True,
+              help="Steps per epoch: the LR plateau check and a weight snapshot at each epoch's end.")
+@click.option("--average/--no-average", default=True, show_default=True,
+              help="Export the mean of the last epochs' weights (official checkpoint averaging).")
 @click.option("--export", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the trained model as .safetensors + .json here.")
 @click.option("--synthetic-noise", type=int, default=30, show_default=True,
               help="Coloured-noise clips added to the sfxbg pool (no noise corpus ships in a package).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress line.")
 def train(corpus_dir, config_name, steps, batch_size, segment_seconds, lr, warmup_steps, checkpoint,
-          checkpoint_every, export, synthetic_noise, quiet) -> None:
+          checkpoint_every, epoch_steps, average, export, synthetic_noise, quiet) -> None:
     """Train TUSS on CORPUS_DIR's train split with the official recipe (resumes from --checkpoint)."""
     import torch
 
@@ -60,7 +76,7 @@ def train(corpus_dir, config_name, steps, batch_size, segment_seconds, lr, warmu
     from tuss_fx.model import TussModel
     from tuss_fx.separator import tune_allocator
     from tuss_fx.train.corpus import coloured_noise, load_pools
-    from tuss_fx.train.loop import TrainSettings, train as run_training
+    from tuss_fx.train.loop import TrainSettings, average_snapshots, train as run_training
     from tuss_fx.train.sampler import MixtureSampler
 
     tune_allocator()
@@ -69,7 +85,7 @@ def train(corpus_dir, config_name, steps, batch_size, segment_seconds, lr, warmu
     pools.setdefault("sfxbg", []).extend(coloured_noise(synthetic_noise, 2 * segment_seconds, seed=7))
     sampler = MixtureSampler(pools, round(segment_seconds * config.sample_rate))
     settings = TrainSettings(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps,
-                             checkpoint_every=checkpoint_every)
+                             checkpoint_every=checkpoint_every, epoch_steps=epoch_steps)
     show = not quiet and sys.stderr.isatty()
 
     def report(step: int, loss: float, rate: float) -> None:
@@ -79,6 +95,8 @@ def train(corpus_dir, config_name, steps, batch_size, segment_seconds, lr, warmu
 
     model = run_training(TussModel(config), sampler, settings, checkpoint, report)
     if export:
+        if average:
+            click.echo(f"averaged {average_snapshots(checkpoint, model)} end-of-epoch snapshots", err=True)
         click.echo(str(save_native(model, export, {"steps": steps, "corpus": str(corpus_dir),
                                                    "torch": torch.__version__})))
 

