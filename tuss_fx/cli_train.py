@@ -109,17 +109,27 @@ def train(corpus_dir, config_name, steps, batch_size, segment_seconds, lr, warmu
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the results here.")
 def evaluate(corpus_dir, checkpoint, examples, segment_seconds, json_path) -> None:
-    """SI-SNRi / SNR per prompt on CORPUS_DIR's held-out split, for the dialogue/music/effects task."""
+    """SI-SNRi / SNR per prompt on CORPUS_DIR's held-out split, for the dialogue/music/effects task
+    (speech, sfxbg, musicbg) and the stems task (vocals, drums, bass, other) where the split has both."""
     from tuss_fx.checkpoint import load_model
+    from tuss_fx.model.prompts import DMX_PROMPTS, STEM_PROMPTS
     from tuss_fx.train.corpus import load_pools
     from tuss_fx.train.evaluate import evaluate as run_evaluation, format_table
     from tuss_fx.train.sampler import MixtureSampler
 
     model = load_model(checkpoint)
     pools = load_pools(corpus_dir, "heldout")
-    sampler = MixtureSampler(pools, round(segment_seconds * model.config.sample_rate), seed=1234)
-    task = [p for p in ("speech", "sfxbg", "musicbg") if p in pools]
-    results = run_evaluation(model, [sampler.example_for(task) for _ in range(examples)])
-    click.echo(format_table(results))
+    reports = []
+    for name, prompts in (("dialogue/music/effects", DMX_PROMPTS), ("stems", STEM_PROMPTS)):
+        task = [p for p in prompts if p in pools]
+        if len(task) < 2:
+            continue
+        sampler = MixtureSampler(pools, round(segment_seconds * model.config.sample_rate), seed=1234)
+        results = run_evaluation(model, [sampler.example_for(task) for _ in range(examples)])
+        click.echo(f"{name} ({examples} held-out mixtures of {', '.join(task)})")
+        click.echo(format_table(results))
+        reports.append({"task": name, "prompts": task, "examples": examples, "results": results})
+    if not reports:
+        raise click.ClickException(f"{corpus_dir}: the held-out split has fewer than two classes of either task")
     if json_path:
-        json_path.write_text(json.dumps({"task": task, "examples": examples, "results": results}, indent=1))
+        json_path.write_text(json.dumps({"checkpoint": str(checkpoint), "tasks": reports}, indent=1))

@@ -71,6 +71,13 @@ def test_train_and_evaluate_commands(tmp_path):
             path.parent.mkdir(parents=True, exist_ok=True)
             sf.write(path, clips[0], 48000, subtype="PCM_24")
             lines.append(json.dumps({"prompt": prompt, "split": split, "path": f"{split}/{prompt}/clip.flac"}))
+    t = np.arange(24000) / 48000
+    for prompt, clip in (("drums", np.sin(2 * np.pi * 60 * t) * np.exp(-(t % 0.25) * 30)),
+                         ("bass", np.sin(2 * np.pi * 55 * t))):  # held-out stems: the stems task is scored too
+        path = tmp_path / "corpus" / "heldout" / prompt / "clip.flac"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, clip.astype(np.float32), 48000, subtype="PCM_24")
+        lines.append(json.dumps({"prompt": prompt, "split": "heldout", "path": f"heldout/{prompt}/clip.flac"}))
     (tmp_path / "corpus" / "manifest.jsonl").write_text("\n".join(lines) + "\n")
     export = tmp_path / "model.safetensors"
     result = CliRunner().invoke(main, ["train", str(tmp_path / "corpus"), "--steps", "2", "--batch-size", "1",
@@ -82,7 +89,10 @@ def test_train_and_evaluate_commands(tmp_path):
     result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "corpus"), "--checkpoint", str(export),
                                        "--examples", "2", "--segment-seconds", "0.25", "--json", str(report)])
     assert result.exit_code == 0, result.output
-    assert set(json.loads(report.read_text())["results"]) == {"speech", "sfxbg", "musicbg"}
+    tasks = json.loads(report.read_text())["tasks"]
+    assert [t["task"] for t in tasks] == ["dialogue/music/effects", "stems"]
+    assert set(tasks[0]["results"]) == {"speech", "sfxbg", "musicbg"} and set(tasks[1]["results"]) == {"drums", "bass"}
+    assert "SI-SNRi" in result.output
 
 
 def test_plateau_halves_the_rate_on_epoch_means_after_warm_up(tmp_path):
