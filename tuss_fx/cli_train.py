@@ -66,16 +66,25 @@ def corpus_build(out_dir: Path, root: Path, skip_missing: bool, quiet: bool) -> 
               help="Also write the trained model as .safetensors + .json here.")
 @click.option("--synthetic-noise", type=int, default=30, show_default=True,
               help="Coloured-noise clips added to the sfxbg pool (no noise corpus ships in a package).")
+@click.option("--device", default="auto", show_default=True,
+              help="auto (CUDA when available), cpu, cuda; under torchrun each rank takes GPU LOCAL_RANK.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+              help="auto: bf16 autocast on GPUs (official recipe), fp32 on CPUs.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress line.")
 def train(corpus_dir, config_name, steps, batch_size, segment_seconds, lr, warmup_steps, checkpoint,
-          checkpoint_every, epoch_steps, average, export, synthetic_noise, quiet) -> None:
-    """Train TUSS on CORPUS_DIR's train split with the official recipe (resumes from --checkpoint)."""
+          checkpoint_every, epoch_steps, average, export, synthetic_noise, device, precision, quiet) -> None:
+    """Train TUSS on CORPUS_DIR's train split with the official recipe (resumes from --checkpoint).
+
+    Multi-GPU (or multi-process CPU) data parallelism: launch it with torchrun, e.g.
+    `torchrun --nproc_per_node=4 --no-python tuss-fx train CORPUS --batch-size 4` (batch per rank).
+    """
     import torch
 
     from tuss_fx.checkpoint import save_native
     from tuss_fx.model import TussModel
     from tuss_fx.separator import tune_allocator
     from tuss_fx.train.corpus import coloured_noise, load_pools
+    from tuss_fx.train.distributed import leave, place
     from tuss_fx.train.loop import TrainSettings, average_snapshots, train as run_training
     from tuss_fx.train.sampler import MixtureSampler
 
@@ -93,8 +102,14 @@ def train(corpus_dir, config_name, steps, batch_size, segment_seconds, lr, warmu
             click.echo(f"\rstep {step}/{steps}  loss {loss:7.2f} dB  {rate:5.2f} examples/s", err=True,
                        nl=not show)
 
-    model = run_training(TussModel(config), sampler, settings, checkpoint, report)
-    if export:
+    placement = place(device)
+    if precision == "auto":
+        precision = "bf16" if placement.device.type == "cuda" else "fp32"
+    try:
+        model = run_training(TussModel(config), sampler, settings, checkpoint, report, placement, precision)
+    finally:
+        leave(placement)
+    if export and placement.is_main:
         if average:
             click.echo(f"averaged {average_snapshots(checkpoint, model)} end-of-epoch snapshots", err=True)
         click.echo(str(save_native(model, export, {"steps": steps, "corpus": str(corpus_dir),

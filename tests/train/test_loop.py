@@ -129,3 +129,51 @@ def test_export_averages_the_kept_epoch_snapshots(tmp_path):
     assert average_snapshots(tmp_path / "s.pt", model) == 2
     for name, tensor in model.state_dict().items():
         torch.testing.assert_close(tensor, ((first[name].float() + last[name].float()) / 2).to(tensor.dtype))
+
+
+def test_bf16_autocast_step_keeps_fp32_weights_and_learns():
+    torch.manual_seed(0)
+    model = TussModel(small())
+    batch = _sampler().batch(2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    first = training_step(model, optimizer, batch, 5.0, torch.device("cpu"), "bf16")
+    for _ in range(5):
+        last = training_step(model, optimizer, batch, 5.0, torch.device("cpu"), "bf16")
+    assert last < first - 1.0
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def _corpus(tmp_path):
+    import json
+
+    import soundfile as sf
+
+    lines = []
+    for split in ("train", "heldout"):
+        for prompt, clips in _sampler().pools.items():
+            path = tmp_path / "corpus" / split / prompt / "clip.flac"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, clips[0], 48000, subtype="PCM_24")
+            lines.append(json.dumps({"prompt": prompt, "split": split, "path": f"{split}/{prompt}/clip.flac"}))
+    (tmp_path / "corpus" / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    return tmp_path / "corpus"
+
+
+def test_torchrun_trains_data_parallel_with_one_checkpoint(tmp_path):
+    """Two Gloo ranks on the CPU: each draws its own mixtures, rank 0 alone writes the state."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    corpus = _corpus(tmp_path)
+    tuss_fx = shutil.which("tuss-fx") or str(__import__("pathlib").Path(sys.executable).parent / "tuss-fx")
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--no-python", tuss_fx,
+               "train", str(corpus), "--steps", "2", "--batch-size", "1", "--segment-seconds", "0.25",
+               "--checkpoint", str(tmp_path / "ddp.pt"), "--checkpoint-every", "1", "--device", "cpu", "-q"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    state = torch.load(tmp_path / "ddp.pt", weights_only=True)
+    assert state["step"] == 2 and len(state["sampler_rng"]) == 2
+    assert state["sampler_rng"][0] != state["sampler_rng"][1]  # ranks drew different mixtures

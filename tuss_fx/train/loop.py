@@ -1,5 +1,6 @@
 """Training loop (official recipe): AdamW, linear warm-up, then ReduceLROnPlateau per epoch, gradient
-clipping, resumable checkpoints, and the last epochs' weights kept for checkpoint averaging."""
+clipping, bf16 autocast on GPUs, DDP under torchrun, resumable checkpoints, and the last epochs'
+weights kept for checkpoint averaging."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from tuss_fx.audio_io import temp_beside
 from tuss_fx.model import TussModel
+from tuss_fx.train.distributed import Placement, gather
 from tuss_fx.train.losses import snr_loss
 from tuss_fx.train.sampler import MixtureSampler
 
@@ -35,11 +38,18 @@ class TrainSettings:
     seed: int = 20240618
 
 
-def training_step(model: TussModel, optimizer, batch, grad_clip: float) -> float:
-    """One optimisation step on (mixture (B, L), sources (B, P, L), prompts); returns the mean loss."""
+def training_step(model: torch.nn.Module, optimizer, batch, grad_clip: float, device: torch.device | None = None,
+                  precision: str = "fp32") -> float:
+    """One optimisation step on (mixture (B, L), sources (B, P, L), prompts); returns the mean loss.
+
+    precision "bf16" runs the forward under bf16 autocast (official recipe on GPUs); the loss and
+    the weights stay fp32.
+    """
+    device = device or torch.device("cpu")
     mixture, sources, prompts = batch
-    estimate = model(torch.from_numpy(mixture), prompts)
-    loss = snr_loss(estimate, torch.from_numpy(sources)).mean()
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        estimate = model(torch.from_numpy(mixture).to(device), prompts)
+    loss = snr_loss(estimate.float(), torch.from_numpy(sources).to(device)).mean()
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
@@ -49,7 +59,7 @@ def training_step(model: TussModel, optimizer, batch, grad_clip: float) -> float
 
 def train(
     model: TussModel, sampler: MixtureSampler, settings: TrainSettings, checkpoint: Path,
-    report: StepReport | None = None,
+    report: StepReport | None = None, placement: Placement | None = None, precision: str = "fp32",
 ) -> TussModel:
     """Train until settings.steps, resuming from `checkpoint` when it exists; saves it atomically.
 
@@ -57,13 +67,19 @@ def train(
     drives ReduceLROnPlateau (the official recipe steps it on validation loss; a fixed held-out
     set costs CPU time we spend on training, and with dynamic mixing every training batch is
     unseen data), and the epoch's final weights join the snapshots kept for averaging.
+
+    Under torchrun (`placement.distributed`) the model is wrapped in DistributedDataParallel,
+    each rank draws its own mixtures (its sampler seeded by rank), epoch losses are averaged
+    over ranks, and only rank 0 reports and writes the checkpoint.
     """
-    model.train()
+    placement = placement or Placement(torch.device("cpu"))
+    model.to(placement.device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / settings.warmup_steps))
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=settings.plateau_factor,
                                                          patience=settings.plateau_patience)
     progress = _Progress()
+    sampler.rng = np.random.default_rng([settings.seed, placement.rank]) if placement.distributed else sampler.rng
     if checkpoint.exists():
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
@@ -74,12 +90,20 @@ def train(
             progress = _Progress(state["step"], state["epoch_losses"], state["snapshots"])
         else:
             progress.step = state["step"]
-        sampler.rng.bit_generator.state = state["sampler_rng"]
+        rng_states = state["sampler_rng"] if isinstance(state["sampler_rng"], list) else [state["sampler_rng"]]
+        if len(rng_states) == placement.world_size:  # else: a new world size keeps the fresh per-rank seeds
+            sampler.rng.bit_generator.state = rng_states[placement.rank]
     else:
         torch.manual_seed(settings.seed)
+    # a batch uses only the prompt embeddings it asks for, so DDP must expect unused parameters
+    trained = (torch.nn.parallel.DistributedDataParallel(model, device_ids=[placement.device.index]
+                                                         if placement.device.type == "cuda" else None,
+                                                         find_unused_parameters=True)
+               if placement.distributed else model)
     while progress.step < settings.steps:
         start = time.perf_counter()
-        loss = training_step(model, optimizer, sampler.batch(settings.batch_size), settings.grad_clip)
+        loss = training_step(trained, optimizer, sampler.batch(settings.batch_size), settings.grad_clip,
+                             placement.device, precision)
         progress.step += 1
         if progress.step <= settings.warmup_steps:
             warmup.step()
@@ -87,15 +111,18 @@ def train(
             raise FloatingPointError(f"loss became {loss} at step {progress.step}")
         progress.epoch_losses.append(loss)
         if progress.step % settings.epoch_steps == 0:
+            epoch_loss = float(np.mean(gather(float(np.mean(progress.epoch_losses)), placement)))
             if progress.step > settings.warmup_steps:
-                plateau.step(sum(progress.epoch_losses) / len(progress.epoch_losses))
+                plateau.step(epoch_loss)
             progress.epoch_losses = []
-            progress.snapshots = (progress.snapshots + [{k: v.detach().clone() for k, v in
+            progress.snapshots = (progress.snapshots + [{k: v.detach().cpu().clone() for k, v in
                                                         model.state_dict().items()}])[-settings.keep_snapshots:]
-        if report:
-            report(progress.step, loss, settings.batch_size / (time.perf_counter() - start))
+        if report and placement.is_main:
+            report(progress.step, loss, settings.batch_size * placement.world_size / (time.perf_counter() - start))
         if progress.step % settings.checkpoint_every == 0 or progress.step == settings.steps:
-            _save(checkpoint, model, optimizer, warmup, plateau, sampler, progress, settings)
+            rng_states = gather(sampler.rng.bit_generator.state, placement)
+            if placement.is_main:
+                _save(checkpoint, model, optimizer, warmup, plateau, rng_states, progress, settings)
     return model.eval()
 
 
@@ -118,12 +145,12 @@ def average_snapshots(checkpoint: Path, model: TussModel) -> int:
     return len(snapshots)
 
 
-def _save(path: Path, model, optimizer, warmup, plateau, sampler, progress: _Progress,
+def _save(path: Path, model, optimizer, warmup, plateau, rng_states: list, progress: _Progress,
           settings: TrainSettings) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_beside(path)
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": warmup.state_dict(),
-                "plateau": plateau.state_dict(), "sampler_rng": sampler.rng.bit_generator.state,
+    torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()}, "optimizer": optimizer.state_dict(), "scheduler": warmup.state_dict(),
+                "plateau": plateau.state_dict(), "sampler_rng": rng_states if len(rng_states) > 1 else rng_states[0],
                 "step": progress.step, "epoch_losses": progress.epoch_losses, "snapshots": progress.snapshots,
                 "settings": asdict(settings)}, tmp)
     tmp.replace(path)
