@@ -63,14 +63,8 @@ def test_train_and_evaluate_commands(tmp_path):
 
     from tuss_fx.cli import main
 
-    sampler = _sampler()
-    lines = []
-    for split in ("train", "heldout"):
-        for prompt, clips in sampler.pools.items():
-            path = tmp_path / "corpus" / split / prompt / "clip.flac"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            sf.write(path, clips[0], 48000, subtype="PCM_24")
-            lines.append(json.dumps({"prompt": prompt, "split": split, "path": f"{split}/{prompt}/clip.flac"}))
+    corpus = _corpus(tmp_path)
+    lines = (corpus / "manifest.jsonl").read_text().splitlines()
     t = np.arange(24000) / 48000
     for prompt, clip in (("drums", np.sin(2 * np.pi * 60 * t) * np.exp(-(t % 0.25) * 30)),
                          ("bass", np.sin(2 * np.pi * 55 * t))):  # held-out stems: the stems task is scored too
@@ -78,7 +72,7 @@ def test_train_and_evaluate_commands(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(path, clip.astype(np.float32), 48000, subtype="PCM_24")
         lines.append(json.dumps({"prompt": prompt, "split": "heldout", "path": f"heldout/{prompt}/clip.flac"}))
-    (tmp_path / "corpus" / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    (corpus / "manifest.jsonl").write_text("\n".join(lines) + "\n")
     export = tmp_path / "model.safetensors"
     result = CliRunner().invoke(main, ["train", str(tmp_path / "corpus"), "--steps", "2", "--batch-size", "1",
                                        "--segment-seconds", "0.25", "--checkpoint", str(tmp_path / "t.pt"),
