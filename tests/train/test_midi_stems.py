@@ -95,7 +95,8 @@ def test_rendered_stems_sum_to_the_music_clip(tmp_path):
     (root / soundfont.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
     (root / soundfont.lstrip("/")).symlink_to(soundfont)
     (root / "usr/share/doc/fluidsynth").mkdir(parents=True)
-    assert source.licence(root) == "CC0"
+    (root / "usr/share/doc/fluidsynth/copyright").write_text("License: LGPL-2.1+\n")
+    assert source.licence(root) == "CC0; rendered with fluidsynth (LGPL-2.1+)"
     decoded = {d.prompt: d for d in source.decode(root)}
     assert set(decoded) == {"drums", "bass", "vocals", "other", "musicbg"}
     stems = [decoded[s].audio for s in ("drums", "bass", "vocals", "other")]

@@ -155,8 +155,9 @@ class MidiStemSource:
     split: str = "train"
 
     def licence(self, root: Path) -> str:
-        package_licence(root, self.soundfont_package)  # raises with the install line when missing
-        return package_licence(root, self.package)
+        """The songs' licence, then the soundfont's: a render carries both."""
+        soundfont = package_licence(root, self.soundfont_package)  # raises with the install line when missing
+        return f"{package_licence(root, self.package)}; rendered with {self.soundfont_package} ({soundfont})"
 
     def songs(self, root: Path) -> Iterator[tuple[str, mido.MidiFile]]:
         for path in sorted({p for pattern in self.patterns for p in root.glob(pattern) if p.is_file()}):
