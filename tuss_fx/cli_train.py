@@ -50,7 +50,8 @@ def corpus_build(out_dir: Path, root: Path, skip_missing: bool, quiet: bool) -> 
 @click.argument("corpus_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--config", "config_name", type=click.Choice(sorted(PRESETS)), default="small", show_default=True,
               help="Model size.")
-@click.option("--steps", type=int, default=1000, show_default=True, help="Optimiser steps in total (resumes).")
+@click.option("--steps", type=int, default=1000, show_default=True,
+              help="Optimiser steps in total: resumes below it; at or past it, only --export runs.")
 @click.option("--batch-size", type=int, default=4, show_default=True)
 @click.option("--segment-seconds", type=float, default=6.0, show_default=True, help="Training excerpt length.")
 @click.option("--lr", type=float, default=1e-3, show_default=True)
@@ -112,8 +113,10 @@ def train(corpus_dir, config_name, steps, batch_size, segment_seconds, lr, warmu
     if export and placement.is_main:
         if average:
             click.echo(f"averaged {average_snapshots(checkpoint, model)} end-of-epoch snapshots", err=True)
-        click.echo(str(save_native(model, export, {"steps": steps, "corpus": str(corpus_dir),
-                                                   "torch": torch.__version__})))
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        click.echo(str(save_native(model, export, {
+            "steps": state["step"], "examples": state["step"] * batch_size * placement.world_size,
+            "segment_seconds": segment_seconds, "corpus": str(corpus_dir), "torch": torch.__version__})))
 
 
 @click.command()

@@ -79,6 +79,12 @@ def test_train_and_evaluate_commands(tmp_path):
                                        "--checkpoint-every", "1", "--export", str(export), "-q"])
     assert result.exit_code == 0, result.output
     assert export.exists() and (tmp_path / "t.pt").exists()
+    before = (tmp_path / "t.pt").read_bytes()
+    result = CliRunner().invoke(main, ["train", str(corpus), "--steps", "1", "--segment-seconds", "0.25",
+                                       "--checkpoint", str(tmp_path / "t.pt"), "--export", str(export), "-q"])
+    assert result.exit_code == 0, result.output  # past --steps: export only, the state untouched
+    assert (tmp_path / "t.pt").read_bytes() == before
+    assert json.loads(export.with_suffix(".json").read_text())["tuss_fx"]["steps"] == 2
     report = tmp_path / "eval.json"
     result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "corpus"), "--checkpoint", str(export),
                                        "--examples", "2", "--segment-seconds", "0.25", "--json", str(report)])
