@@ -88,8 +88,11 @@ def test_unwritable_output_folder(run, stereo_44k, tmp_path):
     _one_line_error(run("separate", str(stereo_44k), "-o", str(blocker / "sub")), "cannot write")
 
 
-def test_unknown_prompt_and_missing_default(run, stereo_44k):
+def test_unknown_prompt_and_missing_default(run, stereo_44k, tmp_path, monkeypatch):
+    from tuss_fx import checkpoint
+
     _one_line_error(run("separate", str(stereo_44k), "-p", "dialog"), "dialog", "speech, sfx")
+    monkeypatch.setattr(checkpoint, "WEIGHTS_DIR", tmp_path / "no-weights")  # a build without the default model
     _one_line_error(run("separate", str(stereo_44k), checkpoint=False), "--checkpoint")
 
 

@@ -38,3 +38,18 @@ def test_default_beats_the_identity_on_held_out_dialogue_music_effects():
     improvement = scale_invariant_signal_noise_ratio(torch.from_numpy(estimate), reference) - \
         scale_invariant_signal_noise_ratio(torch.from_numpy(sources.sum(0)).expand_as(reference), reference)
     assert float(improvement[0]) >= 3.0, f"speech SI-SNRi {float(improvement[0]):.2f} dB"
+
+
+def test_commands_use_the_default_model_without_a_checkpoint(tmp_path):
+    from click.testing import CliRunner
+
+    from tuss_fx.cli import main
+
+    source = tmp_path / "scene.wav"
+    sf.write(source, _clip("librispeech-198-209-0000.ogg", 2)[:48000], 48000)
+    result = CliRunner().invoke(main, ["separate", str(source), "-o", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 0, result.output
+    stems = sorted(p.name for p in (tmp_path / "out" / "scene").iterdir())
+    assert stems == ["musicbg.wav", "sfxbg.wav", "speech.wav"]
+    info = CliRunner().invoke(main, ["info"])
+    assert info.exit_code == 0 and "default" in info.stdout
