@@ -115,8 +115,8 @@ def train(corpus_dir, config_name, steps, batch_size, segment_seconds, lr, warmu
             click.echo(f"averaged {average_snapshots(checkpoint, model)} end-of-epoch snapshots", err=True)
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         click.echo(str(save_native(model, export, {
-            "steps": state["step"], "examples": state["step"] * batch_size * placement.world_size,
-            "segment_seconds": segment_seconds, "corpus": str(corpus_dir), "torch": torch.__version__})))
+            "steps": state["step"], "batch_size": state["settings"]["batch_size"], "corpus": str(corpus_dir),
+            "torch": torch.__version__})))
 
 
 @click.command()
