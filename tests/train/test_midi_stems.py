@@ -103,3 +103,16 @@ def test_rendered_stems_sum_to_the_music_clip(tmp_path):
     assert all(np.sqrt(np.mean(s**2)) > 1e-4 for s in stems)  # every stem sounds
     np.testing.assert_array_equal(decoded["musicbg"].audio, stems[0] + stems[1] + stems[2] + stems[3])
     assert decoded["drums"].sample_rate == 48000 and decoded["musicbg"].source_path.endswith("groove.mid#mix")
+
+
+def test_chorales_are_arranged_as_sung_soprano_bass_and_inner_voices():
+    pytest.importorskip("music21")
+    from tuss_fx.train.midi_stems import ChoraleStemSource
+
+    songs = list(ChoraleStemSource(count=2).songs(Path("/")))
+    assert len(songs) == 2 and all(name.startswith("music21/corpus/bach/") for name, _ in songs)
+    for _, song in songs:
+        roles = channel_roles(song)
+        assert set(roles) == {"vocals", "bass", "other"}
+        programs = {m.channel: m.program for track in song.tracks for m in track if m.type == "program_change"}
+        assert {programs[c] for c in roles["vocals"]} == {CHOIR_AAHS} and {programs[c] for c in roles["bass"]} == {32}

@@ -180,3 +180,57 @@ class MidiStemSource:
             for stem, audio in stems.items():
                 yield Decoded(stem, f"{source_path}#{stem}", audio, RENDER_RATE)
             yield Decoded("musicbg", f"{source_path}#mix", sum(stems.values()), RENDER_RATE)
+
+
+# Bach chorale parts by name -> the GM program that gives them a stem role: the soprano line sung
+# by a choir (vocals), the bass line on an acoustic bass (bass), inner voices on strings (other)
+CHORALE_PROGRAMS = {"soprano": CHOIR_AAHS, "bass": 32}
+CHORALE_INNER_PROGRAM = 48  # String Ensemble 1
+
+
+@dataclass(frozen=True)
+class ChoraleStemSource(MidiStemSource):
+    """Bach's four-part chorales from music21's bundled corpus, arranged as vocals / bass / other.
+
+    Only chorales with named Soprano and Bass parts are used; `count` caps how many (a render of
+    three stems per chorale takes a few seconds).
+    """
+
+    package: str = "music21"
+    patterns: tuple[str, ...] = ()
+    soundfont: str = "usr/share/sounds/sf2/FluidR3_GM.sf2"
+    soundfont_package: str = "fluid-soundfont-gm"
+    count: int = 120
+
+    def licence(self, root: Path) -> str:
+        try:
+            import music21  # noqa: F401
+        except ImportError as error:
+            raise CorpusError(self.package, "not installed; run: pip install music21 "
+                                            "(or: pip install -e '.[train]')") from error
+        soundfont = package_licence(root, self.soundfont_package)
+        return f"public domain (J. S. Bach; music21 corpus, BSD-3); rendered with {self.soundfont_package} ({soundfont})"
+
+    def songs(self, root: Path) -> Iterator[tuple[str, mido.MidiFile]]:
+        from music21 import corpus, instrument
+
+        used = 0
+        for path in corpus.getComposer("bach"):
+            if used == self.count:
+                return
+            score = corpus.parse(path)
+            names = [(part.partName or "").strip().lower() for part in score.parts]
+            if "soprano" not in names or "bass" not in names:
+                continue
+            for part, name in zip(score.parts, names):
+                for old in part.recurse().getElementsByClass(instrument.Instrument):
+                    part.remove(old, recurse=True)
+                voice = instrument.Instrument()
+                voice.midiProgram = CHORALE_PROGRAMS.get(name, CHORALE_INNER_PROGRAM)
+                part.insert(0, voice)
+            with tempfile.TemporaryDirectory(prefix="tuss-fx-chorale-") as workdir:
+                midi_path = Path(workdir) / "chorale.mid"
+                score.write("midi", fp=midi_path)
+                song = mido.MidiFile(midi_path)
+            used += 1
+            yield f"music21/corpus/bach/{Path(path).name}", song

@@ -8,7 +8,7 @@ Archive member globs are fnmatch patterns, whose * also matches across '/'.
 from __future__ import annotations
 
 from tuss_fx.train.corpus import SourceSpec
-from tuss_fx.train.midi_stems import MidiStemSource
+from tuss_fx.train.midi_stems import ChoraleStemSource, MidiStemSource
 from tuss_fx.train.tts import PiperSpeechSource
 
 _HEDGEWARS_VOICES = "usr/share/games/hedgewars/Data/Sounds/voices/{}/*.ogg"
@@ -58,6 +58,7 @@ MUSIC = (
     SourceSpec("musicbg", "sonic-pi-samples", (_SONIC_PI.format("loop_*.flac"),), "heldout"),
     # instrument stems (and their sum as musicbg): one MIDI collection and soundfont each side
     MidiStemSource("freedoom", ("usr/share/games/doom/freedoom*.wad",), _FLUIDR3, "fluid-soundfont-gm"),
+    ChoraleStemSource(),  # sung soprano lines (choir patch) for the vocals stem
     MidiStemSource("openttd-openmsx", ("usr/share/games/openttd/baseset/openmsx/*.mid",), _MUSESCORE_LITE,
                    "musescore-general-soundfont-small", "heldout"),
 )
