@@ -69,21 +69,13 @@ def separate_file(
     """
     info = job.info
     stems = stem_names(job.prompts)
-    stream = separator.open_stream(job.prompts, info.sample_rate, info.num_channels, info.num_frames)
+    regions = separator.separate_regions(read_blocks(info), info.sample_rate, info.num_channels, info.num_frames,
+                                         job.prompts, progress)
     with WriterGroup(job.outputs, info.sample_rate, info.num_channels, file_format) as writers:
-
-        def write(region: np.ndarray) -> None:
+        for mixture, region in regions:
             for name, stem in zip(stems, region):
                 writers[name].write(stem)
             if RESIDUAL in writers:
-                writers[RESIDUAL].write(stream.mixture_for(region) - region.sum(axis=0))
-
-        done = 0
-        for block in read_blocks(info):
-            write(stream.push(block))
-            done += block.shape[1]
-            if progress:
-                progress(done, info.num_frames)
-        write(stream.finish())
+                writers[RESIDUAL].write(mixture - region.sum(axis=0))
     return dict(job.outputs)
 

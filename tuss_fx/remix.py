@@ -152,17 +152,10 @@ def remix_file(
         with WriterGroup(stem_paths, info.sample_rate, info.num_channels, file_format) as stem_writers:
             sink = (lambda name, block: stem_writers[name].write(block)) if stem_writers else None
             mixer = RemixStream.from_preset(preset, info.sample_rate, info.num_channels, automation, sink)
-            stream = separator.open_stream(preset.prompts, info.sample_rate, info.num_channels, info.num_frames)
-            done = 0
-            for block in read_blocks(info):
-                input_meter.push(block)
-                stems = stream.push(block)
-                _write_measured(scratch, mix_meter, mixer.push(stream.mixture_for(stems), stems))
-                done += block.shape[1]
-                if progress:
-                    progress(done, info.num_frames)
-            stems = stream.finish()
-            _write_measured(scratch, mix_meter, mixer.push(stream.mixture_for(stems), stems))
+            for mixture, stems in separator.separate_regions(read_blocks(info), info.sample_rate, info.num_channels,
+                                                             info.num_frames, preset.prompts, progress):
+                input_meter.push(mixture)
+                _write_measured(scratch, mix_meter, mixer.push(mixture, stems))
             _write_measured(scratch, mix_meter, mixer.finish())
             gain_db, limited, output_lufs = _finish_output(scratch, preset, mix_meter, output_path)
     except BaseException:

@@ -151,10 +151,10 @@ class Separator:
         if audio.ndim != 2 or audio.shape[1] == 0:
             raise ValueError(f"audio must be (C, L) or (L,) with L > 0, got shape {audio.shape}")
         check_finite(audio, "audio")
-        blocks = self.separate_stream([audio], sample_rate, audio.shape[0], audio.shape[1], prompts, progress)
-        return np.concatenate(list(blocks), axis=-1)
+        regions = self.separate_regions([audio], sample_rate, audio.shape[0], audio.shape[1], prompts, progress)
+        return np.concatenate([stems for _, stems in regions], axis=-1)
 
-    def separate_stream(
+    def separate_regions(
         self,
         blocks: Iterable[np.ndarray],
         sample_rate: int,
@@ -162,8 +162,10 @@ class Separator:
         num_frames: int,
         prompts: Sequence[str],
         progress: Progress | None = None,
-    ) -> Iterator[np.ndarray]:
-        """Separate a signal given as (C, n) blocks; yields (P, C, m) blocks totalling num_frames.
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Separate a signal given as (C, n) blocks; yields (mixture (C, m), stems (P, C, m)) regions
+        totalling num_frames: each stem region with the input samples it was separated from (for
+        the residual and the remix).
 
         Memory is bounded by one segment plus one block, whatever num_frames is.
         """
@@ -171,14 +173,12 @@ class Separator:
         done = 0
         for block in blocks:
             stems = stream.push(block)
-            stream.mixture_for(stems)  # release the matching input: memory stays one segment
-            yield stems
+            yield stream.mixture_for(stems), stems
             done += block.shape[1]
             if progress:
                 progress(done, num_frames)
         stems = stream.finish()
-        stream.mixture_for(stems)
-        yield stems
+        yield stream.mixture_for(stems), stems
 
     def open_stream(
         self, prompts: Sequence[str], sample_rate: int, num_channels: int, num_frames: int | None = None
