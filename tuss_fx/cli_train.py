@@ -111,9 +111,9 @@ def train(corpus_dir, config_name, steps, batch_size, segment_seconds, lr, warmu
     finally:
         leave(placement)
     if export and placement.is_main:
-        if average:
-            click.echo(f"averaged {average_snapshots(checkpoint, model)} end-of-epoch snapshots", err=True)
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        if average:
+            click.echo(f"averaged {average_snapshots(state, model)} end-of-epoch snapshots", err=True)
         click.echo(str(save_native(model, export, {
             "steps": state["step"], "batch_size": state["settings"]["batch_size"], "corpus": str(corpus_dir),
             "torch": torch.__version__})))

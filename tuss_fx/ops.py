@@ -193,8 +193,9 @@ def band_group_norm(
     return centred * inv_std * weight + bias
 
 
-
-def band_projection(x: torch.Tensor, band_starts: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+def band_projection(
+    x: torch.Tensor, band_starts: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
+) -> torch.Tensor:
     """Every band's 1×1 projection: out[..., k, :] = x[..., s_k:e_k] @ weight[s_k:e_k] + bias[k].
 
     The reference batches consecutive bands of equal width into one einsum (7 instead of 61

@@ -73,17 +73,21 @@ class SourceSpec:
 
     def decode(self, root: Path) -> Iterator[Decoded]:
         if self.archive is None:
-            files = sorted({p for pattern in self.patterns for p in root.glob(pattern) if p.is_file()})
-            for path in files:
+            for path in package_files(root, self.patterns):
                 yield from _decoded(self.prompt, path.relative_to(root).as_posix(), path)
             return
-        for archive in sorted(root.glob(self.archive)):
+        for archive in package_files(root, (self.archive,)):
             with zipfile.ZipFile(archive) as bundle:
                 members = sorted(name for name in bundle.namelist()
                                  if any(fnmatch.fnmatchcase(name, pattern) for pattern in self.patterns))
                 for name in members:
                     yield from _decoded(self.prompt, f"{archive.relative_to(root).as_posix()}!{name}",
                                         io.BytesIO(bundle.read(name)))
+
+
+def package_files(root: Path, patterns: Sequence[str]) -> list[Path]:
+    """The files under `root` any of the globs match, sorted, each once."""
+    return sorted({path for pattern in patterns for path in root.glob(pattern) if path.is_file()})
 
 
 def _decoded(prompt: str, source_path: str, file) -> Iterator[Decoded]:

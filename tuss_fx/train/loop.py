@@ -79,7 +79,8 @@ def train(
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=settings.plateau_factor,
                                                          patience=settings.plateau_patience)
     progress = _Progress()
-    sampler.rng = np.random.default_rng([settings.seed, placement.rank]) if placement.distributed else sampler.rng
+    if placement.distributed:
+        sampler.rng = np.random.default_rng([settings.seed, placement.rank])
     if checkpoint.exists():
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
@@ -133,12 +134,12 @@ class _Progress:
     snapshots: list[dict[str, torch.Tensor]] = field(default_factory=list)
 
 
-def average_snapshots(checkpoint: Path, model: TussModel) -> int:
-    """Load into `model` the mean of the end-of-epoch weights `checkpoint` keeps; returns how many.
+def average_snapshots(state: dict, model: TussModel) -> int:
+    """Load into `model` the mean of the end-of-epoch weights a saved training `state` keeps;
+    returns how many.
 
     The official evaluation averages checkpoints; with none kept yet, the current weights load.
     """
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     snapshots = state.get("snapshots") or [state["model"]]
     model.load_state_dict({name: torch.stack([s[name].float() for s in snapshots]).mean(0).to(tensor.dtype)
                            for name, tensor in snapshots[-1].items()})
@@ -149,8 +150,9 @@ def _save(path: Path, model, optimizer, warmup, plateau, rng_states: list, progr
           settings: TrainSettings) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_beside(path)
-    torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()}, "optimizer": optimizer.state_dict(), "scheduler": warmup.state_dict(),
-                "plateau": plateau.state_dict(), "sampler_rng": rng_states if len(rng_states) > 1 else rng_states[0],
+    torch.save({"model": {k: v.cpu() for k, v in model.state_dict().items()}, "optimizer": optimizer.state_dict(),
+                "scheduler": warmup.state_dict(), "plateau": plateau.state_dict(),
+                "sampler_rng": rng_states if len(rng_states) > 1 else rng_states[0],
                 "step": progress.step, "epoch_losses": progress.epoch_losses, "snapshots": progress.snapshots,
                 "settings": asdict(settings)}, tmp)
     tmp.replace(path)

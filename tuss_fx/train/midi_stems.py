@@ -23,7 +23,7 @@ import mido
 import numpy as np
 import soundfile as sf
 
-from tuss_fx.train.corpus import CorpusError, Decoded, package_licence
+from tuss_fx.train.corpus import CorpusError, Decoded, package_files, package_licence
 
 DRUM_CHANNEL = 9  # GM channel 10
 BASS_PROGRAMS = range(32, 40)  # GM programs 33-40: acoustic .. synth bass
@@ -160,7 +160,7 @@ class MidiStemSource:
         return f"{package_licence(root, self.package)}; rendered with {self.soundfont_package} ({soundfont})"
 
     def songs(self, root: Path) -> Iterator[tuple[str, mido.MidiFile]]:
-        for path in sorted({p for pattern in self.patterns for p in root.glob(pattern) if p.is_file()}):
+        for path in package_files(root, self.patterns):
             relative = path.relative_to(root).as_posix()
             data = path.read_bytes()
             lumps = wad_midi_lumps(data) if path.suffix.lower() == ".wad" else [(path.stem, data)]
@@ -209,10 +209,11 @@ class ChoraleStemSource(MidiStemSource):
             raise CorpusError(self.package, "not installed; run: pip install music21 "
                                             "(or: pip install -e '.[train]')") from error
         soundfont = package_licence(root, self.soundfont_package)
-        return f"public domain (J. S. Bach; music21 corpus, BSD-3); rendered with {self.soundfont_package} ({soundfont})"
+        return (f"public domain (J. S. Bach; music21 corpus, BSD-3); "
+                f"rendered with {self.soundfont_package} ({soundfont})")
 
     def songs(self, root: Path) -> Iterator[tuple[str, mido.MidiFile]]:
-        from music21 import corpus, instrument
+        from music21 import corpus, instrument, midi
 
         used = 0
         for path in corpus.getComposer("bach"):
@@ -228,9 +229,6 @@ class ChoraleStemSource(MidiStemSource):
                 voice = instrument.Instrument()
                 voice.midiProgram = CHORALE_PROGRAMS.get(name, CHORALE_INNER_PROGRAM)
                 part.insert(0, voice)
-            with tempfile.TemporaryDirectory(prefix="tuss-fx-chorale-") as workdir:
-                midi_path = Path(workdir) / "chorale.mid"
-                score.write("midi", fp=midi_path)
-                song = mido.MidiFile(midi_path)
+            song = mido.MidiFile(file=io.BytesIO(midi.translate.music21ObjectToMidiFile(score).writestr()))
             used += 1
             yield f"music21/corpus/bach/{Path(path).name}", song

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tuss_fx.train.corpus import CorpusError, Decoded
+from tuss_fx.train.corpus import CorpusError, Decoded, package_files
 
 TEXT_GLOB = "usr/share/common-licenses/*"
 MIN_WORDS, MAX_WORDS = 5, 40
@@ -58,9 +58,8 @@ class PiperSpeechSource:
     def texts(self, root: Path) -> list[tuple[str, str]]:
         """(document path, utterance text), `count` of them, drawn reproducibly."""
         pool: list[tuple[str, str]] = []
-        for path in sorted(root.glob(TEXT_GLOB)):
-            if path.is_file():
-                pool.extend((path.relative_to(root).as_posix(), s) for s in sentences(path.read_text(errors="replace")))
+        for path in package_files(root, (TEXT_GLOB,)):
+            pool.extend((path.relative_to(root).as_posix(), s) for s in sentences(path.read_text(errors="replace")))
         if not pool:
             raise CorpusError(root / TEXT_GLOB, "no English text to synthesise")
         rng = np.random.default_rng(self.seed)
