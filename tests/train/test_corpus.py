@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tuss_fx.train.corpus import CorpusError, SourceSpec, build_corpus, load_pools, trim_silence
+from tuss_fx.train.corpus import build_corpus, load_pools, trim_silence
+from tuss_fx.train.packages import CorpusError, SourceSpec
 
 
 def _package(root, name, licence, files):
@@ -114,3 +115,46 @@ def test_disk_clips_read_the_same_samples_as_a_whole_file_read(root, tmp_path):
     np.testing.assert_array_equal(clip[0:len(clip)], whole)
     with pytest.raises(IndexError):
         clip[0:10:2]
+
+
+def _g722_file(path, tone_hz: float, seconds: float = 1.0) -> None:
+    """A raw G.722 stream of a tone, encoded by PyAV's FFmpeg (as the asterisk -g722 packages ship it)."""
+    import av
+
+    rate = 16000
+    tone = (0.3 * 32767 * np.sin(2 * np.pi * tone_hz * np.arange(int(rate * seconds)) / rate)).astype(np.int16)
+    with av.open(str(path), "w", format="g722") as container:
+        stream = container.add_stream("g722", rate=rate, layout="mono")
+        frame = av.AudioFrame.from_ndarray(tone[None], format="s16", layout="mono")
+        frame.sample_rate = rate
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+def test_g722_prompts_decode_to_16k_wideband_speech(tmp_path):
+    """A 6 kHz tone survives G.722 (wideband: up to 7 kHz), which the same prompts' 8 kHz WAV could not carry."""
+    from tuss_fx.train.packages import read_g722
+
+    path = tmp_path / "prompt.g722"
+    _g722_file(path, 6000.0)
+    audio, rate = read_g722(path)
+    assert rate == 16000 and audio.shape[1] == 1 and abs(len(audio) - 16000) < 400
+    spectrum = np.abs(np.fft.rfft(audio[:, 0]))
+    peak_hz = np.fft.rfftfreq(len(audio), 1 / rate)[np.argmax(spectrum)]
+    assert abs(peak_hz - 6000) < 20
+    assert 0.1 < np.abs(audio).max() < 0.5  # 16-bit PCM scaled to ±1
+
+
+def test_g722_sources_build_like_any_package_file(tmp_path):
+    root = tmp_path / "root"
+    _package(root, "prompts-g722", "CC-BY-SA-3.0", [])
+    target = root / "usr/share/prompts/hello.g722"
+    target.parent.mkdir(parents=True)
+    _g722_file(target, 440.0, seconds=2.0)
+    (root / "usr/share/prompts/broken.g722").write_bytes(b"")  # undecodable: skipped, not fatal
+    clips = build_corpus(tmp_path / "corpus", [SourceSpec("speech", "prompts-g722", ("usr/share/prompts/*",))],
+                         root=root)
+    assert [c.native_sample_rate for c in clips] == [16000]
+    assert clips[0].bandwidth_hz == 8000 and 1.5 < clips[0].seconds <= 2.1

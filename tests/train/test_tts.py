@@ -3,7 +3,7 @@ import sys
 import numpy as np
 import pytest
 
-from tuss_fx.train.corpus import CorpusError
+from tuss_fx.train.packages import CorpusError
 from tuss_fx.train.tts import MAX_WORDS, MIN_WORDS, PiperSpeechSource, sentences
 
 TEXT = """1. Definitions.

@@ -10,92 +10,25 @@ so held-out evaluation never hears a training source.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
-import io
 import json
-import zipfile
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import NamedTuple, Protocol
 
 import numpy as np
 import soundfile as sf
 
-from tuss_fx.errors import TussFxError
 from tuss_fx.resample import resample
+from tuss_fx.train.packages import CorpusError, Decoded, Source
+from tuss_fx.train.sources import DEFAULT_SOURCES
 
 MODEL_RATE = 48000
 SILENCE_DB = -50.0  # frames quieter than this (RMS, dBFS) are trimmed from both ends
 TRIM_FRAME = 1024
 MIN_SECONDS = 0.5
 MANIFEST = "manifest.jsonl"
-
-
-class CorpusError(TussFxError):
-    """A source that cannot be built (package not installed, unreadable copyright, ...)."""
-
-
-class Decoded(NamedTuple):
-    """One recording a source produced, before resampling and trimming."""
-
-    prompt: str
-    source_path: str  # package-relative; archive members as "<archive>!<member>"
-    audio: np.ndarray  # (L,) or (L, C) float
-    sample_rate: int
-
-
-class Source(Protocol):
-    """What build_corpus needs of a source: where it comes from and what it decodes to."""
-
-    package: str
-    split: str
-
-    def licence(self, root: Path) -> str: ...
-
-    def decode(self, root: Path) -> Iterator[Decoded]: ...
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """Plain audio files of a Debian package, or members of the archives `archive` matches."""
-
-    prompt: str  # prompt class the clips train
-    package: str  # Debian package that ships them
-    patterns: tuple[str, ...]  # globs relative to the root, or member globs when `archive` is set
-    split: str = "train"  # "train" or "heldout"
-    archive: str | None = None  # glob of zip archives (0ad public.zip, Quake-style .pk3)
-
-    def licence(self, root: Path) -> str:
-        return package_licence(root, self.package)
-
-    def decode(self, root: Path) -> Iterator[Decoded]:
-        if self.archive is None:
-            for path in package_files(root, self.patterns):
-                yield from _decoded(self.prompt, path.relative_to(root).as_posix(), path)
-            return
-        for archive in package_files(root, (self.archive,)):
-            with zipfile.ZipFile(archive) as bundle:
-                members = sorted(name for name in bundle.namelist()
-                                 if any(fnmatch.fnmatchcase(name, pattern) for pattern in self.patterns))
-                for name in members:
-                    yield from _decoded(self.prompt, f"{archive.relative_to(root).as_posix()}!{name}",
-                                        io.BytesIO(bundle.read(name)))
-
-
-def package_files(root: Path, patterns: Sequence[str]) -> list[Path]:
-    """The files under `root` any of the globs match, sorted, each once."""
-    return sorted({path for pattern in patterns for path in root.glob(pattern) if path.is_file()})
-
-
-def _decoded(prompt: str, source_path: str, file) -> Iterator[Decoded]:
-    try:
-        audio, rate = sf.read(file, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError):
-        return  # a file libsndfile cannot decode is skipped, not fatal
-    yield Decoded(prompt, source_path, audio, rate)
 
 
 @dataclass(frozen=True)
@@ -110,23 +43,6 @@ class Clip:
     bandwidth_hz: float
     seconds: float
     path: str  # relative to the corpus folder
-
-
-def package_licence(root: Path, package: str) -> str:
-    """The first License: field of the package's DEP-5 copyright file.
-
-    Raises:
-        CorpusError: the package is not installed (no /usr/share/doc/<package>).
-    """
-    doc = root / "usr/share/doc" / package
-    if not doc.is_dir():
-        raise CorpusError(package, f"not installed; run: apt-get install --no-install-recommends {package}")
-    copyright_file = doc / "copyright"
-    if copyright_file.exists():
-        for line in copyright_file.read_text(errors="replace").splitlines():
-            if line.startswith("License:") and line.split(":", 1)[1].strip():
-                return line.split(":", 1)[1].strip()
-    return f"see /usr/share/doc/{package}/copyright"
 
 
 def trim_silence(audio: np.ndarray, threshold_db: float = SILENCE_DB) -> np.ndarray:
@@ -153,8 +69,6 @@ def build_corpus(
         The clips written (also in out_dir/manifest.jsonl and out_dir/ATTRIBUTION.md).
     """
     if sources is None:
-        from tuss_fx.train.sources import DEFAULT_SOURCES
-
         sources = DEFAULT_SOURCES
     clips: list[Clip] = []
     for spec in sources:

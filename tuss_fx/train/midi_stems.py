@@ -23,7 +23,7 @@ import mido
 import numpy as np
 import soundfile as sf
 
-from tuss_fx.train.corpus import CorpusError, Decoded, package_files, package_licence
+from tuss_fx.train.packages import CorpusError, Decoded, package_files, package_licence
 
 DRUM_CHANNEL = 9  # GM channel 10
 BASS_PROGRAMS = range(32, 40)  # GM programs 33-40: acoustic .. synth bass

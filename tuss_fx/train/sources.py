@@ -7,7 +7,7 @@ Archive member globs are fnmatch patterns, whose * also matches across '/'.
 
 from __future__ import annotations
 
-from tuss_fx.train.corpus import SourceSpec
+from tuss_fx.train.packages import SourceSpec
 from tuss_fx.train.midi_stems import ChoraleStemSource, MidiStemSource
 from tuss_fx.train.tts import PiperSpeechSource
 
@@ -15,7 +15,7 @@ _HEDGEWARS_VOICES = "usr/share/games/hedgewars/Data/Sounds/voices/{}/*.ogg"
 _HEDGEWARS_TRAIN_PACKS = ("Classic", "Default", "Default_es", "Default_pl", "Default_ru", "Default_uk", "HillBilly",
                           "Mobster", "Pirate", "Robot", "Russian", "Russian_pl", "Surfer")
 _SONIC_PI = "usr/share/sonic-pi/samples/{}"
-_ASTERISK = "usr/share/asterisk/sounds/{}/*.wav"
+_ASTERISK = "usr/share/asterisk/sounds/{}/*.{}"
 _0AD = "usr/share/games/0ad/mods/public/public.zip"
 _OPENARENA = "usr/share/games/openarena/baseoa/pak0.pk3"
 _FLUIDR3 = "usr/share/sounds/sf2/FluidR3_GM.sf2"
@@ -26,13 +26,18 @@ SPEECH = (
     SourceSpec("speech", "hedgewars-data", tuple(_HEDGEWARS_VOICES.format(p) for p in _HEDGEWARS_TRAIN_PACKS)),
     SourceSpec("speech", "0ad-data", ("audio/voice/*.ogg",), archive=_0AD),
     PiperSpeechSource(count=250),
-    # 8 kHz telephone prompts: band-limited, and the manifest's bandwidth_hz says so
-    *(SourceSpec("speech", f"asterisk-core-sounds-{lang}-wav", (_ASTERISK.format(voice),))
+    # the stamp names of KDE's ktuberling, spoken by native speakers of 25 languages: short, but
+    # many real voices and microphones
+    SourceSpec("speech", "ktuberling-data", ("usr/share/ktuberling/sounds/*/*.ogg",
+                                             "usr/share/ktuberling/sounds/*/*.opus")),
+    # read IVR sentences as G.722 (16 kHz, speech up to 7 kHz, the bandwidth of read-speech corpora
+    # such as LibriSpeech) rather than the same recordings' 8 kHz WAV; the manifest's bandwidth_hz says so
+    *(SourceSpec("speech", f"asterisk-core-sounds-{lang}-g722", (_ASTERISK.format(voice, "g722"),))
       for lang, voice in (("es", "es_MX_f_Allison"), ("fr", "fr_CA_f_June"), ("it", "it_IT_m_Carlo"),
                           ("ru", "ru_RU_f_IvrvoiceRU"))),
     SourceSpec("speech", "hedgewars-data", tuple(_HEDGEWARS_VOICES.format(p) for p in ("British", "Singer")),
                "heldout"),
-    SourceSpec("speech", "asterisk-core-sounds-en-wav", (_ASTERISK.format("en_US_f_Allison"),), "heldout"),
+    SourceSpec("speech", "asterisk-core-sounds-en-wav", (_ASTERISK.format("en_US_f_Allison", "wav"),), "heldout"),
 )
 EFFECTS = (
     SourceSpec("sfx", "0ad-data", tuple(f"audio/{kind}/*" for kind in ("actor", "attack", "resource", "interface")),

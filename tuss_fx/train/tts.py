@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tuss_fx.train.corpus import CorpusError, Decoded, package_files
+from tuss_fx.train.packages import CorpusError, Decoded, package_files
 
 TEXT_GLOB = "usr/share/common-licenses/*"
 MIN_WORDS, MAX_WORDS = 5, 40
