@@ -1,6 +1,7 @@
 from collections import Counter
 
 import numpy as np
+import pytest
 
 from tuss_fx.train.recipe import RULES, STEMS
 from tuss_fx.train.sampler import MixtureSampler, sample_prompts
@@ -43,3 +44,50 @@ def test_mixture_is_the_exact_sum_and_gains_stay_in_range():
             assert low - 0.01 <= rms_db <= high + 0.01
     mix, src, prompts = sampler.batch(3)
     assert mix.shape == (3, 2000) and len({len(p) for p in prompts}) == 1
+
+
+def test_dialogue_scenes_ask_for_every_stem_at_production_levels():
+    from tuss_fx.train.sampler import SCENE_GAIN_DB, SCENE_PROMPTS
+
+    rng = np.random.default_rng(4)
+    pools = {name: [rng.standard_normal(3000).astype(np.float32)] for name in ("speech", "sfxbg", "musicbg", "drums")}
+    sampler = MixtureSampler(pools, segment_samples=2000, seed=5, scene_prob=1.0)
+    silent = 0
+    for _ in range(200):
+        mixture, sources, prompts = sampler.example()
+        assert prompts == list(SCENE_PROMPTS)
+        np.testing.assert_array_equal(mixture, sources.sum(0))
+        assert sources[0].any()  # the dialogue is always there
+        for source, prompt in zip(sources, prompts):
+            if not source.any():
+                silent += 1
+                continue
+            rms_db = 20 * np.log10(np.sqrt(np.mean(source**2)) / 0.1)
+            low, high = SCENE_GAIN_DB[prompt]
+            assert low - 0.01 <= rms_db <= high + 0.01
+    assert 0 < silent < 60  # a background is left silent in about one scene in ten
+
+
+def test_scenes_need_all_three_classes():
+    rng = np.random.default_rng(6)
+    pools = {name: [rng.standard_normal(3000).astype(np.float32)] for name in ("speech", "musicbg")}
+    with pytest.raises(ValueError, match="sfxbg"):
+        MixtureSampler(pools, segment_samples=2000, scene_prob=0.5)
+
+
+def test_the_augmented_excerpt_is_the_target():
+    """The augmentation sees each excerpt with its prompt; what it returns is scaled and becomes the source."""
+    seen = []
+
+    def reverse(prompt, audio, rng):
+        seen.append(prompt)
+        return audio[::-1].copy()
+
+    ramp = np.linspace(0.1, 1.0, 2000, dtype=np.float32)
+    pools = {"speech": [ramp], "musicbg": [ramp]}
+    sampler = MixtureSampler(pools, segment_samples=2000, seed=7, augment=reverse)
+    mixture, sources, prompts = sampler.example_for(["speech", "musicbg"])
+    assert seen == ["speech", "musicbg"]
+    for source in sources:
+        np.testing.assert_allclose(source / source[0], ramp[::-1] / ramp[-1], rtol=1e-5)
+    np.testing.assert_array_equal(mixture, sources.sum(0))
