@@ -246,9 +246,9 @@ def automation_template(input_path, preset, output, overwrite) -> None:
 
 
 def _add_training_commands() -> None:
-    from tuss_fx.cli_train import corpus, evaluate, train
+    from tuss_fx.cli_train import corpus, evaluate, evaluate_real, train
 
-    for command in (corpus, train, evaluate):
+    for command in (corpus, train, evaluate, evaluate_real):
         main.add_command(command)
 
 

@@ -49,7 +49,10 @@ def corpus_build(out_dir: Path, root: Path, skip_missing: bool, quiet: bool) -> 
 @click.command()
 @click.argument("corpus_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--config", "config_name", type=click.Choice(sorted(PRESETS)), default="small", show_default=True,
-              help="Model size.")
+              help="Model size (of a model trained from scratch; --init brings its own).")
+@click.option("--init", "init_model", default=None,
+              help="Start from these weights (\"default\", a .safetensors file or an official checkpoint) "
+                   "instead of from scratch; a resumed --checkpoint takes precedence.")
 @click.option("--steps", type=int, default=1000, show_default=True,
               help="Optimiser steps in total: resumes below it; at or past it, only --export runs.")
 @click.option("--batch-size", type=int, default=4, show_default=True)
@@ -67,13 +70,20 @@ def corpus_build(out_dir: Path, root: Path, skip_missing: bool, quiet: bool) -> 
               help="Also write the trained model as .safetensors + .json here.")
 @click.option("--synthetic-noise", type=int, default=30, show_default=True,
               help="Coloured-noise clips added to the sfxbg pool (no noise corpus ships in a package).")
+@click.option("--augment/--no-augment", default=True, show_default=True,
+              help="Production-style processing of each source (room, band limit, dialogue and bus chains, "
+                   "level rides); the processed source is the target.")
+@click.option("--scene-prob", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of mixtures that are dialogue scenes (speech, sfxbg, musicbg at production levels) "
+                   "instead of the official prompt statistics.")
 @click.option("--device", default="auto", show_default=True,
               help="auto (CUDA when available), cpu, cuda; under torchrun each rank takes GPU LOCAL_RANK.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
               help="auto: bf16 autocast on GPUs (official recipe), fp32 on CPUs.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress line.")
-def train(corpus_dir, config_name, steps, batch_size, segment_seconds, lr, warmup_steps, checkpoint,
-          checkpoint_every, epoch_steps, average, export, synthetic_noise, device, precision, quiet) -> None:
+def train(corpus_dir, config_name, init_model, steps, batch_size, segment_seconds, lr, warmup_steps, checkpoint,
+          checkpoint_every, epoch_steps, average, export, synthetic_noise, augment, scene_prob, device, precision,
+          quiet) -> None:
     """Train TUSS on CORPUS_DIR's train split with the official recipe (resumes from --checkpoint).
 
     Multi-GPU (or multi-process CPU) data parallelism: launch it with torchrun, e.g.
@@ -81,19 +91,21 @@ def train(corpus_dir, config_name, steps, batch_size, segment_seconds, lr, warmu
     """
     import torch
 
-    from tuss_fx.checkpoint import save_native
+    from tuss_fx.checkpoint import load_model, resolve, save_native
     from tuss_fx.model import TussModel
     from tuss_fx.separator import tune_allocator
+    from tuss_fx.train.augment import ProductionAugment
     from tuss_fx.train.corpus import coloured_noise, load_pools
     from tuss_fx.train.distributed import leave, place
     from tuss_fx.train.loop import TrainSettings, average_snapshots, train as run_training
     from tuss_fx.train.sampler import MixtureSampler
 
     tune_allocator()
-    config = PRESETS[config_name]()
+    model = load_model(init_model) if init_model else TussModel(PRESETS[config_name]())
     pools = load_pools(corpus_dir, "train")
     pools.setdefault("sfxbg", []).extend(coloured_noise(synthetic_noise, 2 * segment_seconds, seed=7))
-    sampler = MixtureSampler(pools, round(segment_seconds * config.sample_rate))
+    sampler = MixtureSampler(pools, round(segment_seconds * model.config.sample_rate),
+                             augment=ProductionAugment() if augment else None, scene_prob=scene_prob)
     settings = TrainSettings(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps,
                              checkpoint_every=checkpoint_every, epoch_steps=epoch_steps)
     show = not quiet and sys.stderr.isatty()
@@ -107,16 +119,27 @@ def train(corpus_dir, config_name, steps, batch_size, segment_seconds, lr, warmu
     if precision == "auto":
         precision = "bf16" if placement.device.type == "cuda" else "fp32"
     try:
-        model = run_training(TussModel(config), sampler, settings, checkpoint, report, placement, precision)
+        model = run_training(model, sampler, settings, checkpoint, report, placement, precision)
     finally:
         leave(placement)
     if export and placement.is_main:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         if average:
             click.echo(f"averaged {average_snapshots(state, model)} end-of-epoch snapshots", err=True)
-        click.echo(str(save_native(model, export, {
-            "steps": state["step"], "batch_size": state["settings"]["batch_size"], "corpus": str(corpus_dir),
-            "torch": torch.__version__})))
+        metadata = {"steps": state["step"], "batch_size": state["settings"]["batch_size"],
+                    "segment_seconds": segment_seconds, "corpus": str(corpus_dir), "augment": augment,
+                    "scene_prob": scene_prob, "torch": torch.__version__}
+        if init_model:
+            metadata["init"] = _model_history(resolve(init_model))
+        click.echo(str(save_native(model, export, metadata)))
+
+
+def _model_history(path: Path) -> dict:
+    """What a starting model was: its file name and, for a tuss-fx export, the training record it carries."""
+    config = path.with_suffix(".json")
+    record = json.loads(config.read_text()).get("tuss_fx", {}) if path.suffix == ".safetensors" and \
+        config.exists() else {}
+    return {"model": path.name, **record}
 
 
 @click.command()
@@ -151,3 +174,35 @@ def evaluate(corpus_dir, checkpoint, examples, segment_seconds, json_path) -> No
         raise click.ClickException(f"{corpus_dir}: the held-out split has fewer than two classes of either task")
     if json_path:
         json_path.write_text(json.dumps({"checkpoint": str(checkpoint), "tasks": reports}, indent=1))
+
+
+@click.command("evaluate-real")
+@click.argument("media_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--checkpoint", default="default", show_default=True, help="Model to evaluate.")
+@click.option("--ambience", "ambience", multiple=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A real ambience recording for the effects bed (repeatable); without one, a robin call.")
+@click.option("--dbr", "dbrs_db", multiple=True, type=float, default=(0.0, -6.0, -12.0), show_default=True,
+              help="Dialogue-to-background ratios in dB (repeatable).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the scores here.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress line.")
+def evaluate_real(media_dir, checkpoint, ambience, dbrs_db, json_path, quiet) -> None:
+    """SI-SNRi of the dialogue/music/effects stems on real recordings in MEDIA_DIR (the project's
+    ../shared/media): real readings over real music, effects and ambience at set ratios."""
+    from tuss_fx.separator import Separator
+    from tuss_fx.train.real_suite import as_json, evaluate_real as run_suite, format_report
+
+    separator = Separator.from_pretrained(checkpoint, device="cpu")
+    show = not quiet and sys.stderr.isatty()
+
+    def progress(name: str) -> None:
+        if show:
+            click.echo(f"\r{name[:70]:<70}", err=True, nl=False)
+
+    scores, summary = run_suite(lambda mixture, prompts: separator.separate(mixture, 48000, prompts)[:, 0],
+                                media_dir, ambience, dbrs_db, progress)
+    if show:
+        click.echo(err=True)
+    click.echo(format_report(scores, summary))
+    if json_path:
+        json_path.write_text(json.dumps({"checkpoint": str(checkpoint), **as_json(scores, summary)}, indent=1))

@@ -177,3 +177,27 @@ def test_torchrun_trains_data_parallel_with_one_checkpoint(tmp_path):
     state = torch.load(tmp_path / "ddp.pt", weights_only=True)
     assert state["step"] == 2 and len(state["sampler_rng"]) == 2
     assert state["sampler_rng"][0] != state["sampler_rng"][1]  # ranks drew different mixtures
+
+
+def test_train_continues_from_given_weights_and_records_them(tmp_path, parity_dir):
+    """--init starts from a model's weights (here the parity fixture's), not from scratch, with scenes and
+    augmentation on; the export names the starting model."""
+    import json
+
+    from click.testing import CliRunner
+
+    from tuss_fx.checkpoint import load_model
+    from tuss_fx.cli import main
+
+    corpus = _corpus(tmp_path)
+    export = tmp_path / "tuned.safetensors"
+    result = CliRunner().invoke(main, ["train", str(corpus), "--init", str(parity_dir), "--steps", "1",
+                                       "--batch-size", "1", "--segment-seconds", "0.25", "--lr", "1e-12",
+                                       "--warmup-steps", "1", "--scene-prob", "1", "--checkpoint",
+                                       str(tmp_path / "t.pt"), "--export", str(export), "-q"])
+    assert result.exit_code == 0, result.output
+    start, tuned = load_model(parity_dir).state_dict(), load_model(export).state_dict()
+    for name, tensor in start.items():  # a 1e-12 step leaves the starting weights in place
+        torch.testing.assert_close(tuned[name], tensor, atol=1e-6, rtol=1e-6, msg=name)
+    record = json.loads(export.with_suffix(".json").read_text())["tuss_fx"]
+    assert record["init"]["model"] == parity_dir.name and record["scene_prob"] == 1.0 and record["augment"]
