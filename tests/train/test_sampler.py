@@ -91,3 +91,12 @@ def test_the_augmented_excerpt_is_the_target():
     for source in sources:
         np.testing.assert_allclose(source / source[0], ramp[::-1] / ramp[-1], rtol=1e-5)
     np.testing.assert_array_equal(mixture, sources.sum(0))
+
+
+def test_clips_are_drawn_by_how_much_of_the_excerpt_they_fill():
+    """A 500-sample word is drawn a quarter as often as a clip that fills the 2000-sample excerpt."""
+    word, sentence, long_read = (np.ones(n, np.float32) for n in (500, 2000, 9000))
+    sampler = MixtureSampler({"speech": [word, sentence, long_read], "musicbg": [sentence]}, 2000, seed=8)
+    np.testing.assert_allclose(sampler.clip_weights["speech"], [500 / 4500, 2000 / 4500, 2000 / 4500])
+    lengths = Counter(int(np.count_nonzero(sampler.example_for(["speech", "musicbg"])[1][0])) for _ in range(3000))
+    assert abs(lengths[500] / 3000 - 1 / 9) < 0.025 and abs(lengths[2000] / 3000 - 8 / 9) < 0.025

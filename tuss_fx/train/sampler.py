@@ -58,6 +58,11 @@ SCENE_GAIN_DB = {"speech": (-5.0, 0.0), "sfxbg": (-25.0, 3.0), "musicbg": (-20.0
 SCENE_SILENT_BACKGROUND = 0.1  # share of scenes with a background stem silent (dialogue alone, or one bed)
 
 
+def _fill_weights(clips: Sequence[ClipLike], segment_samples: int) -> np.ndarray:
+    fill = np.array([min(len(clip), segment_samples) for clip in clips], dtype=np.float64)
+    return fill / fill.sum()
+
+
 class MixtureSampler:
     """Examples of `segment_samples` at the model rate from per-class pools of mono clips
     (float32 arrays, or corpus.DiskClip read on demand).
@@ -80,6 +85,10 @@ class MixtureSampler:
         if scene_prob and not set(SCENE_PROMPTS) <= set(self.pools):
             raise ValueError(f"dialogue scenes need clips for all of {', '.join(SCENE_PROMPTS)}")
         self.segment_samples = segment_samples
+        # a clip is drawn in proportion to how much of an excerpt it fills: an isolated word
+        # (0.5 s) fills a quarter of a 2 s excerpt, so a corpus of thousands of words does not
+        # drown its read sentences, and every clip longer than the excerpt counts the same
+        self.clip_weights = {name: _fill_weights(clips, segment_samples) for name, clips in self.pools.items()}
         self.rng = np.random.default_rng(seed)
         self.augment = augment
         self.scene_prob = scene_prob
@@ -117,7 +126,7 @@ class MixtureSampler:
         return stacked.sum(axis=0), stacked, prompts
 
     def _source(self, prompt: str, gain_range_db: tuple[float, float]) -> np.ndarray:
-        clip = self.pools[prompt][int(self.rng.integers(len(self.pools[prompt])))]
+        clip = self.pools[prompt][int(self.rng.choice(len(self.pools[prompt]), p=self.clip_weights[prompt]))]
         source = self.excerpt(clip)
         if self.augment is not None:
             source = self.augment(prompt, source, self.rng)
