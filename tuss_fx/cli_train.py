@@ -181,16 +181,18 @@ def evaluate(corpus_dir, checkpoint, examples, segment_seconds, json_path) -> No
 @click.option("--checkpoint", default="default", show_default=True, help="Model to evaluate.")
 @click.option("--ambience", "ambience", multiple=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="A real ambience recording for the effects bed (repeatable); without one, a robin call.")
+@click.option("--speech", "speech", multiple=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A real dialogue recording to score as well (repeatable), played from its start.")
 @click.option("--dbr", "dbrs_db", multiple=True, type=float, default=(0.0, -6.0, -12.0), show_default=True,
               help="Dialogue-to-background ratios in dB (repeatable).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the scores here.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress line.")
-def evaluate_real(media_dir, checkpoint, ambience, dbrs_db, json_path, quiet) -> None:
+def evaluate_real(media_dir, checkpoint, ambience, speech, dbrs_db, json_path, quiet) -> None:
     """SI-SNRi of the dialogue/music/effects stems on real recordings in MEDIA_DIR (the project's
     ../shared/media): real readings over real music, effects and ambience at set ratios."""
     from tuss_fx.separator import Separator
-    from tuss_fx.train.real_suite import as_json, evaluate_real as run_suite, format_report
+    from tuss_fx.train.real_suite import Recordings, as_json, evaluate_real as run_suite, format_report
 
     separator = Separator.from_pretrained(checkpoint, device="cpu")
     show = not quiet and sys.stderr.isatty()
@@ -200,7 +202,7 @@ def evaluate_real(media_dir, checkpoint, ambience, dbrs_db, json_path, quiet) ->
             click.echo(f"\r{name[:70]:<70}", err=True, nl=False)
 
     scores, summary = run_suite(lambda mixture, prompts: separator.separate(mixture, 48000, prompts)[:, 0],
-                                media_dir, ambience, dbrs_db, progress)
+                                Recordings(media_dir, tuple(ambience), tuple(speech)), dbrs_db, progress)
     if show:
         click.echo(err=True)
     click.echo(format_report(scores, summary))

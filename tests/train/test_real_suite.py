@@ -10,10 +10,11 @@ import torch
 from torchmetrics.functional.audio import scale_invariant_signal_noise_ratio
 
 from tuss_fx.model.prompts import DMX_PROMPTS
-from tuss_fx.train.real_suite import (MODEL_RATE, REFERENCE_RMS, RealSuiteError, Scene, default_scenes,
-                                      evaluate_real, render, si_snr)
+from tuss_fx.train.real_suite import (MODEL_RATE, REFERENCE_RMS, Recordings, RealSuiteError, Scene,
+                                      default_scenes, evaluate_real, render, si_snr)
 
 MEDIA = Path(__file__).resolve().parents[3] / "shared" / "media"
+SHARED = Recordings(MEDIA)
 
 
 def _rms(audio):
@@ -24,7 +25,7 @@ def _rms(audio):
                                    Scene("ljspeech-female", "strings", "robin", 0.0),
                                    Scene("librispeech-male", "trumpet", "robin", -12.0)])
 def test_scenes_hold_real_speech_at_the_asked_dialogue_to_background_ratio(scene):
-    sources = render(scene, MEDIA)
+    sources = render(scene, SHARED)
     assert sources.shape == (3, 6 * MODEL_RATE) and sources.dtype == np.float32
     speech, effects, music = sources
     assert _rms(speech) == pytest.approx(REFERENCE_RMS, rel=1e-4)
@@ -46,7 +47,7 @@ def test_doing_nothing_scores_zero_and_the_truth_scores_high():
     def identity(mixture, prompts):
         return np.stack([mixture] * len(prompts))
 
-    scores, summary = evaluate_real(identity, MEDIA, dbrs_db=(0.0,))
+    scores, summary = evaluate_real(identity, SHARED, dbrs_db=(0.0,))
     mixed = [s for s in scores if np.isfinite(s.dbr_db)]
     assert len(mixed) == 6 and len(scores) == 8
     for score in mixed:
@@ -59,28 +60,34 @@ def test_doing_nothing_scores_zero_and_the_truth_scores_high():
     def oracle(mixture, prompts):
         return truths[mixture.tobytes()]
 
-    for scene in default_scenes(dbrs_db=(-6.0,)):
-        sources = render(scene, MEDIA)
+    for scene in default_scenes(SHARED, dbrs_db=(-6.0,)):
+        sources = render(scene, SHARED)
         truths[sources.sum(0).tobytes()] = sources
-    _, summary = evaluate_real(oracle, MEDIA, dbrs_db=(-6.0,))
+    _, summary = evaluate_real(oracle, SHARED, dbrs_db=(-6.0,))
     assert summary["speech si_snri_db"] > 50 and summary["musicbg si_snri_db"] > 50
     assert set(summary) >= {f"{p} si_snri_db" for p in DMX_PROMPTS}
 
 
-def test_ambience_recordings_join_the_scenes(tmp_path):
-    rain = tmp_path / "rain.flac"
+def test_extra_ambience_and_dialogue_recordings_join_the_scenes(tmp_path):
+    rain, line = tmp_path / "rain.flac", tmp_path / "line.wav"
     sf.write(rain, np.random.default_rng(1).standard_normal(3 * 44100).astype(np.float32) * 0.05, 44100)
-    scenes = default_scenes([rain], dbrs_db=(0.0,))
-    assert Scene("librispeech-male", "trumpet", "rain.flac", 0.0) in scenes
-    sources = render(Scene("librispeech-male", "trumpet", "rain.flac", 0.0), MEDIA, [rain])
+    sf.write(line, np.sin(np.arange(8 * 22050) / 22050 * 2 * np.pi * 200).astype(np.float32), 22050)
+    recordings = Recordings(MEDIA, ambience=(rain,), speech=(line,))
+    scenes = default_scenes(recordings, dbrs_db=(0.0,))
+    assert len(scenes) == 3 * 3 + 3  # three readings over three backgrounds, and each alone
+    assert Scene("line.wav", "trumpet", "rain.flac", 0.0) in scenes and Scene("line.wav", None, None, np.inf) in scenes
+    sources = render(Scene("librispeech-male", "trumpet", "rain.flac", 0.0), recordings)
     assert not sources[1, 3 * MODEL_RATE + 10 :].any()  # a 3 s recording is padded, not looped
+    # played from its start (past the resampler's 10 ms edge): a 200 Hz sine at the reference level
+    np.testing.assert_allclose(render(Scene("line.wav", "orchestra", None, 0.0), recordings)[0, 480:4800] / 0.1,
+                               np.sin(np.arange(480, 4800) / 48000 * 2 * np.pi * 200) * np.sqrt(2), atol=2e-3)
     with pytest.raises(RealSuiteError, match="rain.flac"):
-        render(Scene("librispeech-male", "trumpet", "rain.flac", 0.0), MEDIA)
+        render(Scene("librispeech-male", "trumpet", "rain.flac", 0.0), SHARED)
 
 
 def test_missing_media_is_a_one_line_error(tmp_path):
     with pytest.raises(RealSuiteError, match="librispeech"):
-        render(Scene("librispeech-male", "orchestra", None, 0.0), tmp_path)
+        render(Scene("librispeech-male", "orchestra", None, 0.0), Recordings(tmp_path))
 
 
 def test_evaluate_real_command_reports_and_writes_json(tmp_path, parity_dir):

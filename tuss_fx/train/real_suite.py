@@ -3,8 +3,9 @@
 The synthetic held-out split says how well the model learned its corpus; this suite says how it
 does on recordings no training source resembles. Scenes are built from a folder of real
 recordings (the project's `../shared/media`: LibriSpeech and LJ Speech readings, an orchestra, a
-string orchestra, a solo trumpet, a robin) plus, optionally, real ambience recordings passed in
-(e.g. rain and birds from supertuxkart-data, which the training corpus does not use). Each scene
+string orchestra, a solo trumpet, a robin) plus, optionally, real ambience recordings and real
+dialogue passed in (e.g. supertuxkart-data's rain and its cut-scene speech, which the training
+corpus does not use: recordings that are not in the repository). Each scene
 sets a dialogue-to-background ratio (DBR: speech RMS over music + effects RMS) and asks for the
 dialogue/music/effects stems; every stem is scored with SI-SNR improvement over the mixture.
 """
@@ -41,6 +42,15 @@ ROBIN_AT_SECONDS = 2.0  # a single bird call in the middle of the scene
 Separate = Callable[[np.ndarray, list[str]], np.ndarray]  # (L,) at 48 kHz, prompts -> (P, L)
 
 
+@dataclass(frozen=True)
+class Recordings:
+    """Where a suite's recordings are: the media folder, and extra files named in scenes by file name."""
+
+    media_dir: Path
+    ambience: tuple[Path, ...] = ()  # effects beds; without one, the trumpet scene gets the robin
+    speech: tuple[Path, ...] = ()  # more dialogue, played from its start, over every background
+
+
 class RealSuiteError(TussFxError):
     """A recording the suite needs is missing or unreadable."""
 
@@ -49,7 +59,7 @@ class RealSuiteError(TussFxError):
 class Scene:
     """One evaluated mixture: a reading over a background at a dialogue-to-background ratio."""
 
-    speech: str  # key of SPEECH
+    speech: str  # key of SPEECH, or the file name of an extra speech recording
     music: str | None  # key of MUSIC
     effects: str | None  # "robin", or the file name of an ambience recording
     dbr_db: float
@@ -60,14 +70,15 @@ class Scene:
         return f"{self.speech} over {background or 'nothing'} at {self.dbr_db:+.0f} dB"
 
 
-def default_scenes(ambience: Sequence[Path] = (), dbrs_db: Sequence[float] = DEFAULT_DBRS_DB) -> list[Scene]:
-    """Both readings over orchestra, strings + robin, trumpet + each ambience (or + robin), at each DBR,
+def default_scenes(recordings: Recordings, dbrs_db: Sequence[float] = DEFAULT_DBRS_DB) -> list[Scene]:
+    """Every reading over orchestra, strings + robin, trumpet + each ambience (or + robin), at each DBR,
     and each reading alone (DBR +inf: what a clean line keeps)."""
     backgrounds: list[tuple[str | None, str | None]] = [("orchestra", None), ("strings", "robin")]
-    backgrounds += [("trumpet", path.name) for path in ambience] or [("trumpet", "robin")]
-    scenes = [Scene(speech, music, effects, dbr) for speech in SPEECH for music, effects in backgrounds
+    backgrounds += [("trumpet", path.name) for path in recordings.ambience] or [("trumpet", "robin")]
+    readings = list(SPEECH) + [path.name for path in recordings.speech]
+    scenes = [Scene(speech, music, effects, dbr) for speech in readings for music, effects in backgrounds
               for dbr in dbrs_db]
-    return scenes + [Scene(speech, None, None, float("inf")) for speech in SPEECH]
+    return scenes + [Scene(speech, None, None, float("inf")) for speech in readings]
 
 
 def _read(path: Path, start_seconds: float, length: int) -> np.ndarray:
@@ -87,7 +98,7 @@ def _rms(audio: np.ndarray) -> float:
     return float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
 
 
-def render(scene: Scene, media_dir: Path, ambience: Sequence[Path] = ()) -> np.ndarray:
+def render(scene: Scene, recordings: Recordings) -> np.ndarray:
     """The scene's sources (3, L) in DMX_PROMPTS order (speech, sfxbg, musicbg) at 48 kHz; the mixture is their sum.
 
     Raises:
@@ -95,22 +106,22 @@ def render(scene: Scene, media_dir: Path, ambience: Sequence[Path] = ()) -> np.n
     """
     length = int(SCENE_SECONDS * MODEL_RATE)
     sources = np.zeros((len(DMX_PROMPTS), length), np.float32)
-    name, start = SPEECH[scene.speech]
-    speech = _read(_media(media_dir, name), start, length)
+    if scene.speech in SPEECH:
+        name, start = SPEECH[scene.speech]
+        speech = _read(_media(recordings.media_dir, name), start, length)
+    else:
+        speech = _read(_extra(recordings.speech, scene.speech, "speech"), 0.0, length)
     sources[0] = speech / _rms(speech) * REFERENCE_RMS
     if scene.music:
         name, start = MUSIC[scene.music]
-        music = _read(_media(media_dir, name), start, length)
+        music = _read(_media(recordings.media_dir, name), start, length)
         sources[2] = music / _rms(music) * REFERENCE_RMS
     if scene.effects == "robin":
-        call = _read(_media(media_dir, ROBIN[0]), ROBIN[1], length)
+        call = _read(_media(recordings.media_dir, ROBIN[0]), ROBIN[1], length)
         at = int(ROBIN_AT_SECONDS * MODEL_RATE)
         sources[1, at:] = call[: length - at]
     elif scene.effects:
-        path = next((p for p in ambience if p.name == scene.effects), None)
-        if path is None or not path.exists():
-            raise RealSuiteError(scene.effects, "ambience recording not found")
-        sources[1] = _read(path, 0.0, length)
+        sources[1] = _read(_extra(recordings.ambience, scene.effects, "ambience"), 0.0, length)
     if scene.effects:
         level = REFERENCE_RMS * 10 ** (-EFFECTS_BELOW_MUSIC_DB / 20) if scene.music else REFERENCE_RMS
         sources[1] *= level / (_rms(sources[1]) + 1e-12)
@@ -118,6 +129,13 @@ def render(scene: Scene, media_dir: Path, ambience: Sequence[Path] = ()) -> np.n
     if np.isfinite(scene.dbr_db) and background.any():
         sources[1:] *= REFERENCE_RMS * 10 ** (-scene.dbr_db / 20) / _rms(background)
     return sources
+
+
+def _extra(paths: Sequence[Path], name: str, kind: str) -> Path:
+    path = next((p for p in paths if p.name == name), None)
+    if path is None or not path.exists():
+        raise RealSuiteError(name, f"{kind} recording not found")
+    return path
 
 
 def _media(media_dir: Path, name: str) -> Path:
@@ -143,9 +161,9 @@ class SceneScore:
     speech_kept_db: float  # energy of the speech stem over that of the clean speech
 
 
-def score_scene(separate: Separate, scene: Scene, media_dir: Path, ambience: Sequence[Path] = ()) -> SceneScore:
+def score_scene(separate: Separate, scene: Scene, recordings: Recordings) -> SceneScore:
     """Separate one scene into DMX_PROMPTS and score every stem that has a reference."""
-    sources = render(scene, media_dir, ambience)
+    sources = render(scene, recordings)
     mixture = sources.sum(axis=0)
     estimate = separate(mixture, list(DMX_PROMPTS))
     if np.isfinite(scene.dbr_db):
@@ -175,15 +193,14 @@ def summarise(scores: Sequence[SceneScore]) -> dict[str, float]:
     return summary
 
 
-def evaluate_real(separate: Separate, media_dir: Path, ambience: Sequence[Path] = (),
-                  dbrs_db: Sequence[float] = DEFAULT_DBRS_DB,
+def evaluate_real(separate: Separate, recordings: Recordings, dbrs_db: Sequence[float] = DEFAULT_DBRS_DB,
                   progress: Callable[[str], None] | None = None) -> tuple[list[SceneScore], dict[str, float]]:
     """Score every default scene; returns the per-scene scores and their summary."""
     scores = []
-    for scene in default_scenes(ambience, dbrs_db):
+    for scene in default_scenes(recordings, dbrs_db):
         if progress:
             progress(scene.name)
-        scores.append(score_scene(separate, scene, media_dir, ambience))
+        scores.append(score_scene(separate, scene, recordings))
     return scores, summarise(scores)
 
 
