@@ -46,6 +46,30 @@ def corpus_build(out_dir: Path, root: Path, skip_missing: bool, quiet: bool) -> 
     click.echo(str(out_dir / "manifest.jsonl"))
 
 
+@corpus.command("pack")
+@click.argument("corpus_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--max-mib", type=click.FloatRange(min=0, min_open=True), default=48.0, show_default=True,
+              help="Size of the pack (the device tool carries 64 MiB with the checkout).")
+@click.option("--split", type=click.Choice(["train", "heldout"]), default="train", show_default=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress line.")
+def corpus_pack(corpus_dir: Path, out_dir: Path, max_mib: float, split: str, quiet: bool) -> None:
+    """Copy CORPUS_DIR's split to OUT_DIR as class-balanced Ogg Vorbis within --max-mib, for a GPU machine."""
+    from tuss_fx.train.pack import pack_corpus
+
+    show = not quiet and sys.stderr.isatty()
+    packed = pack_corpus(corpus_dir, out_dir, int(max_mib * 2**20), split,
+                         progress=lambda path: show and click.echo(f"\r{path[-70:]:<70}", err=True, nl=False))
+    if show:
+        click.echo(err=True)
+    minutes: dict[str, float] = {}
+    for entry in packed:
+        minutes[entry["prompt"]] = minutes.get(entry["prompt"], 0.0) + entry["seconds"] / 60
+    for prompt, total in sorted(minutes.items()):
+        click.echo(f"{prompt:<8} {total:6.1f} min")
+    click.echo(str(out_dir / "manifest.jsonl"))
+
+
 @click.command()
 @click.argument("corpus_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--config", "config_name", type=click.Choice(sorted(PRESETS)), default="small", show_default=True,
