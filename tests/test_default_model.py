@@ -37,7 +37,8 @@ def test_default_beats_the_identity_on_held_out_dialogue_music_effects():
     reference = torch.from_numpy(sources)
     improvement = scale_invariant_signal_noise_ratio(torch.from_numpy(estimate), reference) - \
         scale_invariant_signal_noise_ratio(torch.from_numpy(sources.sum(0)).expand_as(reference), reference)
-    assert float(improvement[0]) >= 3.0, f"speech SI-SNRi {float(improvement[0]):.2f} dB"
+    # the shipped model reaches 4.0 dB here (README); 0.5 dB of margin for BLAS differences
+    assert float(improvement[0]) >= 3.5, f"speech SI-SNRi {float(improvement[0]):.2f} dB"
 
 
 def test_commands_use_the_default_model_without_a_checkpoint(tmp_path):
