@@ -53,7 +53,7 @@ Augment = Callable[[str, np.ndarray, np.random.Generator], np.ndarray]  # (promp
 # A production scene: dialogue over a background, every stem asked for (dialogue/music/effects).
 SCENE_PROMPTS = ("speech", "sfxbg", "musicbg")
 # dB relative to the -20 dBFS reference: dialogue-to-music from -13 dB (music swelling over a
-# line) to +25 dB (a faint bed), the ratios a mixer meets and the real-recording evaluation tests
+# line) to +20 dB (a faint bed), the ratios a mixer meets and the real-recording evaluation tests
 SCENE_GAIN_DB = {"speech": (-5.0, 0.0), "sfxbg": (-25.0, 3.0), "musicbg": (-20.0, 8.0)}
 SCENE_SILENT_BACKGROUND = 0.1  # share of scenes with a background stem silent (dialogue alone, or one bed)
 
