@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import click
@@ -38,11 +39,16 @@ def corpus_build(out_dir: Path, root: Path, skip_missing: bool, quiet: bool) -> 
     clips = build_corpus(out_dir, root=root, skip_missing=skip_missing, progress=progress)
     if show:
         click.echo(err=True)
-    minutes: dict[tuple[str, str], float] = {}
-    for clip in clips:
-        minutes[(clip.split, clip.prompt)] = minutes.get((clip.split, clip.prompt), 0.0) + clip.seconds / 60
-    for (split, prompt), total in sorted(minutes.items()):
-        click.echo(f"{split:<8} {prompt:<8} {total:6.1f} min")
+    _echo_minutes((((clip.split, clip.prompt), clip.seconds) for clip in clips), out_dir)
+
+
+def _echo_minutes(rows: Iterable[tuple[tuple[str, ...], float]], out_dir: Path) -> None:
+    """Print the minutes of audio per key (e.g. split and prompt), then the manifest written."""
+    minutes: dict[tuple[str, ...], float] = {}
+    for key, seconds in rows:
+        minutes[key] = minutes.get(key, 0.0) + seconds / 60
+    for key, total in sorted(minutes.items()):
+        click.echo(f"{' '.join(f'{part:<8}' for part in key)} {total:6.1f} min")
     click.echo(str(out_dir / "manifest.jsonl"))
 
 
@@ -62,12 +68,7 @@ def corpus_pack(corpus_dir: Path, out_dir: Path, max_mib: float, split: str, qui
                          progress=lambda path: show and click.echo(f"\r{path[-70:]:<70}", err=True, nl=False))
     if show:
         click.echo(err=True)
-    minutes: dict[str, float] = {}
-    for entry in packed:
-        minutes[entry["prompt"]] = minutes.get(entry["prompt"], 0.0) + entry["seconds"] / 60
-    for prompt, total in sorted(minutes.items()):
-        click.echo(f"{prompt:<8} {total:6.1f} min")
-    click.echo(str(out_dir / "manifest.jsonl"))
+    _echo_minutes((((entry["prompt"],), entry["seconds"]) for entry in packed), out_dir)
 
 
 @click.command()
@@ -216,7 +217,7 @@ def evaluate_real(media_dir, checkpoint, ambience, speech, dbrs_db, json_path, q
     """SI-SNRi of the dialogue/music/effects stems on real recordings in MEDIA_DIR (the project's
     ../shared/media): real readings over real music, effects and ambience at set ratios."""
     from tuss_fx.separator import Separator
-    from tuss_fx.train.real_suite import Recordings, as_json, evaluate_real as run_suite, format_report
+    from tuss_fx.train.real_suite import MODEL_RATE, Recordings, as_json, evaluate_real as run_suite, format_report
 
     separator = Separator.from_pretrained(checkpoint, device="cpu")
     show = not quiet and sys.stderr.isatty()
@@ -225,7 +226,7 @@ def evaluate_real(media_dir, checkpoint, ambience, speech, dbrs_db, json_path, q
         if show:
             click.echo(f"\r{name[:70]:<70}", err=True, nl=False)
 
-    scores, summary = run_suite(lambda mixture, prompts: separator.separate(mixture, 48000, prompts)[:, 0],
+    scores, summary = run_suite(lambda mixture, prompts: separator.separate(mixture, MODEL_RATE, prompts)[:, 0],
                                 Recordings(media_dir, tuple(ambience), tuple(speech)), dbrs_db, progress)
     if show:
         click.echo(err=True)

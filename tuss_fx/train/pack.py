@@ -58,7 +58,7 @@ def pack_corpus(corpus_dir: Path, out_dir: Path, max_bytes: int, split: str = "t
         if not queues[prompt]:
             del queues[prompt]
         target = Path(entry["path"]).with_suffix(".ogg")
-        encoded = _encode(corpus_dir / entry["path"], rng)
+        encoded, frames = _encode(corpus_dir / entry["path"], rng)
         if sum(used.values()) + len(encoded) > max_bytes:
             queues.pop(prompt, None)  # this class is full; the others may still fit smaller clips
             continue
@@ -66,7 +66,7 @@ def pack_corpus(corpus_dir: Path, out_dir: Path, max_bytes: int, split: str = "t
         (out_dir / target).write_bytes(encoded)
         used[prompt] += len(encoded)
         packed.append({**entry, "path": target.as_posix(), "packed_from": entry["path"],
-                       "seconds": round(sf.info(out_dir / target).duration, 3)})
+                       "seconds": round(frames / MODEL_RATE, 3)})
         if progress:
             progress(target.as_posix())
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -76,7 +76,8 @@ def pack_corpus(corpus_dir: Path, out_dir: Path, max_bytes: int, split: str = "t
     return packed
 
 
-def _encode(path: Path, rng: np.random.Generator) -> bytes:
+def _encode(path: Path, rng: np.random.Generator) -> tuple[bytes, int]:
+    """(Ogg Vorbis bytes, frames) of the clip, or of a random MAX_CLIP_SECONDS excerpt of a longer one."""
     info = sf.info(path)
     length = int(MAX_CLIP_SECONDS * MODEL_RATE)
     start = int(rng.integers(0, info.frames - length + 1)) if info.frames > length else 0
@@ -85,4 +86,4 @@ def _encode(path: Path, rng: np.random.Generator) -> bytes:
         raise CorpusError(path, f"corpus clips are {MODEL_RATE} Hz, this one is {rate} Hz")
     buffer = io.BytesIO()
     sf.write(buffer, audio, MODEL_RATE, format="OGG", subtype="VORBIS")
-    return buffer.getvalue()
+    return buffer.getvalue(), len(audio)

@@ -12,6 +12,7 @@ dialogue/music/effects stems; every stem is scored with SI-SNR improvement over 
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import torch
+from torchmetrics.functional.audio import scale_invariant_signal_noise_ratio
 
 from tuss_fx.errors import TussFxError
 from tuss_fx.model.prompts import DMX_PROMPTS
@@ -81,14 +84,21 @@ def default_scenes(recordings: Recordings, dbrs_db: Sequence[float] = DEFAULT_DB
     return scenes + [Scene(speech, None, None, float("inf")) for speech in readings]
 
 
-def _read(path: Path, start_seconds: float, length: int) -> np.ndarray:
-    """(length,) mono at 48 kHz from start_seconds, zero-padded past the end, DC removed."""
+@functools.lru_cache(maxsize=16)
+def _mono(path: Path) -> np.ndarray:
+    """The whole recording, mono at 48 kHz, read-only: decoded and resampled once for all its scenes."""
     try:
         audio, rate = sf.read(path, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as error:
         raise RealSuiteError(path, f"cannot read: {error}") from error
     mono = resample(audio.mean(axis=1)[None], rate, MODEL_RATE)[0]
-    clip = mono[int(start_seconds * MODEL_RATE):][:length]
+    mono.setflags(write=False)
+    return mono
+
+
+def _read(path: Path, start_seconds: float, length: int) -> np.ndarray:
+    """(length,) mono at 48 kHz from start_seconds, zero-padded past the end, DC removed."""
+    clip = _mono(path)[int(start_seconds * MODEL_RATE):][:length]
     if len(clip) == 0:
         raise RealSuiteError(path, f"shorter than {start_seconds} s")
     return np.pad(clip - clip.mean(), (0, length - len(clip))).astype(np.float32)
@@ -146,11 +156,9 @@ def _media(media_dir: Path, name: str) -> Path:
 
 
 def si_snr(estimate: np.ndarray, reference: np.ndarray) -> float:
-    """Scale-invariant SNR in dB of (L,) arrays (zero-mean, as torchmetrics computes it)."""
-    estimate = estimate.astype(np.float64) - estimate.mean()
-    reference = reference.astype(np.float64) - reference.mean()
-    target = np.dot(estimate, reference) / np.dot(reference, reference) * reference
-    return float(10 * np.log10(np.sum(target**2) / (np.sum((estimate - target) ** 2) + 1e-20)))
+    """Scale-invariant SNR in dB of (L,) arrays: torchmetrics', the metric of `tuss-fx evaluate`, in float64."""
+    return float(scale_invariant_signal_noise_ratio(torch.from_numpy(estimate.astype(np.float64)),
+                                                    torch.from_numpy(reference.astype(np.float64))))
 
 
 @dataclass(frozen=True)
