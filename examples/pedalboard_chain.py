@@ -1,19 +1,20 @@
 """TUSS inside a pedalboard-style chain: clean up dialogue, pull the music down, master it.
 
-Usage: python examples/pedalboard_chain.py INPUT OUTPUT [--checkpoint PATH]
+Usage: python examples/pedalboard_chain.py INPUT OUTPUT [--checkpoint PATH] [--overwrite]
 
 The tuss-fx Chain runs native pedalboard plugins and tuss-fx processors in one list (a native
 Pedalboard cannot host Python plugins). TUSSRemix separates dialogue / effects / music, runs a
 native Pedalboard on the dialogue, re-balances the stems and adds the residual back.
+process_file streams the input block by block (memory stays flat however long it is), flushes
+the samples the chain holds back at the end, and writes OUTPUT (WAV or FLAC) whole or not at all.
 """
 
 import argparse
+import sys
 
-import numpy as np
 from pedalboard import Compressor, Gain, HighpassFilter, Limiter, Pedalboard, PeakFilter
-from pedalboard.io import AudioFile
 
-from tuss_fx import Separator
+from tuss_fx import Separator, TussFxError
 from tuss_fx.plugin import Chain, TUSSRemix
 
 
@@ -22,6 +23,7 @@ def main() -> None:
     parser.add_argument("input")
     parser.add_argument("output")
     parser.add_argument("--checkpoint", default="default")
+    parser.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     args = parser.parse_args()
 
     separator = Separator.from_pretrained(args.checkpoint)
@@ -34,12 +36,10 @@ def main() -> None:
         Gain(gain_db=-1.0),
         Limiter(threshold_db=-1.0),
     ])
-    with AudioFile(args.input) as source:
-        audio, sample_rate = source.read(source.frames), source.samplerate
-    processed = chain(audio.astype(np.float32), sample_rate)
-    with AudioFile(args.output, "w", sample_rate, processed.shape[0]) as sink:
-        sink.write(processed)
-    print(args.output)
+    try:
+        print(chain.process_file(args.input, args.output, overwrite=args.overwrite))
+    except TussFxError as exc:
+        sys.exit(f"error: {exc}")  # one line naming the file and the problem; exit status 1
 
 
 if __name__ == "__main__":

@@ -24,6 +24,10 @@ def test_pedalboard_chain_example(parity_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     out, rate = sf.read(tmp_path / "out.wav")
     assert rate == 44100 and out.shape == (30000, 2) and np.isfinite(out).all()
+    again = _run(ROOT / "examples" / "pedalboard_chain.py", tmp_path / "in.wav", tmp_path / "out.wav",
+                 "--checkpoint", parity_dir)
+    assert again.returncode == 1 and again.stderr.strip().endswith("out.wav: exists already (pass overwrite=True "
+                                                                   "to replace it)")
 
 
 def test_batch_example_processes_skips_and_reports(parity_dir, tmp_path):
@@ -49,3 +53,20 @@ def test_readme_python_snippet(parity_dir, tmp_path, monkeypatch):
     namespace = {}
     exec(compile(snippet, "README.md", "exec"), namespace)  # noqa: S102 - the README is ours
     assert namespace["stems"].shape == (3, 2, 20000)
+
+
+def test_readme_pedalboard_snippets_stream_every_sample(tmp_path, monkeypatch):
+    """The Chain snippet, then the streaming one: three ways, the same samples, none missing."""
+    readme = (ROOT / "README.md").read_text()
+    chain_snippet, stream_snippet = re.findall(r"```python\n(.*?)```", readme, re.S)[1:3]
+    audio = noise(2, 60000)
+    sf.write(tmp_path / "scene.wav", audio.T, 48000, subtype="FLOAT")
+    monkeypatch.chdir(tmp_path)
+    namespace = {"audio": audio, "sample_rate": 48000}
+    exec(compile(chain_snippet + stream_snippet, "README.md", "exec"), namespace)  # noqa: S102 - the README is ours
+    outputs = [sf.read(tmp_path / name, always_2d=True)[0].T for name in ("scene.out.wav", "scene.out2.wav")]
+    outputs.append(sf.read(tmp_path / "scene.out3.wav", always_2d=True)[0].T)
+    assert all(out.shape == audio.shape for out in outputs)
+    np.testing.assert_allclose(outputs[0], outputs[2], atol=1e-4)  # pedalboard.io writes 16-bit
+    np.testing.assert_allclose(outputs[1], outputs[2], atol=1e-4)
+    np.testing.assert_allclose(outputs[2], namespace["out"], atol=1e-5)

@@ -175,6 +175,11 @@ def write_audio(path: Path, audio: np.ndarray, sample_rate: int, file_format: st
     writer.commit()
 
 
+def format_for(path: Path) -> str:
+    """The output format a path asks for by its suffix: FLAC for .flac, float WAV otherwise."""
+    return "flac" if path.suffix.lower() == ".flac" else "wav"
+
+
 def check_targets(paths: list[Path], overwrite: bool) -> None:
     """Raise AudioWriteError for the first existing output when overwriting was not asked for."""
     for path in paths:

@@ -167,6 +167,7 @@ def remix(input_path, preset, output, overrides, automation, target_lufs, stems_
     """Separate INPUT, process and re-balance its stems per a preset, normalise loudness, write it."""
     from tuss_fx.automation import GainAutomation
     from tuss_fx.presets import load_preset
+    from tuss_fx.audio_io import format_for
     from tuss_fx.remix import remix_file
     from tuss_fx.separator import source_names
 
@@ -178,7 +179,7 @@ def remix(input_path, preset, output, overrides, automation, target_lufs, stems_
     separator = load_separator(checkpoint, device, segment_seconds, overlap)
     with progress_bar(input_path.name, quiet) as progress:
         report = remix_file(separator, chosen, input_path, output, lanes, stems_dir,
-                            "flac" if output.suffix.lower() == ".flac" else "wav", overwrite, progress)
+                            format_for(output), overwrite, progress)
     click.echo(str(report.output))
     for path in report.stems.values():
         click.echo(str(path))

@@ -6,8 +6,9 @@ reset(); channels-first float32 (C, L) or mono (L,). With reset=True a call proc
 signal and returns as many samples. With reset=False state carries across calls, and, as with
 pedalboard's native plugins, early calls return fewer samples than they receive (the model
 needs a whole segment before it can emit); the samples that come out line up with a
-reset=True call on the whole signal. `latency_samples` says how many can be held back, and
-`flush()` returns them at the end of a stream.
+reset=True call on the whole signal. flush() returns the held samples at the end of a stream,
+stream() and process_file() flush by themselves, and anything that would drop held samples
+warns (tuss_fx.processor has the contract).
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 import pedalboard
 
+from tuss_fx.effects import DEFAULT_BUFFER_SIZE, ChainStream
 from tuss_fx.model.prompts import DMX_PROMPTS, STEM_PROMPTS
+from tuss_fx.processor import HeldAudioWarning, Stage, StreamingProcessor
 from tuss_fx.remix import RemixStream
 from tuss_fx.separator import Separator, SeparationStream, source_names, stem_names
 
-DEFAULT_BUFFER_SIZE = 8192
-# channels-first is the contract; more channels than this means samples-first was passed
-MAX_CHANNELS = 16
+__all__ = ["Chain", "DEFAULT_BUFFER_SIZE", "HeldAudioWarning", "TUSSExtract", "TUSSRemix", "TUSSRemove",
+           "task_prompts"]
 
 
 def task_prompts(prompt: str) -> tuple[str, ...]:
@@ -34,69 +36,32 @@ def task_prompts(prompt: str) -> tuple[str, ...]:
     return (prompt, "sfxbg")
 
 
-def _as_channels_first(audio: np.ndarray) -> tuple[np.ndarray, bool]:
-    audio = np.asarray(audio, dtype=np.float32)
-    if audio.ndim == 1:
-        return audio[None], True
-    if audio.ndim != 2 or audio.shape[0] > MAX_CHANNELS:
-        raise ValueError(f"audio must be channels-first (C, L) with C <= {MAX_CHANNELS}, or (L,); got {audio.shape}")
-    return audio, False
-
-
-class TussProcessor:
-    """Base: a SeparationStream per signal, turned into one output signal by `_render`."""
+class TussProcessor(StreamingProcessor):
+    """Base: a SeparationStream per signal, turned into one output signal by `_renderer`."""
 
     def __init__(self, prompts: Sequence[str], separator: Separator | None = None, checkpoint: str = "default"):
+        super().__init__()
         self.separator = separator or Separator.from_pretrained(checkpoint)
         self.separator.check_prompts(prompts)
         self.prompts = tuple(prompts)
-        self._state: _StreamState | None = None
-        self.latency_samples = 0
 
-    def process(
-        self, input_array: np.ndarray, sample_rate: float, buffer_size: int = DEFAULT_BUFFER_SIZE, reset: bool = True
-    ) -> np.ndarray:
-        """(C, L) or (L,) float32 -> same layout; see the module docstring for reset."""
-        audio, mono = _as_channels_first(input_array)
-        sample_rate = int(sample_rate)
-        if reset:
-            state = self._open(sample_rate, audio.shape[0])
-            parts = [state.push(audio[:, i : i + buffer_size]) for i in range(0, audio.shape[1], buffer_size)]
-            out = np.concatenate([*parts, state.finish()], axis=1)
-            self._state = None
-        else:
-            if self._state is None or self._state.key != (sample_rate, audio.shape[0]):
-                self._state = self._open(sample_rate, audio.shape[0])
-            out = self._state.push(audio)
-        return out[0] if mono else out
-
-    __call__ = process
-
-    def flush(self) -> np.ndarray:
-        """End a reset=False stream: the (C, n) samples still held back."""
-        if self._state is None:
-            return np.zeros((0, 0), np.float32)
-        out, self._state = self._state.finish(), None
-        return out
-
-    def reset(self) -> None:
-        """Forget any stream in progress."""
-        self._state = None
-
-    def _open(self, sample_rate: int, num_channels: int) -> _StreamState:
+    def _open_stage(self, sample_rate: int, num_channels: int, buffer_size: int) -> Stage:
         stream = self.separator.open_stream(self.prompts, sample_rate, num_channels)
-        self.latency_samples = stream.latency_samples
-        return _StreamState((sample_rate, num_channels), stream, self._renderer(sample_rate, num_channels))
+        return _Separation(stream, self._renderer(sample_rate, num_channels, buffer_size))
 
-    def _renderer(self, sample_rate: int, num_channels: int):
+    def _renderer(self, sample_rate: int, num_channels: int, buffer_size: int):
         raise NotImplementedError
 
+    def _describe(self) -> str:
+        return f" {list(self.prompts)}"
 
-class _StreamState:
-    """One signal in flight: its separation stream and the renderer of its stems."""
 
-    def __init__(self, key: tuple[int, int], stream: SeparationStream, renderer) -> None:
-        self.key, self._stream, self._render = key, stream, renderer
+class _Separation:
+    """Stage: one signal's separation stream and the renderer of its stems."""
+
+    def __init__(self, stream: SeparationStream, renderer) -> None:
+        self._stream, self._render = stream, renderer
+        self.latency_samples = stream.latency_samples + renderer.latency_samples
 
     def push(self, block: np.ndarray) -> np.ndarray:
         stems = self._stream.push(block)
@@ -110,6 +75,8 @@ class _StreamState:
 
 class _Pick:
     """Renderer: one stem, or the mixture minus one stem."""
+
+    latency_samples = 0
 
     def __init__(self, index: int, remove: bool, num_channels: int) -> None:
         self._index, self._remove, self._num_channels = index, remove, num_channels
@@ -132,14 +99,14 @@ class TUSSExtract(TussProcessor):
         super().__init__(prompts, **kwargs)
         self.prompt = prompt
 
-    def _renderer(self, sample_rate: int, num_channels: int):
+    def _renderer(self, sample_rate: int, num_channels: int, buffer_size: int):
         return _Pick(self.prompts.index(self.prompt), remove=False, num_channels=num_channels)
 
 
 class TUSSRemove(TUSSExtract):
     """Everything but one source: TUSSRemove("musicbg") takes the music out (residual kept)."""
 
-    def _renderer(self, sample_rate: int, num_channels: int):
+    def _renderer(self, sample_rate: int, num_channels: int, buffer_size: int):
         return _Pick(self.prompts.index(self.prompt), remove=True, num_channels=num_channels)
 
 
@@ -164,57 +131,121 @@ class TUSSRemix(TussProcessor):
         for name in [*(stem_chains or {}), *(gains_db or {})]:
             if name not in known:
                 raise ValueError(f"no stem {name!r}; stems: {', '.join(sorted(known))}")
-        self.stem_chains = dict(stem_chains or {})
+        for where, board in [*((f"stem_chains[{n!r}]", b) for n, b in (stem_chains or {}).items()), ("master", master)]:
+            if board is not None and not isinstance(board, pedalboard.Plugin):
+                raise TypeError(f"{where} must be a native pedalboard.Pedalboard or plugin, not {type(board).__name__}; "
+                                "a chain holding tuss-fx processors goes around TUSSRemix, in a tuss_fx.plugin.Chain")
+        self.stem_chains = {name: _as_board(board) for name, board in (stem_chains or {}).items()}
         self.gains_db = dict(gains_db or {})
-        self.master = master
+        self.master = None if master is None else _as_board(master)
 
-    def _renderer(self, sample_rate: int, num_channels: int):
-        for board in [*self.stem_chains.values(), self.master]:
-            if board is not None:
-                board.reset()  # a new signal: no tails from the last one
+    def _renderer(self, sample_rate: int, num_channels: int, buffer_size: int):
         return RemixStream(stem_names(self.prompts), sample_rate, num_channels,
-                           self.stem_chains, self.gains_db, self.master)
+                           self.stem_chains, self.gains_db, self.master, block_samples=buffer_size)
 
 
-class Chain:
+def _as_board(plugin: pedalboard.Plugin) -> pedalboard.Pedalboard:
+    return plugin if isinstance(plugin, pedalboard.Pedalboard) else pedalboard.Pedalboard([plugin])
+
+
+def _checked(plugin):
+    if not isinstance(plugin, (pedalboard.Plugin, StreamingProcessor)):
+        raise TypeError(f"{plugin!r} is neither a pedalboard plugin nor a tuss-fx processor")
+    return plugin
+
+
+class _Series:
+    """Stage: the chain's members in order; native runs are fed fixed blocks (effects.ChainStream)."""
+
+    def __init__(self, stages: list[Stage], num_channels: int) -> None:
+        self._stages, self._num_channels = stages, num_channels
+        self.latency_samples = sum(stage.latency_samples for stage in stages)
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        for stage in self._stages:
+            if not block.shape[1]:
+                break
+            block = stage.push(block)
+        return block
+
+    def finish(self) -> np.ndarray:
+        carried = np.zeros((self._num_channels, 0), np.float32)
+        for stage in self._stages:  # each member's held samples still run through the members after it
+            head = stage.push(carried) if carried.shape[1] else carried
+            carried = np.concatenate([head, stage.finish()], axis=1)
+        return carried
+
+
+class Chain(StreamingProcessor):
     """An ordered list of native pedalboard plugins and tuss-fx processors, run as one.
+
+    Behaves like pedalboard.Pedalboard as a list (append, insert, remove, indexing, slicing,
+    assignment, del, len, iteration) and as a plugin (process / __call__ with buffer_size and
+    reset, reset()), plus the tuss-fx streaming contract (flush, stream, process_file). Native
+    plugins get fixed blocks of buffer_size samples in a stream, so streaming equals one call.
 
     Example: Chain([HighpassFilter(cutoff_frequency_hz=60), TUSSRemove("musicbg"), Gain(gain_db=3)])
     """
 
     def __init__(self, plugins: Iterable = ()) -> None:
-        self.plugins = list(plugins)
-        for plugin in self.plugins:
-            if not callable(getattr(plugin, "process", None)):
-                raise TypeError(f"{plugin!r} has no process(audio, sample_rate, ...) method")
+        super().__init__()
+        self._plugins = [_checked(plugin) for plugin in plugins]
 
-    def process(
-        self, input_array: np.ndarray, sample_rate: float, buffer_size: int = DEFAULT_BUFFER_SIZE, reset: bool = True
-    ) -> np.ndarray:
-        audio = np.asarray(input_array, dtype=np.float32)
-        for plugin in self.plugins:
-            audio = plugin.process(audio, sample_rate, buffer_size=buffer_size, reset=reset)
-        return audio
+    def _open_stage(self, sample_rate: int, num_channels: int, buffer_size: int) -> Stage:
+        stages, native = [], []
+        for plugin in [*self._plugins, None]:
+            if isinstance(plugin, pedalboard.Plugin):
+                native.append(plugin)
+                continue
+            if native:
+                stages.append(ChainStream(pedalboard.Pedalboard(native), sample_rate, num_channels, buffer_size))
+                native = []
+            if plugin is not None:
+                stages.append(plugin.stage_for(sample_rate, num_channels, buffer_size))
+        return _Series(stages, num_channels)
 
-    __call__ = process
-
-    def reset(self) -> None:
-        for plugin in self.plugins:
-            plugin.reset()
-
-    @property
-    def latency_samples(self) -> int:
-        """Samples the tuss-fx processors in the chain may hold back (native plugins report none)."""
-        return sum(getattr(plugin, "latency_samples", 0) for plugin in self.plugins)
+    def _changed(self) -> None:
+        self._end_stream("discarded when the chain changed in the middle of a stream", stacklevel=4)
 
     def __len__(self) -> int:
-        return len(self.plugins)
+        return len(self._plugins)
 
     def __iter__(self):
-        return iter(self.plugins)
+        return iter(self._plugins)
 
-    def __getitem__(self, index: int):
-        return self.plugins[index]
+    def __getitem__(self, index: int | slice):
+        """A member, or for a slice a new Chain of the same member objects (as a list slice shares them)."""
+        return Chain(self._plugins[index]) if isinstance(index, slice) else self._plugins[index]
+
+    def __setitem__(self, index: int | slice, plugin) -> None:
+        self._changed()
+        if isinstance(index, slice):
+            self._plugins[index] = [_checked(p) for p in plugin]
+        else:
+            self._plugins[index] = _checked(plugin)
+
+    def __delitem__(self, index: int | slice) -> None:
+        self._changed()
+        del self._plugins[index]
 
     def append(self, plugin) -> None:
-        self.plugins.append(plugin)
+        self._changed()
+        self._plugins.append(_checked(plugin))
+
+    def insert(self, index: int, plugin) -> None:
+        self._changed()
+        self._plugins.insert(index, _checked(plugin))
+
+    def remove(self, plugin) -> None:
+        """Remove the first member that is `plugin` (ValueError if none is)."""
+        self._changed()
+        self._plugins.remove(plugin)
+
+    def reset(self) -> None:
+        """Forget the stream in flight and reset every member, native or tuss-fx."""
+        super().reset()
+        for plugin in self._plugins:
+            plugin.reset()
+
+    def _describe(self) -> str:
+        return f" with {len(self)} plugins: [{', '.join(type(p).__name__ for p in self._plugins)}]"

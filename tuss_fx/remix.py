@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pedalboard
 
-from tuss_fx.audio_io import AtomicWriter, WriterGroup, check_targets, probe, read_blocks
+from tuss_fx.audio_io import AtomicWriter, WriterGroup, check_targets, format_for, probe, read_blocks
 from tuss_fx.automation import GainAutomation
-from tuss_fx.effects import ChainStream
+from tuss_fx.effects import DEFAULT_BUFFER_SIZE, ChainStream
 from tuss_fx.errors import TussFxError
 from tuss_fx.loudness import LoudnessMeter
 from tuss_fx.presets import Preset
@@ -45,6 +45,7 @@ class RemixStream:
         master: pedalboard.Pedalboard | None = None,
         automation: GainAutomation | None = None,
         stem_sink: StemSink | None = None,
+        block_samples: int = DEFAULT_BUFFER_SIZE,
     ) -> None:
         """
         Args:
@@ -52,16 +53,18 @@ class RemixStream:
             boards / gains_db: per source (stems and "residual"); missing ones: no chain, 0 dB.
             master: chain on the sum. automation: CC lanes overriding gains_db where present.
             stem_sink: receives every processed, gained source block (for --stems-dir).
+            block_samples: the fixed block size the chains are fed (effects.ChainStream).
         """
         self.sources = source_names(stems)
         boards, self._gains_db = boards or {}, gains_db or {}
         self._automation, self._sink = automation, stem_sink
         self._sample_rate = sample_rate
-        self._chains = {name: ChainStream(boards.get(name, pedalboard.Pedalboard([])), sample_rate, num_channels)
+        self._chains = {name: ChainStream(boards.get(name, pedalboard.Pedalboard([])), sample_rate, num_channels,
+                                          block_samples)
                         for name in self.sources}
         self._positions = dict.fromkeys(self.sources, 0)  # samples out of each chain so far
         self._queues = {name: SampleQueue(num_channels) for name in self.sources}
-        self._master = ChainStream(master or pedalboard.Pedalboard([]), sample_rate, num_channels)
+        self._master = ChainStream(master or pedalboard.Pedalboard([]), sample_rate, num_channels, block_samples)
 
     @classmethod
     def from_preset(cls, preset: Preset, sample_rate: int, num_channels: int, automation=None, stem_sink=None):
@@ -70,6 +73,11 @@ class RemixStream:
                    {name: preset.stem(name).board() for name in sources},
                    {name: preset.stem(name).gain_db for name in sources},
                    preset.master_board(), automation, stem_sink)
+
+    @property
+    def latency_samples(self) -> int:
+        """Most samples held back: the slowest source chain, then the master chain."""
+        return max(chain.latency_samples for chain in self._chains.values()) + self._master.latency_samples
 
     def gain_description(self, name: str) -> str:
         if self._automation and name in self._automation.lanes:
@@ -188,7 +196,7 @@ def _finish_output(scratch: AtomicWriter, preset: Preset, mix_meter: LoudnessMet
             gain_db = preset.target_lufs - measured
     ceiling = 10 ** (preset.ceiling_db / 20)
     limited = mix_meter.peak * 10 ** (gain_db / 20) > ceiling
-    if gain_db == 0.0 and not limited and _format_of(output_path) == "wav":
+    if gain_db == 0.0 and not limited and format_for(output_path) == "wav":
         scratch.commit()  # the float scratch file is already the output
         return gain_db, limited, measured
     scratch.close()
@@ -197,7 +205,7 @@ def _finish_output(scratch: AtomicWriter, preset: Preset, mix_meter: LoudnessMet
         pedalboard.Pedalboard([pedalboard.BrickwallLimiter(ceiling_db=preset.ceiling_db, true_peak=True)])
         if limited else pedalboard.Pedalboard([]), info.sample_rate, info.num_channels)
     out_meter = LoudnessMeter(info.sample_rate, info.num_channels)
-    final = AtomicWriter(output_path, info.sample_rate, info.num_channels, _format_of(output_path))
+    final = AtomicWriter(output_path, info.sample_rate, info.num_channels, format_for(output_path))
     try:
         scale = np.float32(10 ** (gain_db / 20))
         for block in read_blocks(info):
@@ -214,7 +222,3 @@ def _finish_output(scratch: AtomicWriter, preset: Preset, mix_meter: LoudnessMet
 def _ceiling(block: np.ndarray, ceiling: float) -> np.ndarray:
     """The limiter's lookahead holds sample peaks under the ceiling; this guarantees it."""
     return np.clip(block, -ceiling, ceiling)
-
-
-def _format_of(path: Path) -> str:
-    return "flac" if path.suffix.lower() == ".flac" else "wav"
