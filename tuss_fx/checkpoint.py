@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -90,10 +91,22 @@ def save_native(model: TussModel, path: str | Path, metadata: dict[str, Any] | N
     return path
 
 
+def weights_digest(model: TussModel) -> str:
+    """SHA-256 of the model's parameter names and values: the same weights give the same digest in
+    any file format (an official .ckpt and its safetensors export alike)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().float().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def _atomic(target: Path, write) -> None:
     tmp = str(temp_beside(target))
+    mode = os.stat(tmp).st_mode
     try:
         write(tmp)
+        os.chmod(tmp, mode)  # safetensors writes a new 0600 file; keep the permissions open() would give
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

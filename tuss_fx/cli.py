@@ -247,9 +247,10 @@ def automation_template(input_path, preset, output, overwrite) -> None:
 
 
 def _add_training_commands() -> None:
+    from tuss_fx.cli_finetune import finetune
     from tuss_fx.cli_train import corpus, evaluate, evaluate_real, train
 
-    for command in (corpus, train, evaluate, evaluate_real):
+    for command in (corpus, train, evaluate, evaluate_real, finetune):
         main.add_command(command)
 
 

@@ -60,8 +60,12 @@ def training_step(model: torch.nn.Module, optimizer, batch, grad_clip: float, de
 def train(
     model: TussModel, sampler: MixtureSampler, settings: TrainSettings, checkpoint: Path,
     report: StepReport | None = None, placement: Placement | None = None, precision: str = "fp32",
+    deadline: float | None = None,
 ) -> TussModel:
     """Train until settings.steps, resuming from `checkpoint` when it exists; saves it atomically.
+
+    `deadline` (a time.monotonic() value) ends training early, after a step, with the
+    checkpoint saved, so a time budget loses no work.
 
     Every settings.epoch_steps steps ends an epoch: once warm-up is over, the epoch's mean loss
     drives ReduceLROnPlateau (the official recipe steps it on validation loss; a fixed held-out
@@ -120,10 +124,13 @@ def train(
                                                         model.state_dict().items()}])[-settings.keep_snapshots:]
         if report and placement.is_main:
             report(progress.step, loss, settings.batch_size * placement.world_size / (time.perf_counter() - start))
-        if progress.step % settings.checkpoint_every == 0 or progress.step == settings.steps:
+        out_of_time = deadline is not None and time.monotonic() >= deadline
+        if progress.step % settings.checkpoint_every == 0 or progress.step == settings.steps or out_of_time:
             rng_states = gather(sampler.rng.bit_generator.state, placement)
             if placement.is_main:
                 _save(checkpoint, model, optimizer, warmup, plateau, rng_states, progress, settings)
+        if out_of_time:
+            break
     return model.eval()
 
 
