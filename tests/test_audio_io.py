@@ -58,7 +58,7 @@ def test_failed_group_leaves_no_file(tmp_path):
         with WriterGroup(paths, 48000, 1, "wav") as writers:
             writers["a"].write(noise(1, 100))
             raise RuntimeError("model failed")
-    assert list((tmp_path / "t").iterdir()) == []
+    assert list(tmp_path.iterdir()) == []  # no file, and the folder the group made is gone too
 
 
 def test_atomic_writer_commits(tmp_path):
@@ -67,3 +67,11 @@ def test_atomic_writer_commits(tmp_path):
     assert not (tmp_path / "x.flac").exists()
     writer.commit()
     assert probe(tmp_path / "x.flac").num_frames == 100
+
+
+@pytest.mark.parametrize("sample_rate", [1, 999, 800_000])
+def test_a_sample_rate_no_audio_has_is_refused(tmp_path, sample_rate):
+    """A 1 Hz header would otherwise mean hours of resampling to 48 kHz for a few kilobytes."""
+    sf.write(tmp_path / "odd.wav", noise(1, 1000).T, sample_rate)
+    with pytest.raises(AudioReadError, match=f"odd.wav: sample rate {sample_rate} Hz is outside"):
+        probe(tmp_path / "odd.wav")

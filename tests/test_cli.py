@@ -131,6 +131,15 @@ def test_remix_errors_are_one_line(run, stereo_44k, tmp_path):
     _one_line_error(run("remix", str(tmp_path / "missing.wav")), "missing.wav", "no such file")
 
 
+def test_layouts_loudness_has_no_weights_for_separate_but_do_not_remix(run, tmp_path):
+    seven = tmp_path / "seven.wav"
+    sf.write(seven, noise(7, 24000).T, 48000, subtype="FLOAT")
+    _one_line_error(run("remix", str(seven), "-o", str(tmp_path / "o.wav")), "seven.wav", "7 channels", "separate")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seven.wav"]
+    assert run("separate", str(seven), "-o", str(tmp_path / "stems")).exit_code == 0
+    assert sf.info(tmp_path / "stems" / "seven" / "speech.wav").channels == 7
+
+
 def test_presets_listing_and_show(run):
     listing = run("presets", checkpoint=False)
     assert listing.exit_code == 0 and len(listing.stdout.splitlines()) >= 7

@@ -38,10 +38,10 @@ def test_batch_example_processes_skips_and_reports(parity_dir, tmp_path):
     args = [ROOT / "examples" / "batch_dialogue_boost.py", tmp_path / "in", tmp_path / "out", "--checkpoint", parity_dir]
     first = _run(*args)
     assert first.returncode == 1 and "broken.wav" in first.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.wav", "b.wav"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.wav", "b.wav", "manifest.jsonl"]
     assert "-24.0 LUFS" in first.stdout
     second = _run(*args)
-    assert second.stdout.count("skip") == 2
+    assert second.stdout.count("(done)") == 2 and "0 done, 2 skipped, 1 failed" in second.stdout
 
 
 def test_readme_python_snippet(parity_dir, tmp_path, monkeypatch):

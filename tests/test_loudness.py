@@ -43,3 +43,19 @@ def test_silence_and_short_input():
     assert _stream(np.zeros((2, 48000)), 48000, 5000).integrated_lufs() == float("-inf")
     with pytest.raises(ValueError, match="shorter than one"):
         _stream(np.zeros((1, 1000)), 48000, 500).integrated_lufs()
+
+
+def test_7_1_weights_side_pair_up_and_ignores_the_lfe():
+    """A sine in one channel reads -3.01 LUFS; in a side channel of 7.1 (index 6, 7) +1.5 dB more
+    (weight 1.41), in a back channel (4, 5) the same as a front one, and in the LFE nothing."""
+    t = np.arange(48000 * 2) / 48000
+    readings = []
+    for channel in range(8):
+        signal = np.zeros((8, t.size))
+        signal[channel] = np.sin(2 * np.pi * 997 * t)
+        readings.append(_stream(signal, 48000, 20000).integrated_lufs())
+    assert readings[0] == pytest.approx(-3.01, abs=0.1) and readings[3] == float("-inf")
+    assert readings[4] == pytest.approx(readings[0], abs=1e-6)
+    assert readings[6] - readings[0] == pytest.approx(10 * np.log10(1.41), abs=1e-6)
+    with pytest.raises(ValueError, match="7 channels"):
+        LoudnessMeter(48000, 7)

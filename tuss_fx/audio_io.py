@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import glob
 import os
+import re
+import socket
 import struct
 import tempfile
 from collections.abc import Iterator
@@ -17,6 +20,9 @@ from tuss_fx.errors import AudioReadError, AudioWriteError
 # float WAV keeps the headroom stems need (a stem may exceed 0 dBFS); FLAC has no float
 SUBTYPES = {"wav": "FLOAT", "flac": "PCM_24"}
 BLOCK_FRAMES = 65536
+# below 1 kHz a header is broken, not audio (and resampling it to 48 kHz would take hours);
+# above 768 kHz (twice DXD) no converter records
+SAMPLE_RATE_RANGE_HZ = (1000, 768_000)
 
 
 @dataclass(frozen=True)
@@ -35,7 +41,8 @@ def probe(path: str | Path) -> AudioInfo:
     """Open an input and check it can be separated.
 
     Raises:
-        AudioReadError: missing, empty, not audio, truncated (RIFF size past the end) or no samples.
+        AudioReadError: missing, empty, not audio, truncated (RIFF size past the end), no samples,
+            or a sample rate outside SAMPLE_RATE_RANGE_HZ.
     """
     path = Path(path)
     if not path.is_file():
@@ -48,6 +55,9 @@ def probe(path: str | Path) -> AudioInfo:
         raise AudioReadError(path, f"not a readable audio file ({_reason(exc)})") from None
     if info.frames <= 0:
         raise AudioReadError(path, "holds no audio samples (zero length)")
+    low, high = SAMPLE_RATE_RANGE_HZ
+    if not low <= info.samplerate <= high:
+        raise AudioReadError(path, f"sample rate {info.samplerate} Hz is outside the {low}-{high} Hz tuss-fx reads")
     _check_riff_size(path)
     return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames))
 
@@ -87,13 +97,69 @@ def check_finite(audio: np.ndarray, where: str | Path, offset: int = 0) -> None:
 
 def temp_beside(target: Path) -> Path:
     """A new empty temporary file in target's folder (same file system, so os.replace is atomic),
-    with the permissions a plain open() would have given the target."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    with the permissions a plain open() would have given the target.
+
+    Its name carries this process's id and host, `.NAME.tuss-fx-PID@HOST.XXXXXX.part`, so that a
+    later run can tell the leftovers of a killed run (SIGKILL, power loss) from a live writer's:
+    stale ones beside the same target are removed first. Other hosts' files (shared storage on a
+    render farm) are left alone.
+    """
+    remove_stale_temps(target)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.{_temp_owner()}.", suffix=".part")
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
     return Path(tmp)
+
+
+def remove_stale_temps(target: Path) -> list[Path]:
+    """Remove the temporary files beside `target` left by dead tuss-fx processes of this host."""
+    removed = []
+    for path in target.parent.glob(f".{glob.escape(target.name)}.tuss-fx-*.part"):
+        owner = _TEMP_OWNER.fullmatch(path.name[len(target.name) + 2 :])
+        if owner and owner["host"] == socket.gethostname() and not _alive(int(owner["pid"])):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+_TEMP_OWNER = re.compile(r"tuss-fx-(?P<pid>\d+)@(?P<host>.+)\.[^.]+\.part")
+
+
+def _temp_owner() -> str:
+    return f"tuss-fx-{os.getpid()}@{socket.gethostname()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
+
+
+def make_parents(path: Path) -> list[Path]:
+    """Create path's missing parent folders; returns those created, outermost first."""
+    missing = []
+    folder = path.parent
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        folder.mkdir(exist_ok=True)
+    return missing[::-1]
+
+
+def remove_if_empty(folders: list[Path]) -> None:
+    """Remove folders a failed run created, innermost first, where nothing else was put in them."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            return  # not empty (or gone): its parents are not empty either
 
 
 class AtomicWriter:
@@ -105,7 +171,7 @@ class AtomicWriter:
     def __init__(self, path: Path, sample_rate: int, num_channels: int, file_format: str) -> None:
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            self._created = make_parents(path)  # removed again if the write is aborted and they stay empty
             self._tmp = temp_beside(path)
         except OSError as exc:
             raise AudioWriteError(path, f"cannot write here ({exc.strerror or exc})") from None
@@ -139,6 +205,7 @@ class AtomicWriter:
         if not self._file.closed:
             self._file.close()
         self._tmp.unlink(missing_ok=True)
+        remove_if_empty(self._created)
 
 
 class WriterGroup:
@@ -164,7 +231,8 @@ class WriterGroup:
             self.abort()
 
     def abort(self) -> None:
-        for writer in self.writers.values():
+        # newest first: the writer that created a shared folder removes it once the others are gone
+        for writer in reversed(self.writers.values()):
             writer.abort()
 
 

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import click
 
+from tuss_fx.cli_options import check_template, model_options
 from tuss_fx.errors import TussFxError
 from tuss_fx.model.prompts import DMX_PROMPTS
+from tuss_fx.signals import Terminated, terminate_by_exception
 
 # existence is checked by audio_io.probe, so a missing input is the same one-line error (exit 1)
 # as every other bad input, rather than click's multi-line usage error (exit 2)
@@ -17,58 +19,25 @@ INPUT_FILE = click.Path(dir_okay=False, path_type=Path)
 
 
 class _Group(click.Group):
-    """Turns every TussFxError into one line on stderr and exit status 1."""
+    """Turns every TussFxError into one line on stderr and exit status 1, and SIGTERM/SIGHUP into a
+    clean stop (temporary files removed) with exit status 128+signal."""
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with terminate_by_exception():
+                return super().invoke(ctx)
         except TussFxError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except Terminated as exc:
+            click.echo(f"stopped by {exc}; unfinished outputs removed", err=True)
+            sys.exit(exc.exit_status)
 
 
 @click.group(cls=_Group)
 @click.version_option(package_name="tuss-fx")
 def main() -> None:
     """Prompt-driven source separation (TUSS) for audio post-production."""
-
-
-def _check_overlap(ctx, param, value: float) -> float:
-    if not 0.0 <= value < 1.0:
-        raise click.BadParameter("must be in [0, 1)")
-    return value
-
-
-def _check_positive(ctx, param, value: float) -> float:
-    if value is not None and value <= 0:
-        raise click.BadParameter("must be > 0")
-    return value
-
-
-def _check_template(ctx, param, value: str) -> str:
-    from tuss_fx.api import output_path
-
-    try:
-        output_path(Path("."), value, "track", "stem", "wav")
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    return value
-
-
-def model_options(func):
-    """--checkpoint, --device, --segment-seconds and --overlap, shared by every command that separates."""
-    options = [
-        click.option("--checkpoint", default="default", show_default=True,
-                     help="'default' (shipped model), an official TUSS folder/.pth/.ckpt, or a .safetensors."),
-        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ..."),
-        click.option("--segment-seconds", type=float, default=None, callback=_check_positive,
-                     help="Segment length fed to the model [default: the model's training length, 6 s]."),
-        click.option("--overlap", type=float, default=0.25, show_default=True, callback=_check_overlap,
-                     help="Fraction of each segment overlapping the next (windowed overlap-add)."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
 
 
 def load_separator(checkpoint: str, device: str, segment_seconds: float | None, overlap: float):
@@ -97,7 +66,7 @@ def progress_bar(label: str, quiet: bool):
               help="Source to extract, once per stem (repeat: -p speech -p speech for two talkers).")
 @click.option("-o", "--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("separated"),
               show_default=True, help="Folder the stems are written under.")
-@click.option("--filename", default="{track}/{stem}.{ext}", show_default=True, callback=_check_template,
+@click.option("--filename", default="{track}/{stem}.{ext}", show_default=True, callback=check_template,
               help="Output name template relative to --out-dir; fields {track}, {stem}, {ext}.")
 @click.option("--format", "file_format", type=click.Choice(["wav", "flac"]), default="wav", show_default=True,
               help="wav is 32-bit float (keeps headroom); flac is 24-bit.")
@@ -247,10 +216,11 @@ def automation_template(input_path, preset, output, overwrite) -> None:
 
 
 def _add_training_commands() -> None:
+    from tuss_fx.cli_batch import batch
     from tuss_fx.cli_finetune import finetune
     from tuss_fx.cli_train import corpus, evaluate, evaluate_real, train
 
-    for command in (corpus, train, evaluate, evaluate_real, finetune):
+    for command in (batch, corpus, train, evaluate, evaluate_real, finetune):
         main.add_command(command)
 
 

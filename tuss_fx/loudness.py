@@ -17,8 +17,11 @@ BLOCK_SECONDS = 0.4  # T_g, the gating block
 STEP_FRACTION = 1.0 - 0.75  # blocks overlap by 75 %
 ABSOLUTE_GATE_LUFS = -70.0
 # BS.1770 channel weights as pyloudnorm orders them (L, R, C, Ls, Rs); 6 channels are read as
-# the WAV/SMPTE 5.1 order L, R, C, LFE, Ls, Rs with the LFE excluded (BS.1770-4, Table 3)
-CHANNEL_WEIGHTS = {5: (1.0, 1.0, 1.0, 1.41, 1.41), 6: (1.0, 1.0, 1.0, 0.0, 1.41, 1.41)}
+# the WAV/SMPTE 5.1 order L, R, C, LFE, Ls, Rs with the LFE excluded (BS.1770-4, Table 3);
+# 8 channels as the WAV/FLAC 7.1 order FL, FR, FC, LFE, BL, BR, SL, SR, where BS.1770-4's
+# position rule gives 1.41 to the side pair (60-120 degrees) and 1.0 to the back pair
+CHANNEL_WEIGHTS = {5: (1.0, 1.0, 1.0, 1.41, 1.41), 6: (1.0, 1.0, 1.0, 0.0, 1.41, 1.41),
+                   8: (1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.41, 1.41)}
 
 
 def _weights(num_channels: int) -> np.ndarray:
@@ -26,7 +29,7 @@ def _weights(num_channels: int) -> np.ndarray:
         return np.array(CHANNEL_WEIGHTS[num_channels])
     if num_channels < 5:
         return np.ones(num_channels)
-    raise ValueError(f"loudness of {num_channels} channels is not defined by BS.1770 (up to 5.1)")
+    raise ValueError(f"loudness of {num_channels} channels is not defined by BS.1770 here (mono to 5.1, and 7.1)")
 
 
 class LoudnessMeter:

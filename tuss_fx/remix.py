@@ -153,7 +153,11 @@ def remix_file(
     stem_paths = {name: stems_dir / f"{name}.{file_format}" for name in source_names(preset.prompts)} \
         if stems_dir else {}
     check_targets([output_path, *stem_paths.values()], overwrite)
-    input_meter = LoudnessMeter(info.sample_rate, info.num_channels)
+    try:
+        input_meter = LoudnessMeter(info.sample_rate, info.num_channels)
+    except ValueError as exc:
+        raise TussFxError(input_path, f"{exc}; a remix measures loudness, so it takes those layouts "
+                          "(`separate` takes any)") from None
     mix_meter = LoudnessMeter(info.sample_rate, info.num_channels)
     scratch = AtomicWriter(output_path, info.sample_rate, info.num_channels, "wav")  # float pre-master mix
     try:

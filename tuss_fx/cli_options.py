@@ -1,0 +1,47 @@
+"""Options shared by the commands that separate (tuss-fx separate, remix, batch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+def _check_overlap(ctx, param, value: float) -> float:
+    if not 0.0 <= value < 1.0:
+        raise click.BadParameter("must be in [0, 1)")
+    return value
+
+
+def _check_positive(ctx, param, value: float) -> float:
+    if value is not None and value <= 0:
+        raise click.BadParameter("must be > 0")
+    return value
+
+
+def check_template(ctx, param, value: str | None) -> str | None:
+    from tuss_fx.api import output_path
+
+    if value is None:
+        return value
+    try:
+        output_path(Path("."), value, "track", "stem", "wav")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def model_options(func):
+    """--checkpoint, --device, --segment-seconds and --overlap, shared by every command that separates."""
+    options = [
+        click.option("--checkpoint", default="default", show_default=True,
+                     help="'default' (shipped model), an official TUSS folder/.pth/.ckpt, or a .safetensors."),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ..."),
+        click.option("--segment-seconds", type=float, default=None, callback=_check_positive,
+                     help="Segment length fed to the model [default: the model's training length, 6 s]."),
+        click.option("--overlap", type=float, default=0.25, show_default=True, callback=_check_overlap,
+                     help="Fraction of each segment overlapping the next (windowed overlap-add)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
