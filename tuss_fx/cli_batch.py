@@ -25,7 +25,8 @@ from tuss_fx.model.prompts import DMX_PROMPTS
 @click.option("--filename", default=None, callback=check_template,
               help="Output name template relative to --out-dir with {track}, {stem}, {ext} "
                    "[default: {track}.{ext} for a remix, {track}/{stem}.{ext} for --separate].")
-@click.option("--format", "file_format", type=click.Choice(["wav", "flac"]), default="wav", show_default=True)
+@click.option("--format", "file_format", type=click.Choice(["wav", "flac"]), default="wav", show_default=True,
+              help="wav is 32-bit float (keeps headroom); flac is 24-bit.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes on this machine, one model each, CPU threads split between them; with "
                    "--ray, the number of actors.")

@@ -36,11 +36,14 @@ def _name_map(ctx, param, value: str) -> dict[str, str]:
               help="Share of each task's tracks (whole tracks, at least one) kept out of training to score on.")
 @click.option("--eval-every", type=click.IntRange(min=1), default=100, show_default=True,
               help="Steps between held-out evaluations; the best evaluated checkpoint is exported.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Excerpts per optimiser step.")
 @click.option("--segment-seconds", type=click.FloatRange(min=0.5), default=4.0, show_default=True,
               help="Excerpt length for training and scoring.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True)
-@click.option("--warmup-steps", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True,
+              help="Peak learning rate (a tenth of training from scratch: the start model already separates).")
+@click.option("--warmup-steps", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Steps of linear learning-rate warm-up.")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Training state, evaluations and best weights, for resuming [default: OUTPUT's name + .work].")
 @click.option("--force", is_flag=True, help="Export the best fine-tuned checkpoint even if it scores below the start "
