@@ -1,6 +1,8 @@
 """tuss-fx batch --ray against a real local Ray instance started here (not a mock)."""
 
 import json
+import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -15,6 +17,10 @@ from tests.conftest import noise
 
 pytest.importorskip("ray")
 BIN = Path(sys.executable).parent
+# Ray's token authentication with a token of this test run for both ends: Ray turns token mode on
+# by itself once ~/.ray/auth_token exists (any earlier local ray.init writes one), and a head and a
+# driver that disagree about it cannot talk; set explicitly, the test does not depend on ~/.ray
+RAY_ENV = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +29,10 @@ def ray_address():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     subprocess.run([str(BIN / "ray"), "start", "--head", "--num-cpus", "2", "--port", str(port),
-                    "--disable-usage-stats", "--include-dashboard=false"], check=True, capture_output=True, timeout=120)
+                    "--disable-usage-stats", "--include-dashboard=false"], check=True, capture_output=True, timeout=120,
+                   env=RAY_ENV)
     yield f"127.0.0.1:{port}"
-    subprocess.run([str(BIN / "ray"), "stop", "--force"], capture_output=True, timeout=120)
+    subprocess.run([str(BIN / "ray"), "stop", "--force"], capture_output=True, timeout=120, env=RAY_ENV)
 
 
 def _batch(inputs, out, address, parity_dir, *extra):
@@ -45,7 +52,7 @@ def test_three_files_one_bad_on_two_actors(tmp_path, ray_address, parity_dir):
         sf.write(inputs / f"{name}.wav", noise(2, 24000, seed=ord(name)).T, 48000, subtype="FLOAT")
     (inputs / "c.wav").write_bytes(b"RIFF\x00\x00")
     result = subprocess.run(_batch(inputs, tmp_path / "out", ray_address, parity_dir), capture_output=True,
-                            text=True, timeout=300)
+                            text=True, timeout=300, env=RAY_ENV)
     assert result.returncode == 1 and "1 of 3 files failed" in result.stderr, result.stderr
     assert _statuses(tmp_path / "out") == {"a.wav": "done", "b.wav": "done", "c.wav": "failed"}
     manifest = [json.loads(line) for line in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()]
@@ -60,7 +67,7 @@ def test_a_killed_driver_resumes_without_redoing_finished_files(tmp_path, ray_ad
         sf.write(inputs / f"take{index}.wav", noise(1, 6 * 48000, seed=index).T, 48000, subtype="FLOAT")
     out = tmp_path / "out"
     driver = subprocess.Popen(_batch(inputs, out, ray_address, parity_dir), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+                              stderr=subprocess.DEVNULL, env=RAY_ENV)
     deadline = time.monotonic() + 240
     while "done" not in _statuses(out).values() and driver.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -68,7 +75,8 @@ def test_a_killed_driver_resumes_without_redoing_finished_files(tmp_path, ray_ad
     driver.wait()
     finished = {name for name, status in _statuses(out).items() if status == "done"}
     assert 0 < len(finished) < 8
-    result = subprocess.run(_batch(inputs, out, ray_address, parity_dir), capture_output=True, text=True, timeout=300)
+    result = subprocess.run(_batch(inputs, out, ray_address, parity_dir), capture_output=True, text=True, timeout=300,
+                            env=RAY_ENV)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert {Path(line["input"]).name for line in lines if line["status"] == "skipped"} == finished
