@@ -142,10 +142,11 @@ def test_quick_start_loop_without_flush_warns_with_the_missing_count(sep, progra
         gc.collect()
 
 
-@pytest.mark.parametrize("frames_per_read", [None, 1001])
-def test_reset_on_the_last_block_warns_with_the_dropped_count(sep, program, tmp_path, frames_per_read):
+@pytest.mark.parametrize("frames_per_read", [None, 4096, 1001])
+@pytest.mark.parametrize("kind", sorted(MAKERS))
+def test_reset_on_the_last_block_warns_with_the_dropped_count(sep, program, tmp_path, kind, frames_per_read):
     path, audio = program
-    board = _board(sep, "remix")
+    board = _board(sep, kind)
     with pytest.warns(HeldAudioWarning, match=r"held samples .* discarded by reset=True.* flush\(\)") as caught:
         out = _quick_start(board, path, tmp_path / "out.wav", frames_per_read, reset_on_last=True)
     dropped = int(str(caught[0].message).split(": ")[1].split()[0])
