@@ -20,6 +20,8 @@ from tuss_fx.errors import AudioReadError, AudioWriteError
 # float WAV keeps the headroom stems need (a stem may exceed 0 dBFS); FLAC has no float
 SUBTYPES = {"wav": "FLOAT", "flac": "PCM_24"}
 BLOCK_FRAMES = 65536
+# the file names a folder search takes for audio (what libsndfile and its MP3 support read)
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".aifc", ".w64", ".rf64", ".caf", ".mp3"}
 # below 1 kHz a header is broken, not audio (and resampling it to 48 kHz would take hours);
 # above 768 kHz (twice DXD) no converter records
 SAMPLE_RATE_RANGE_HZ = (1000, 768_000)
@@ -248,11 +250,19 @@ def format_for(path: Path) -> str:
     return "flac" if path.suffix.lower() == ".flac" else "wav"
 
 
-def check_targets(paths: list[Path], overwrite: bool) -> None:
-    """Raise AudioWriteError for the first existing output when overwriting was not asked for."""
+def check_targets(paths: list[Path], overwrite: bool, how_to_overwrite: str = "--overwrite") -> None:
+    """Raise AudioWriteError for the first existing output when overwriting was not asked for;
+    the message names `how_to_overwrite` (the CLI flag, or the Python argument)."""
     for path in paths:
         if path.exists() and not overwrite:
-            raise AudioWriteError(path, "exists already (pass --overwrite to replace it)")
+            raise AudioWriteError(path, f"exists already (pass {how_to_overwrite} to replace it)")
+
+
+def feed_file(digest, path: Path) -> None:
+    """Update a hashlib digest with a file's bytes, read in 1 MiB chunks (files may be hours of audio)."""
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
 
 
 def _check_riff_size(path: Path) -> None:

@@ -16,13 +16,13 @@ import math
 import os
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
 from tuss_fx.api import DEFAULT_FILENAME, output_path, plan_separation, separate_file
-from tuss_fx.audio_io import AudioInfo, probe, read_blocks
+from tuss_fx.audio_io import AUDIO_SUFFIXES, AudioInfo, feed_file, probe, read_blocks
 from tuss_fx.errors import TussFxError
 from tuss_fx.loudness import LoudnessMeter
 from tuss_fx.model.prompts import DMX_PROMPTS
@@ -32,7 +32,7 @@ from tuss_fx.separator import Separator, stem_names
 
 MANIFEST_NAME = "manifest.jsonl"
 REMIX_FILENAME = "{track}.{ext}"
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".aifc", ".w64", ".rf64", ".caf", ".mp3"}
+Result = Callable[[dict], None]  # receives each input's manifest entry as it finishes
 
 
 class BatchError(TussFxError):
@@ -112,10 +112,13 @@ def check_outputs_distinct(job: BatchJob, inputs: Sequence[Path]) -> None:
 
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
+    feed_file(digest, path)
     return digest.hexdigest()
+
+
+def failed_entry(input_path: str, error: str) -> dict:
+    """The manifest entry of an input that never reached process_input's own error handling."""
+    return {"input": input_path, "status": "failed", "error": f"{input_path}: {error}", "outputs": {}}
 
 
 class Manifest:
@@ -189,8 +192,12 @@ def process_input(job: BatchJob, separator: Separator, input_path: Path) -> dict
                                    job.residual, overwrite=True)
             separate_file(separator, plan, job.file_format)
             entry["input_lufs"] = integrated_lufs(info)
-            entry["output_lufs"] = {name: integrated_lufs(probe(path)) for name, path in targets.items()}
-        entry["outputs"] = {name: _described(path) for name, path in targets.items()}
+        written = {name: probe(path) for name, path in targets.items()}
+        if job.mode == "separate":
+            entry["output_lufs"] = {name: integrated_lufs(output) for name, output in written.items()}
+        entry["outputs"] = {name: {"path": str(output.path), "frames": output.num_frames,
+                                   "sample_rate": output.sample_rate, "channels": output.num_channels}
+                            for name, output in written.items()}
         entry["status"] = "done"
     except TussFxError as exc:
         entry["error"] = str(exc)
@@ -214,9 +221,3 @@ def integrated_lufs(info: AudioInfo) -> float | None:
     except ValueError:
         return None
     return value if math.isfinite(value) else None
-
-
-def _described(path: Path) -> dict:
-    info = probe(path)
-    return {"path": str(path), "frames": info.num_frames, "sample_rate": info.sample_rate,
-            "channels": info.num_channels}

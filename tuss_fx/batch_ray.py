@@ -10,12 +10,11 @@ Ctrl-C or SIGTERM cancels the tasks in flight (they remove their temporary files
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from tuss_fx.batch import BatchError, BatchJob, process_input
+from tuss_fx.batch import BatchError, BatchJob, Result, failed_entry, process_input
 
-Result = Callable[[dict], None]
 CANCEL_GRACE_SECONDS = 30  # tasks finishing their clean-up after a cancel; then actors are killed
 
 
@@ -67,8 +66,7 @@ def run_ray(job: BatchJob, inputs: Sequence[Path], address: str, on_result: Resu
                 if attempt == 0:
                     queue.insert(0, (path, 1))
                 else:
-                    on_result({"input": path, "status": "failed", "outputs": {},
-                               "error": f"{path}: failed twice on the Ray cluster ({type(exc).__name__})"})
+                    on_result(failed_entry(path, f"failed twice on the Ray cluster ({type(exc).__name__})"))
     except BaseException:
         for ref in running:
             ray.cancel(ref)  # KeyboardInterrupt inside the task: its clean-up removes the temporary files

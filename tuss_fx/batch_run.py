@@ -12,17 +12,17 @@ import multiprocessing
 import os
 import queue
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuss_fx.batch import BatchJob, Manifest, check_outputs_distinct, process_input, run_identity
+from tuss_fx.batch import (BatchJob, Manifest, Result, check_outputs_distinct, failed_entry, process_input,
+                           run_identity)
 from tuss_fx.checkpoint import weights_digest
 from tuss_fx.presets import load_preset
 from tuss_fx.separator import Separator
 from tuss_fx.signals import Terminated, terminate_by_exception
 
-Result = Callable[[dict], None]
 STOP_TIMEOUT_SECONDS = 30  # a worker finishing its clean-up after SIGTERM; then it is killed
 
 
@@ -114,10 +114,10 @@ def _collect(processes, results, unreported: set[str], on_result: Result) -> Non
                 if not process.is_alive() and process.pid in in_flight:
                     lost = in_flight.pop(process.pid)
                     unreported.discard(lost)
-                    on_result(_failed(lost, f"the worker process died (exit status {process.exitcode})"))
+                    on_result(failed_entry(lost, f"the worker process died (exit status {process.exitcode})"))
             if not any(process.is_alive() for process in processes):
                 for lost in sorted(unreported):
-                    on_result(_failed(lost, "no worker process left to run it"))
+                    on_result(failed_entry(lost, "no worker process left to run it"))
                 return
             continue
         if kind == "start":
@@ -138,10 +138,6 @@ def _stop(processes) -> None:
         if process.is_alive():
             process.kill()
             process.join()
-
-
-def _failed(input_path: str, error: str) -> dict:
-    return {"input": input_path, "status": "failed", "error": f"{input_path}: {error}", "outputs": {}}
 
 
 def _worker(job: BatchJob, threads: int, tasks, results) -> None:

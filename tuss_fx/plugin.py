@@ -205,7 +205,7 @@ class Chain(StreamingProcessor):
         return _Series(stages, num_channels)
 
     def _changed(self) -> None:
-        self._end_stream("discarded when the chain changed in the middle of a stream", stacklevel=4)
+        self._end_stream("discarded when the chain changed in the middle of a stream", stacklevel=5)
 
     def __len__(self) -> int:
         return len(self._plugins)

@@ -25,9 +25,8 @@ from typing import Protocol
 
 import numpy as np
 
-from tuss_fx.audio_io import BLOCK_FRAMES, AtomicWriter, format_for, probe, read_blocks
+from tuss_fx.audio_io import BLOCK_FRAMES, AtomicWriter, check_targets, format_for, probe, read_blocks
 from tuss_fx.effects import DEFAULT_BUFFER_SIZE
-from tuss_fx.errors import AudioWriteError
 
 # channels-first is the contract; more channels than this means samples-first was passed
 MAX_CHANNELS = 16
@@ -188,8 +187,7 @@ class StreamingProcessor:
         """
         info = probe(input_path)
         output_path = Path(output_path)
-        if output_path.exists() and not overwrite:
-            raise AudioWriteError(output_path, "exists already (pass overwrite=True to replace it)")
+        check_targets([output_path], overwrite, "overwrite=True")
         writer = AtomicWriter(output_path, info.sample_rate, info.num_channels, format_for(output_path))
         try:
             self._run(read_blocks(info, block_frames), info.sample_rate, writer.write)

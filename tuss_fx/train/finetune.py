@@ -107,12 +107,14 @@ def finetune(
     if "start" not in run:
         log(f"scoring the start model on {len(examples)} held-out excerpts of {len(held)} track(s)")
         run["start"] = evaluate(model, examples)
-        _save_run(work_dir, run)
+        _write_json(work_dir / RUN_NAME, run)
     state_path = work_dir / STATE_NAME
-    step = _saved_step(state_path)
-    if step:
-        model.load_state_dict(torch.load(state_path, map_location="cpu", weights_only=True)["model"])
+    state = _saved_state(state_path)
+    step = state["step"] if state else 0
+    if state:
+        model.load_state_dict(state["model"])
         log(f"resuming at step {step}")
+    del state  # the optimiser's moments: train() reloads what it needs
     sampler = StemsSampler(training, segment, model.config.sample_rate, seed=settings.seed)
     deadline = time.monotonic() + settings.minutes * 60 if settings.minutes else None
     while True:
@@ -127,7 +129,7 @@ def finetune(
             steps=target, batch_size=settings.batch_size, lr=settings.lr, warmup_steps=settings.warmup_steps,
             checkpoint_every=settings.checkpoint_every, epoch_steps=settings.eval_every, seed=settings.seed),
             state_path, report, placement, precision, deadline)
-        step = _saved_step(state_path)
+        step = _saved_state(state_path)["step"]
     best = max(run["evaluations"], key=lambda entry: entry["mean_si_snri"], default=None)
     result = FinetuneResult(run["start"], best, step, None, identity["heldout_tracks"])
     if best is not None and (result.improved or force):
@@ -149,7 +151,7 @@ def _record(run: dict, step: int, scores: Scores, model: TussModel, work_dir: Pa
     if entry["mean_si_snri"] > previous:
         save_native(model, work_dir / BEST_NAME, {"step": step})
     run["evaluations"].append(entry)
-    _save_run(work_dir, run)
+    _write_json(work_dir / RUN_NAME, run)
 
 
 def _load_run(work_dir: Path, identity: dict) -> dict:
@@ -165,17 +167,12 @@ def _load_run(work_dir: Path, identity: dict) -> dict:
     return run
 
 
-def _save_run(work_dir: Path, run: dict) -> None:
-    _write_json(work_dir / RUN_NAME, run)
-
-
 def _write_json(path: Path, data: dict) -> None:
     tmp = temp_beside(path)
     tmp.write_text(json.dumps(data, indent=1))
     tmp.replace(path)
 
 
-def _saved_step(state_path: Path) -> int:
-    if not state_path.exists():
-        return 0
-    return int(torch.load(state_path, map_location="cpu", weights_only=True)["step"])
+def _saved_state(state_path: Path) -> dict | None:
+    """The training state train() saved (model, optimiser, step ...), or None before the first save."""
+    return torch.load(state_path, map_location="cpu", weights_only=True) if state_path.exists() else None

@@ -16,13 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from tuss_fx.audio_io import AudioInfo, probe, read_blocks
+from tuss_fx.audio_io import AUDIO_SUFFIXES, AudioInfo, feed_file, probe, read_blocks
 from tuss_fx.errors import TussFxError
 from tuss_fx.model.prompts import DMX_PROMPTS, STEM_PROMPTS
 
 TASKS = {"dialogue/music/effects": DMX_PROMPTS, "stems": STEM_PROMPTS}
 MIX_NAME = "mix"
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".aifc", ".w64", ".rf64", ".caf", ".mp3"}
 # a residual 40 dB under the mix is rounding, dither or a limiter's last touch, not missing material
 RESIDUAL_TOLERANCE_DB = -40.0
 
@@ -92,9 +91,7 @@ def folder_digest(tracks: Sequence[Track]) -> list[dict[str, str]]:
         digest = hashlib.sha256()
         for path in sorted([*track.stems.values(), *([track.mix] if track.mix else [])]):
             digest.update(path.name.encode())
-            with open(path, "rb") as handle:
-                for chunk in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(chunk)
+            feed_file(digest, path)
         rows.append({"track": str(track.folder), "sha256": digest.hexdigest()})
     return rows
 

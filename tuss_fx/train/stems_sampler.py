@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import soundfile as sf
 
-from tuss_fx.resample import resample, resampled_length
+from tuss_fx.resample import resample
 from tuss_fx.train.stems_folder import Track
 
 Example = tuple[np.ndarray, np.ndarray, list[str]]  # mixture (L,), sources (P, L), prompts
@@ -24,15 +24,26 @@ SILENT_PEAK = 1e-4  # an excerpt whose every stem stays under this is a gap betw
 MAX_DRAWS = 20
 
 
-def read_excerpt(track: Track, path, start: int, num_frames: int, channel: int, model_rate: int) -> np.ndarray:
-    """(L,) float32 at model_rate: `num_frames` frames (at the track's rate) of one channel from `start`,
-    zero-padded past the end of the file."""
+def read_excerpt(track: Track, path, start: int, channel: int, segment_samples: int, model_rate: int) -> np.ndarray:
+    """(segment_samples,) float32 at model_rate: one channel of the file from frame `start` (at the
+    track's rate), zero-padded past the end of the file."""
+    num_frames = source_frames(track, segment_samples, model_rate)
     data, _ = sf.read(str(path), start=start, frames=num_frames, dtype="float32", always_2d=True)
     excerpt = np.zeros(num_frames, np.float32)
     excerpt[: data.shape[0]] = data[:, channel]
-    if track.sample_rate == model_rate:
-        return excerpt
-    return resample(excerpt[None], track.sample_rate, model_rate)[0]
+    if track.sample_rate != model_rate:
+        excerpt = resample(excerpt[None], track.sample_rate, model_rate)[0]
+    return excerpt[:segment_samples]
+
+
+def moment(track: Track, start: int, channel: int, segment_samples: int, model_rate: int) -> Example:
+    """A real moment of a track: every stem at the same time and channel, and the track's own mix
+    as the mixture when it has one (so its residual is in the input)."""
+    sources = np.stack([read_excerpt(track, path, start, channel, segment_samples, model_rate)
+                        for path in track.stems.values()])
+    mixture = (read_excerpt(track, track.mix, start, channel, segment_samples, model_rate) if track.mix
+               else sources.sum(axis=0))
+    return mixture, sources, track.prompts
 
 
 class StemsSampler:
@@ -60,13 +71,7 @@ class StemsSampler:
 
     def _real(self, group: Sequence[Track]) -> Example:
         track = self._track(group)
-        start, channel = self._position(track)
-        frames = self._source_frames(track)
-        sources = np.stack([read_excerpt(track, path, start, frames, channel, self.model_rate)
-                            for path in track.stems.values()])[:, : self.segment_samples]
-        mixture = (read_excerpt(track, track.mix, start, frames, channel, self.model_rate)[: self.segment_samples]
-                   if track.mix else sources.sum(axis=0))
-        return mixture, sources, track.prompts
+        return moment(track, *self._position(track), self.segment_samples, self.model_rate)
 
     def _remix(self, group: Sequence[Track]) -> Example:
         prompts = group[0].prompts
@@ -74,8 +79,8 @@ class StemsSampler:
         for prompt in prompts:
             track = self._track(group)
             start, channel = self._position(track)
-            excerpt = read_excerpt(track, track.stems[prompt], start, self._source_frames(track), channel,
-                                   self.model_rate)[: self.segment_samples]
+            excerpt = read_excerpt(track, track.stems[prompt], start, channel, self.segment_samples,
+                                   self.model_rate)
             sources.append(excerpt * np.float32(10 ** (self.rng.uniform(*REMIX_GAIN_DB) / 20)))
         stacked = np.stack(sources)
         return stacked.sum(axis=0), stacked, list(prompts)
@@ -85,19 +90,14 @@ class StemsSampler:
         return group[int(self.rng.choice(len(group), p=lengths / lengths.sum()))]
 
     def _position(self, track: Track) -> tuple[int, int]:
-        latest = max(track.num_frames - self._source_frames(track), 0)
+        latest = max(track.num_frames - source_frames(track, self.segment_samples, self.model_rate), 0)
         return int(self.rng.integers(0, latest + 1)), int(self.rng.integers(track.num_channels))
-
-    def _source_frames(self, track: Track) -> int:
-        return source_frames(track, self.segment_samples, self.model_rate)
 
 
 def source_frames(track: Track, segment_samples: int, model_rate: int) -> int:
-    """Frames at the track's rate that resample to at least one segment at the model rate."""
-    frames = -(-segment_samples * track.sample_rate // model_rate)
-    while resampled_length(frames, track.sample_rate, model_rate) < segment_samples:
-        frames += 1
-    return frames
+    """Frames at the track's rate that resample to at least one segment at the model rate: the
+    ceiling of segment * rate / model rate (resampled_length rounds, so the ceiling always reaches it)."""
+    return -(-segment_samples * track.sample_rate // model_rate)
 
 
 def heldout_examples(tracks: Sequence[Track], segment_samples: int, model_rate: int,
@@ -109,14 +109,9 @@ def heldout_examples(tracks: Sequence[Track], segment_samples: int, model_rate: 
         frames = source_frames(track, segment_samples, model_rate)
         starts = np.linspace(0, max(track.num_frames - frames, 0), per_track).round().astype(int)
         for index, start in enumerate(dict.fromkeys(starts.tolist())):
-            channel = index % track.num_channels
-            sources = np.stack([read_excerpt(track, path, start, frames, channel, model_rate)
-                                for path in track.stems.values()])[:, :segment_samples]
-            if np.abs(sources).max() <= SILENT_PEAK:
-                continue
-            mixture = (read_excerpt(track, track.mix, start, frames, channel, model_rate)[:segment_samples]
-                       if track.mix else sources.sum(axis=0))
-            examples.append((mixture, sources, track.prompts))
+            example = moment(track, start, index % track.num_channels, segment_samples, model_rate)
+            if np.abs(example[1]).max() > SILENT_PEAK:
+                examples.append(example)
     return examples
 
 
