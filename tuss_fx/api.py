@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from tuss_fx.audio_io import SUBTYPES, AudioInfo, WriterGroup, check_targets, probe, read_blocks
+from tuss_fx.report import ReportRecorder, check_report_target, programme_name
 from tuss_fx.separator import RESIDUAL, Progress, Separator, source_names, stem_names
 
 DEFAULT_FILENAME = "{track}/{stem}.{ext}"
@@ -29,6 +30,7 @@ class SeparationJob:
     info: AudioInfo
     prompts: tuple[str, ...]
     outputs: dict[str, Path]  # stem name (or "residual") -> target path
+    report: Path | None = None  # a PNG or HTML report (and its JSON) of the separation
 
 
 def plan_separation(
@@ -39,8 +41,13 @@ def plan_separation(
     filename: str = DEFAULT_FILENAME,
     residual: bool = False,
     overwrite: bool = False,
+    audio_track: int | None = None,
+    report: Path | None = None,
 ) -> SeparationJob:
     """Probe the input and name the outputs; raises before anything is written.
+
+    audio_track: the track of a film container (1-based, default the first). report: where to
+    draw the report (PNG or HTML, a JSON beside it).
 
     Raises:
         AudioReadError: a bad input. AudioWriteError: an output exists and overwrite is False.
@@ -48,11 +55,13 @@ def plan_separation(
     """
     if file_format not in SUBTYPES:
         raise ValueError(f"format must be one of {sorted(SUBTYPES)}, got {file_format!r}")
-    info = probe(input_path)
+    info = probe(input_path, audio_track)
     names = source_names(prompts) if residual else stem_names(prompts)
     outputs = {name: output_path(out_dir, filename, input_path.stem, name, file_format) for name in names}
     check_targets(list(outputs.values()), overwrite)
-    return SeparationJob(info, tuple(prompts), outputs)
+    if report:
+        check_report_target(report, overwrite)
+    return SeparationJob(info, tuple(prompts), outputs, report)
 
 
 def separate_file(
@@ -69,6 +78,8 @@ def separate_file(
     """
     info = job.info
     stems = stem_names(job.prompts)
+    recorder = ReportRecorder(info, source_names(job.prompts), f"{programme_name(info)} separated", None, processed=False) if job.report \
+        else None
     regions = separator.separate_regions(read_blocks(info), info.sample_rate, info.num_channels, info.num_frames,
                                          job.prompts, progress)
     with WriterGroup(job.outputs, info.sample_rate, info.num_channels, file_format) as writers:
@@ -77,5 +88,9 @@ def separate_file(
                 writers[name].write(stem)
             if RESIDUAL in writers:
                 writers[RESIDUAL].write(mixture - region.sum(axis=0))
+            if recorder:
+                recorder.push_input(mixture, region)
+    if recorder:
+        recorder.write(job.report)
     return dict(job.outputs)
 

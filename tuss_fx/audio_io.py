@@ -15,13 +15,15 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from tuss_fx.container import CONTAINER_SUFFIXES, is_container, probe_track, read_track_blocks
 from tuss_fx.errors import AudioReadError, AudioWriteError
 
 # float WAV keeps the headroom stems need (a stem may exceed 0 dBFS); FLAC has no float
 SUBTYPES = {"wav": "FLOAT", "flac": "PCM_24"}
 BLOCK_FRAMES = 65536
-# the file names a folder search takes for audio (what libsndfile and its MP3 support read)
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".aifc", ".w64", ".rf64", ".caf", ".mp3"}
+# the file names a folder search takes for audio: what libsndfile (with MP3) reads, and film containers
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".aifc", ".w64", ".rf64", ".caf", ".mp3",
+                  *CONTAINER_SUFFIXES}
 # below 1 kHz a header is broken, not audio (and resampling it to 48 kHz would take hours);
 # above 768 kHz (twice DXD) no converter records
 SAMPLE_RATE_RANGE_HZ = (1000, 768_000)
@@ -33,35 +35,51 @@ class AudioInfo:
     sample_rate: int
     num_channels: int
     num_frames: int
+    audio_track: int | None = None  # 1-based audio track of a film container; None: a plain audio file
+    start_seconds: float = 0.0  # timestamp of the first sample (containers; 0 for audio files)
 
     @property
     def duration_seconds(self) -> float:
         return self.num_frames / self.sample_rate
 
 
-def probe(path: str | Path) -> AudioInfo:
+def probe(path: str | Path, audio_track: int | None = None) -> AudioInfo:
     """Open an input and check it can be separated.
+
+    Film containers (CONTAINER_SUFFIXES) are read through FFmpeg: `audio_track` picks a track,
+    numbered from 1 (default the first). Plain audio files have one track.
 
     Raises:
         AudioReadError: missing, empty, not audio, truncated (RIFF size past the end), no samples,
-            or a sample rate outside SAMPLE_RATE_RANGE_HZ.
+            a sample rate outside SAMPLE_RATE_RANGE_HZ, or no such audio track.
     """
     path = Path(path)
     if not path.is_file():
         raise AudioReadError(path, "no such file")
     if path.stat().st_size == 0:
         raise AudioReadError(path, "file is empty")
+    if is_container(path):
+        track = probe_track(path, audio_track or 1)
+        _check_rate(path, track.sample_rate)
+        return AudioInfo(path, track.sample_rate, track.num_channels, track.num_frames, track.number,
+                         track.start_seconds)
+    if audio_track not in (None, 1):
+        raise AudioReadError(path, f"is an audio file with one track; there is no audio track {audio_track}")
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AudioReadError(path, f"not a readable audio file ({_reason(exc)})") from None
     if info.frames <= 0:
         raise AudioReadError(path, "holds no audio samples (zero length)")
-    low, high = SAMPLE_RATE_RANGE_HZ
-    if not low <= info.samplerate <= high:
-        raise AudioReadError(path, f"sample rate {info.samplerate} Hz is outside the {low}-{high} Hz tuss-fx reads")
+    _check_rate(path, info.samplerate)
     _check_riff_size(path)
     return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames))
+
+
+def _check_rate(path: Path, sample_rate: int) -> None:
+    low, high = SAMPLE_RATE_RANGE_HZ
+    if not low <= sample_rate <= high:
+        raise AudioReadError(path, f"sample rate {sample_rate} Hz is outside the {low}-{high} Hz tuss-fx reads")
 
 
 def read_blocks(info: AudioInfo, block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
@@ -70,10 +88,14 @@ def read_blocks(info: AudioInfo, block_frames: int = BLOCK_FRAMES) -> Iterator[n
     Raises:
         AudioReadError: a decoding error (truncated or corrupt data) or NaN/inf samples.
     """
+    if info.audio_track is not None:
+        blocks = read_track_blocks(info.path, info.audio_track, block_frames)
+    else:
+        blocks = (block.T for block in sf.blocks(str(info.path), blocksize=block_frames, always_2d=True,
+                                                 dtype="float32"))
     done = 0
     try:
-        for block in sf.blocks(str(info.path), blocksize=block_frames, always_2d=True, dtype="float32"):
-            block = block.T
+        for block in blocks:
             check_finite(block, info.path, offset=done)
             done += block.shape[1]
             yield block

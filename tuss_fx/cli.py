@@ -8,9 +8,10 @@ from pathlib import Path
 
 import click
 
-from tuss_fx.cli_options import check_template, model_options
+from tuss_fx.cli_options import AUDIO_TRACK_OPTION, REPORT_OPTION, check_template, model_options
 from tuss_fx.errors import TussFxError
 from tuss_fx.model.prompts import DMX_PROMPTS
+from tuss_fx.remux import CODEC_CHOICES
 from tuss_fx.signals import Terminated, terminate_by_exception
 
 # existence is checked by audio_io.probe, so a missing input is the same one-line error (exit 1)
@@ -40,7 +41,7 @@ def main() -> None:
     """Prompt-driven source separation (TUSS) for audio post-production."""
 
 
-def load_separator(checkpoint: str, device: str, segment_seconds: float | None, overlap: float):
+def load_separator(checkpoint: str, device: str, segment_seconds: float | None = None, overlap: float = 0.25):
     from tuss_fx.separator import Separator
 
     return Separator.from_pretrained(checkpoint, device=device, segment_seconds=segment_seconds, overlap=overlap)
@@ -71,21 +72,32 @@ def progress_bar(label: str, quiet: bool):
 @click.option("--format", "file_format", type=click.Choice(["wav", "flac"]), default="wav", show_default=True,
               help="wav is 32-bit float (keeps headroom); flac is 24-bit.")
 @click.option("--residual", is_flag=True, help="Also write residual = mixture - sum of stems.")
+@AUDIO_TRACK_OPTION
+@click.option("--report", "report_path", default=None, callback=check_template,
+              help="Also draw a report per input (.png, or .html with the picture inside) of loudness curves, "
+                   "true peaks and spectrograms, numbers in a .json beside it; {track} names the input "
+                   "(needed for several inputs).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @model_options
-def separate(inputs, prompts, out_dir, filename, file_format, residual, overwrite, quiet,
-             checkpoint, device, segment_seconds, overlap) -> None:
-    """Separate INPUTS into one file per prompt, streaming (memory does not grow with length)."""
-    from tuss_fx.api import plan_separation, separate_file
+def separate(inputs, prompts, out_dir, filename, file_format, residual, audio_track, report_path, overwrite, quiet,
+             **model) -> None:
+    """Separate INPUTS into one file per prompt, streaming (memory does not grow with length).
 
-    separator = load_separator(checkpoint, device, segment_seconds, overlap)
+    INPUTS may be audio files or film containers (their first audio track, or --audio-track)."""
+    from tuss_fx.api import output_path, plan_separation, separate_file
+
+    if report_path and len(inputs) > 1 and "{track}" not in report_path:
+        raise click.BadParameter("with several inputs, put {track} in the report name", param_hint="--report")
+    separator = load_separator(**model)
     separator.check_prompts(prompts)
-    jobs = [plan_separation(path, prompts, out_dir, file_format, filename, residual, overwrite) for path in inputs]
+    jobs = [plan_separation(path, prompts, out_dir, file_format, filename, residual, overwrite, audio_track,
+                            output_path(Path("."), report_path, path.stem, "", "") if report_path else None)
+            for path in inputs]
     for job in jobs:
         with progress_bar(job.info.path.name, quiet) as progress:
             written = separate_file(separator, job, file_format, progress)
-        for path in written.values():
+        for path in [*written.values(), *([job.report] if job.report else [])]:
             click.echo(str(path))
 
 
@@ -96,7 +108,7 @@ def info(checkpoint: str, device: str) -> None:
     """Print the model, its prompts, the device and which compute path each op takes."""
     from tuss_fx import ops
 
-    separator = load_separator(checkpoint, device, None, 0.25)
+    separator = load_separator(checkpoint, device)
     config = separator.model.config
     num_params = sum(p.numel() for p in separator.model.parameters())
     click.echo(f"model:      {separator.name}")
@@ -120,43 +132,85 @@ def _format_lufs(value: float) -> str:
 @click.option("--preset", default="dialogue-boost", show_default=True,
               help="A shipped preset name (see `tuss-fx presets`) or a .toml file.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Output file (.wav float or .flac 24-bit) [default: INPUT.<preset>.wav beside the input].")
+              help="Output file: .wav (float) or .flac (24-bit), or a film container (.mov .mp4 .m4a .mkv .webm "
+                   ".mxf) copied from a film INPUT with the remixed track replaced "
+                   "[default: INPUT.<preset>.wav, or INPUT.<preset>.<same suffix> for a film].")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a preset value, e.g. --set stems.speech.gain_db=8 (repeatable).")
 @click.option("--automation", type=INPUT_FILE, default=None,
               help="MIDI file whose CC7 lanes ride the stem faders (channel n = stem n, see docs).")
 @click.option("--target-lufs", type=float, default=None, help="Loudness target overriding the preset's.")
 @click.option("--stems-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Also write each processed stem (after its chain and gain) and the residual here.")
+              help="Also write each processed stem (after its chain and gain) and the residual here (WAV).")
+@AUDIO_TRACK_OPTION
+@click.option("--audio-codec", type=click.Choice(CODEC_CHOICES), default="auto", show_default=True,
+              help="Codec of the replaced track in a film output. auto: PCM in MOV/MKV/MXF (the original's "
+                   "bit depth), ALAC in MP4/M4A, Opus 256 kb/s in WebM.")
+@click.option("--drop-other-audio", is_flag=True,
+              help="Film output: keep only the remixed audio track (other audio tracks are kept by default).")
+@REPORT_OPTION
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @model_options
-def remix(input_path, preset, output, overrides, automation, target_lufs, stems_dir, overwrite, quiet,
-          checkpoint, device, segment_seconds, overlap) -> None:
-    """Separate INPUT, process and re-balance its stems per a preset, normalise loudness, write it."""
-    from tuss_fx.automation import GainAutomation
-    from tuss_fx.presets import load_preset
+def remix(input_path, preset, output, overrides, automation, target_lufs, stems_dir, audio_track, audio_codec,
+          drop_other_audio, report_path, overwrite, quiet, **model) -> None:
+    """Separate INPUT, process and re-balance its stems per a preset, normalise loudness, write it.
+
+    INPUT may be a film container: its audio track is remixed, and a film output is a copy of
+    the container with the picture, subtitles and other tracks copied untouched."""
     from tuss_fx.audio_io import format_for
+    from tuss_fx.automation import GainAutomation
+    from tuss_fx.film import remix_film
+    from tuss_fx.presets import load_preset
     from tuss_fx.remix import remix_file
+    from tuss_fx.remux import muxer_for
     from tuss_fx.separator import source_names
 
     if target_lufs is not None:
         overrides = (*overrides, f"master.target_lufs={target_lufs}")
     chosen = load_preset(preset, overrides)
-    output = output or input_path.with_name(f"{input_path.stem}.{chosen.name}.wav")
+    suffix = input_path.suffix if muxer_for(input_path) else ".wav"
+    output = output or input_path.with_name(f"{input_path.stem}.{chosen.name}{suffix}")
     lanes = GainAutomation.from_midi(automation, source_names(chosen.prompts)) if automation else None
-    separator = load_separator(checkpoint, device, segment_seconds, overlap)
+    separator = load_separator(**model)
     with progress_bar(input_path.name, quiet) as progress:
-        report = remix_file(separator, chosen, input_path, output, lanes, stems_dir,
-                            format_for(output), overwrite, progress)
+        if muxer_for(output):
+            report, encoding = remix_film(separator, chosen, input_path, output, audio_track or 1, audio_codec,
+                                          drop_other_audio, lanes, stems_dir, overwrite, progress, report_path)
+        else:
+            report = remix_file(separator, chosen, input_path, output, lanes, stems_dir, format_for(output),
+                                overwrite, progress, audio_track, report_path)
     click.echo(str(report.output))
     for path in report.stems.values():
         click.echo(str(path))
+    if report_path:
+        click.echo(str(report_path))
+    if muxer_for(output):
+        click.echo(f"audio track {audio_track or 1} replaced: {encoding.describe()}", err=True)
     click.echo(f"input loudness:  {_format_lufs(report.input_lufs)}", err=True)
     click.echo(f"output loudness: {_format_lufs(report.output_lufs)} (normalisation gain "
                f"{report.loudness_gain_db:+.1f} dB{', peak-limited' if report.limited else ''})", err=True)
     for name, gain in report.gains.items():
         click.echo(f"  {name:<10} {gain}", err=True)
+
+
+@main.command()
+@click.argument("stems_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("-o", "--output", "report_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Report to draw: .png, or .html with the picture inside; its numbers go to a .json beside it.")
+@click.option("--input", "mix_path", type=INPUT_FILE, default=None,
+              help="The mixture the stems came from [default: the sum of the stems].")
+@click.option("--remix", "remix_path", type=INPUT_FILE, default=None, help="The remix, drawn as the output curve.")
+@click.option("--target-lufs", type=float, default=None, help="Loudness target drawn on the loudness curves.")
+@AUDIO_TRACK_OPTION
+@click.option("--overwrite", is_flag=True, help="Replace an existing report.")
+def report(stems_dir, report_path, mix_path, remix_path, target_lufs, audio_track, overwrite) -> None:
+    """Draw the report of an existing STEMS_DIR (one audio file per stem, as `separate` or
+    `remix --stems-dir` write them): loudness curves, true peaks, spectrograms."""
+    from tuss_fx.report_folder import report_from_folder
+
+    for path in report_from_folder(stems_dir, report_path, mix_path, remix_path, target_lufs, audio_track, overwrite):
+        click.echo(str(path))
 
 
 @main.group(invoke_without_command=True)

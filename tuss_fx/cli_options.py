@@ -45,3 +45,13 @@ def model_options(func):
     for option in reversed(options):
         func = option(func)
     return func
+
+
+AUDIO_TRACK_OPTION = click.option(
+    "--audio-track", type=click.IntRange(min=1), default=None,
+    help="Audio track of a film container (.mov .mp4 .m4a .mkv .webm .mxf), numbered from 1 as A1, A2... "
+         "[default: the first].")
+REPORT_OPTION = click.option(
+    "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Also draw a report (.png, or .html with the picture inside) of loudness curves, true peaks and "
+         "spectrograms, with its numbers in a .json beside it.")

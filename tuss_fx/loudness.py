@@ -33,9 +33,13 @@ def _weights(num_channels: int) -> np.ndarray:
 
 
 class LoudnessMeter:
-    """Push (C, n) blocks; `integrated_lufs()` gives the gated loudness of everything pushed."""
+    """Push (C, n) blocks; `integrated_lufs()` gives the gated loudness of everything pushed.
 
-    def __init__(self, sample_rate: int, num_channels: int) -> None:
+    With `hop_seconds`, it also keeps the channel-weighted energy at every hop, from which
+    `sliding_lufs` gives momentary (0.4 s) and short-term (3 s) loudness curves (EBU Tech 3341).
+    """
+
+    def __init__(self, sample_rate: int, num_channels: int, hop_seconds: float | None = None) -> None:
         self.sample_rate = sample_rate
         self._weights = _weights(num_channels)
         reference = pyloudnorm.Meter(sample_rate)  # K-weighting: high shelf then high pass
@@ -46,6 +50,8 @@ class LoudnessMeter:
         self._marks: dict[int, np.ndarray] = {0: self._energy.copy()}
         self._next_bound = [0, 0]  # next gating block whose (lower, upper) bound is still to record
         self.peak = 0.0  # sample peak of the unweighted input, for limiter decisions
+        self.hop_samples = round(hop_seconds * sample_rate) if hop_seconds else None
+        self._hop_energies = [0.0]  # Σ_c w_c Σx² up to every hop bound, from sample 0
 
     def _bounds(self, block: int) -> tuple[int, int]:
         # the same float expressions as pyloudnorm, so rounding lands on the same samples
@@ -72,6 +78,10 @@ class LoudnessMeter:
                 if mark > start:
                     self._marks[mark] = self._energy + cumulative[:, mark - start - 1]
                 self._next_bound[side] += 1
+        if self.hop_samples:
+            first = start // self.hop_samples + 1
+            for mark in range(first * self.hop_samples, end + 1, self.hop_samples):
+                self._hop_energies.append(float(self._weights @ (self._energy + cumulative[:, mark - start - 1])))
         self._energy = self._energy + cumulative[:, -1]
         self._num_samples = end
 
@@ -91,6 +101,17 @@ class LoudnessMeter:
             energies[:, block] = self._mark(upper) - self._mark(lower)
         energies /= BLOCK_SECONDS * rate
         return _gated_loudness(energies, self._weights)
+
+    def sliding_lufs(self, window_seconds: float) -> np.ndarray:
+        """Loudness of the `window_seconds` ending at every hop bound (hop_samples apart, the first
+        one hop in); NaN where less than a window has passed. Needs hop_seconds; the window must be
+        a whole number of hops."""
+        hops = round(window_seconds * self.sample_rate / self.hop_samples)
+        energies = np.asarray(self._hop_energies)
+        mean_square = (energies[hops:] - energies[:-hops]) / (hops * self.hop_samples)
+        with np.errstate(divide="ignore"):
+            lufs = -0.691 + 10.0 * np.log10(np.maximum(mean_square, 0.0))
+        return np.concatenate([np.full(min(hops, len(energies)) - 1, np.nan), lufs])
 
     def _mark(self, index: int) -> np.ndarray:
         return self._marks[index] if index < self._num_samples else self._energy

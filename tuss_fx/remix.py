@@ -22,6 +22,7 @@ from tuss_fx.effects import DEFAULT_BUFFER_SIZE, ChainStream
 from tuss_fx.errors import TussFxError
 from tuss_fx.loudness import LoudnessMeter
 from tuss_fx.presets import Preset
+from tuss_fx.report import ReportRecorder, check_report_target, programme_name
 from tuss_fx.separator import Progress, Separator, source_names
 from tuss_fx.stream import SampleQueue
 
@@ -137,6 +138,8 @@ def remix_file(
     file_format: str = "wav",
     overwrite: bool = False,
     progress: Progress | None = None,
+    audio_track: int | None = None,
+    report_path: Path | None = None,
 ) -> RemixReport:
     """Remix one file per `preset`, streaming; all outputs appear together or not at all.
 
@@ -144,41 +147,70 @@ def remix_file(
     loudness and peak; pass 2 (only when a loudness gain or the ceiling needs it) applies the
     gain and the limiter. Memory does not grow with the file length.
 
+    audio_track picks the track of a film container (1-based; the output is audio only, see
+    film.remix_film for a container out). report_path: a PNG or HTML report and its JSON.
+
     Raises:
         PresetError: a prompt the model lacks. AudioReadError / AudioWriteError: bad input or output.
         TussFxError: a loudness target on a file shorter than one 400 ms loudness block.
     """
     preset.check_prompts(separator.prompts)
-    info = probe(input_path)
+    info = probe(input_path, audio_track)
     stem_paths = {name: stems_dir / f"{name}.{file_format}" for name in source_names(preset.prompts)} \
         if stems_dir else {}
     check_targets([output_path, *stem_paths.values()], overwrite)
+    if report_path:
+        check_report_target(report_path, overwrite)
     try:
         input_meter = LoudnessMeter(info.sample_rate, info.num_channels)
     except ValueError as exc:
         raise TussFxError(input_path, f"{exc}; a remix measures loudness, so it takes those layouts "
                           "(`separate` takes any)") from None
     mix_meter = LoudnessMeter(info.sample_rate, info.num_channels)
+    recorder = ReportRecorder(info, source_names(preset.prompts), f"{programme_name(info)} remixed with {preset.name}",
+                              preset.target_lufs, processed=True) if report_path else None
     scratch = AtomicWriter(output_path, info.sample_rate, info.num_channels, "wav")  # float pre-master mix
     try:
         with WriterGroup(stem_paths, info.sample_rate, info.num_channels, file_format) as stem_writers:
-            sink = (lambda name, block: stem_writers[name].write(block)) if stem_writers else None
-            mixer = RemixStream.from_preset(preset, info.sample_rate, info.num_channels, automation, sink)
+            mixer = RemixStream.from_preset(preset, info.sample_rate, info.num_channels, automation,
+                                            _stem_sink(stem_writers, recorder))
             for mixture, stems in separator.separate_regions(read_blocks(info), info.sample_rate, info.num_channels,
                                                              info.num_frames, preset.prompts, progress):
                 input_meter.push(mixture)
-                _write_measured(scratch, mix_meter, mixer.push(mixture, stems))
-            _write_measured(scratch, mix_meter, mixer.finish())
-            gain_db, limited, output_lufs = _finish_output(scratch, preset, mix_meter, output_path)
+                if recorder:
+                    recorder.push_input(mixture, stems)
+                _write_measured(scratch, mix_meter, mixer.push(mixture, stems), recorder and recorder.push_mix)
+            _write_measured(scratch, mix_meter, mixer.finish(), recorder and recorder.push_mix)
+            gain_db, limited, output_lufs = _finish_output(scratch, preset, mix_meter, output_path,
+                                                           recorder and recorder.push_output)
     except BaseException:
         scratch.abort()
         raise
+    if recorder:
+        recorder.write(report_path)
     return RemixReport(output_path, _lufs(input_meter), output_lufs, gain_db, limited,
                        {name: mixer.gain_description(name) for name in mixer.sources}, stem_paths)
 
 
-def _write_measured(writer: AtomicWriter, meter: LoudnessMeter, block: np.ndarray) -> None:
+def _stem_sink(writers: dict[str, AtomicWriter], recorder: ReportRecorder | None) -> StemSink | None:
+    """Where processed stems go: their files (--stems-dir) and the report's 'after' meters."""
+    if not writers and not recorder:
+        return None
+
+    def sink(name: str, block: np.ndarray) -> None:
+        if writers:
+            writers[name].write(block)
+        if recorder:
+            recorder.push_after(name, block)
+
+    return sink
+
+
+def _write_measured(writer: AtomicWriter, meter: LoudnessMeter, block: np.ndarray,
+                    also: Callable[[np.ndarray], None] | None = None) -> None:
     meter.push(block)
+    if also:
+        also(block)
     writer.write(block)
 
 
@@ -189,7 +221,8 @@ def _lufs(meter: LoudnessMeter) -> float:
         return math.nan  # shorter than one loudness block: not measurable
 
 
-def _finish_output(scratch: AtomicWriter, preset: Preset, mix_meter: LoudnessMeter, output_path: Path):
+def _finish_output(scratch: AtomicWriter, preset: Preset, mix_meter: LoudnessMeter, output_path: Path,
+                   also: Callable[[np.ndarray], None] | None = None):
     """Commit the scratch mix as is, or run pass 2: loudness gain, then the true-peak limiter."""
     measured = _lufs(mix_meter)
     gain_db = 0.0
@@ -213,8 +246,8 @@ def _finish_output(scratch: AtomicWriter, preset: Preset, mix_meter: LoudnessMet
     try:
         scale = np.float32(10 ** (gain_db / 20))
         for block in read_blocks(info):
-            _write_measured(final, out_meter, _ceiling(limiter.push(block * scale), ceiling))
-        _write_measured(final, out_meter, _ceiling(limiter.finish(), ceiling))
+            _write_measured(final, out_meter, _ceiling(limiter.push(block * scale), ceiling), also)
+        _write_measured(final, out_meter, _ceiling(limiter.finish(), ceiling), also)
         final.commit()
     except BaseException:
         final.abort()

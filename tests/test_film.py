@@ -1,0 +1,136 @@
+"""Film containers out: picture and subtitles copied packet for packet, the chosen audio track
+replaced by exactly what the WAV path produces (within the codec's step), timing kept."""
+
+import av
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from tuss_fx.audio_io import probe, read_audio
+from tuss_fx.cli import main
+from tuss_fx.errors import AudioWriteError
+from tuss_fx.remux import plan_remux
+
+from tests.film_clips import CLIP_CODECS, RATE, cues, packets, soundtrack, write_clip
+
+# the replaced track keeps the clip's codec (auto): float PCM exact; 24-bit PCM and ALAC within half a step
+REMIX_TOLERANCE = {".mkv": 0.0, ".mov": 2.0**-24, ".mp4": 2.0**-24, ".mxf": 2.0**-24}
+
+
+@pytest.fixture()
+def run(parity_dir):
+    def invoke(*args):
+        return CliRunner().invoke(main, [*map(str, args), "--checkpoint", str(parity_dir), "--segment-seconds", "1"])
+
+    return invoke
+
+
+def _wav_of_track(film, target):
+    audio, rate = read_audio(film)
+    sf.write(target, audio.T, rate, subtype="FLOAT")
+    return target
+
+
+@pytest.mark.parametrize("suffix", sorted(CLIP_CODECS))
+def test_remix_of_a_film_copies_picture_and_equals_the_wav_path(run, tmp_path, suffix):
+    film = tmp_path / f"reel{suffix}"
+    start = 0.0 if suffix == ".mxf" else 0.2  # FFmpeg's MXF muxer starts every track with the body
+    write_clip(film, [soundtrack(2.0)], RATE, CLIP_CODECS[suffix], audio_start_seconds=start)
+    out = tmp_path / f"reel.boosted{suffix}"
+    result = run("remix", film, "--preset", "dialogue-boost", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert f"audio track 1 replaced: {CLIP_CODECS[suffix]}" in result.stderr and "lossless" in result.stderr
+
+    reference = tmp_path / "reference.wav"
+    assert run("remix", _wav_of_track(film, tmp_path / "track.wav"), "--preset", "dialogue-boost",
+               "-o", reference).exit_code == 0
+    assert packets(out, "video") == packets(film, "video")  # bytes, pts, dts and durations
+    assert cues(out) == cues(film) and (cues(film) or suffix == ".mxf")
+    before, after = probe(film), probe(out)
+    assert (after.num_frames, after.num_channels, after.sample_rate) == (before.num_frames, 2, RATE)
+    assert after.start_seconds == pytest.approx(before.start_seconds, abs=0.5 / RATE) == pytest.approx(start, abs=1e-4)
+    expected, _ = read_audio(reference)
+    remixed, _ = read_audio(out)
+    assert np.abs(remixed - expected).max() <= REMIX_TOLERANCE[suffix] * 1.0001
+    assert not np.allclose(remixed, read_audio(film)[0], atol=1e-3)  # the track really was replaced
+
+
+def test_other_audio_tracks_are_kept_or_dropped(run, tmp_path):
+    film = tmp_path / "reel.mov"
+    write_clip(film, [soundtrack(1.5, seed=1), soundtrack(1.5, 6, seed=2)], RATE, "pcm_s24le")
+    kept, dropped = tmp_path / "kept.mov", tmp_path / "dropped.mov"
+    assert run("remix", film, "--audio-track", "2", "-o", kept).exit_code == 0
+    with av.open(str(kept)) as container:
+        assert [(s.codec_context.name, s.channels) for s in container.streams.audio] == [("pcm_s24le", 2),
+                                                                                       ("pcm_s24le", 6)]
+    assert packets(kept, "audio", 1) == packets(film, "audio", 1)  # track 1 copied untouched
+    assert packets(kept, "audio", 2) != packets(film, "audio", 2)
+    assert run("remix", film, "--audio-track", "2", "--drop-other-audio", "-o", dropped).exit_code == 0
+    with av.open(str(dropped)) as container:
+        assert [s.channels for s in container.streams.audio] == [6]
+    assert packets(dropped, "video") == packets(film, "video")
+
+
+def test_default_output_is_the_same_container_beside_the_input(run, tmp_path):
+    film = tmp_path / "reel.mkv"
+    write_clip(film, [soundtrack(1.0)], RATE, "pcm_f32le")
+    result = run("remix", film, "--preset", "dme")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == str(tmp_path / "reel.dme.mkv")
+
+
+def test_audio_codec_choice_and_lossy_fallback(run, tmp_path):
+    film = tmp_path / "reel.mov"
+    write_clip(film, [soundtrack(1.0)], RATE, "pcm_s24le")
+    aac = tmp_path / "reel.mp4"
+    result = run("remix", film, "--audio-codec", "aac", "-o", aac)
+    assert result.exit_code == 0, result.output
+    assert "aac 256 kb/s (lossy" in result.stderr
+    with av.open(str(aac)) as container:
+        assert container.streams.audio[0].codec_context.name == "aac"
+        assert container.streams.audio[0].bit_rate >= 250_000
+    assert packets(aac, "video") == packets(film, "video")
+
+
+@pytest.mark.parametrize("case, problem", [
+    ("wav in", "is an audio file with no picture to copy; write the remix as .wav or .flac"),
+    ("webm at 44.1 kHz", "opus cannot carry 44100 Hz audio"),
+    ("flac in mov", "the mov muxer refuses flac audio or a copied stream"),
+])
+def test_impossible_film_outputs_fail_before_separating(run, tmp_path, case, problem):
+    if case == "wav in":
+        source, target = tmp_path / "in.wav", tmp_path / "out.mov"
+        sf.write(source, soundtrack(0.5).T, RATE)
+        args = []
+    else:
+        source = tmp_path / "in.mkv"
+        rate = 44100 if "webm" in case else RATE
+        write_clip(source, [soundtrack(0.5)], rate, "pcm_f32le", subtitle=None)
+        target = tmp_path / ("out.webm" if "webm" in case else "out.mov")
+        args = ["--audio-codec", "flac"] if "flac" in case else []
+    result = run("remix", source, "-o", target, "--stems-dir", tmp_path / "stems", *args)
+    assert result.exit_code == 1 and problem in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [source.name]  # no output, no stems, no temp
+
+
+def test_a_failed_remux_leaves_nothing(separator, tmp_path, monkeypatch):
+    """FFmpeg failing half-way through the copy (a disk filling up) removes the partial film."""
+    from tuss_fx import remux
+
+    film = tmp_path / "reel.mov"
+    write_clip(film, [soundtrack(1.0)], RATE, "pcm_s24le")
+    real_mux = av.container.OutputContainer.mux
+    calls = []
+
+    def failing_mux(self, packets):
+        calls.append(1)
+        if len(calls) > 3:
+            raise av.error.OSError(28, "No space left on device")
+        return real_mux(self, packets)
+
+    monkeypatch.setattr(av.container.OutputContainer, "mux", failing_mux)
+    plan = plan_remux(probe(film), tmp_path / "out" / "reel.mov")
+    with pytest.raises(AudioWriteError, match="FFmpeg failed to write it .*No space left on device"):
+        remux.replace_audio_track(plan, probe(film))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reel.mov"]  # the out/ folder it made is gone too

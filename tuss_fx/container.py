@@ -1,0 +1,174 @@
+"""Audio tracks of film containers (MOV, MP4, MKV, WebM, MXF) read through PyAV, block by block.
+
+PyAV carries FFmpeg inside its wheel, so nothing comes from the system. Tracks are numbered from 1
+in the order the container lists its audio streams (A1, A2 ... as an editor's timeline shows them).
+Samples keep the track's channel count and FFmpeg's channel order (WAV order for 5.1 and 7.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from tuss_fx.errors import AudioReadError
+
+# the suffixes read through FFmpeg rather than libsndfile
+CONTAINER_SUFFIXES = {".mov", ".mp4", ".m4a", ".m4v", ".mkv", ".webm", ".mxf"}
+# sample format -> full scale of its integers (None: already float); planar names end in "p"
+_FULL_SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2.0**31, "s64": 2.0**63, "flt": None, "dbl": None}
+
+
+def is_container(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in CONTAINER_SUFFIXES
+
+
+@dataclass(frozen=True)
+class AudioTrack:
+    """One audio stream of a container, as decoded (FFmpeg's timeline)."""
+
+    number: int  # 1-based among the container's audio streams
+    stream_index: int  # index among all streams
+    codec: str
+    sample_rate: int
+    num_channels: int
+    layout: str  # FFmpeg's layout name ("stereo", "5.1", "2 channels" when the file says none)
+    num_frames: int  # decoded samples per channel
+    start_seconds: float  # timestamp of the first decoded sample
+    language: str | None
+
+    def describe(self) -> str:
+        language = f", {self.language}" if self.language else ""
+        return f"track {self.number}: {self.codec} {self.sample_rate} Hz {self.layout}{language}"
+
+
+def audio_tracks(path: Path) -> list[av.audio.stream.AudioStream]:
+    """The container's audio streams in order; one-line AudioReadError when FFmpeg cannot open it."""
+    container = _open(path)
+    try:
+        return list(container.streams.audio)
+    finally:
+        container.close()
+
+
+def probe_track(path: Path, number: int) -> AudioTrack:
+    """Open audio track `number` (1-based) and decode it once to count its samples exactly
+    (compressed tracks carry no exact length; decoding audio is fast next to separating it).
+
+    Raises:
+        AudioReadError: not a container FFmpeg can open, no audio, no such track, undecodable data.
+    """
+    container = _open(path)
+    try:
+        stream = _pick(container, path, number)
+        num_frames, start = 0, None
+        for frame in _decode(container, stream, path):
+            if start is None and frame.pts is not None:
+                start = float(frame.pts * frame.time_base)
+            num_frames += frame.samples
+        return AudioTrack(number, stream.index, stream.codec_context.name, stream.rate, stream.channels,
+                          stream.layout.name, num_frames, start or 0.0, stream.metadata.get("language"))
+    finally:
+        container.close()
+
+
+def read_track_blocks(path: Path, number: int, block_frames: int) -> Iterator[np.ndarray]:
+    """Yield (C, n) float32 blocks of about block_frames samples (codec frames are small, and the
+    stream engine copies its buffer per pushed block)."""
+    container = _open(path)
+    try:
+        stream = _pick(container, path, number)
+        pending: list[np.ndarray] = []
+        held = 0
+        for frame in _decode(container, stream, path):
+            pending.append(frame_to_float(frame))
+            held += frame.samples
+            if held >= block_frames:
+                yield np.concatenate(pending, axis=1)
+                pending, held = [], 0
+        if pending:
+            yield np.concatenate(pending, axis=1)
+    finally:
+        container.close()
+
+
+def frame_to_float(frame: av.AudioFrame) -> np.ndarray:
+    """A decoded frame as (C, n) float32 in [-1, 1): integers divided by their full scale."""
+    name = frame.format.name
+    planar = name.endswith("p")
+    array = frame.to_ndarray()
+    if not planar:  # packed: one row of interleaved samples
+        array = array.reshape(frame.samples, -1).T
+    scale = _FULL_SCALE[name.rstrip("p")]
+    if name.startswith("u8"):
+        return ((array.astype(np.float32) - 128.0) / scale).astype(np.float32)
+    if scale is None:
+        return np.ascontiguousarray(array, dtype=np.float32)
+    return (array / scale).astype(np.float32)
+
+
+def float_to_frame(block: np.ndarray, sample_format: str, bits: int, layout: av.AudioLayout, sample_rate: int,
+                   pts: int) -> av.AudioFrame:
+    """(C, n) float32 -> an AudioFrame in `sample_format` holding `bits`-bit integers (24-bit audio
+    travels in the top bits of s32), rounded to nearest and clipped (the remix limiter already holds
+    peaks under its ceiling; clipping only guards the last step). Float formats pass through."""
+    scale = _FULL_SCALE[sample_format.rstrip("p")]
+    if scale is not None:
+        dtype = {"s16": np.int16, "s32": np.int32}[sample_format.rstrip("p")]
+        top = 2.0 ** (bits - 1)
+        steps = np.clip(np.round(block.astype(np.float64) * top), -top, top - 1)
+        block = (steps * (scale / top)).astype(dtype)
+    if not sample_format.endswith("p"):
+        block = np.ascontiguousarray(block.T).reshape(1, -1)
+    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block), format=sample_format, layout=layout)
+    frame.sample_rate = sample_rate
+    frame.pts = pts
+    frame.time_base = Fraction(1, sample_rate)
+    return frame
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except av.FFmpegError as exc:
+        raise AudioReadError(path, f"FFmpeg cannot open it ({ffmpeg_reason(exc)})") from None
+
+
+def _pick(container: av.container.InputContainer, path: Path, number: int) -> av.audio.stream.AudioStream:
+    streams = list(container.streams.audio)
+    if not streams:
+        kinds = ", ".join(f"{s.type} {s.codec_context.name}" for s in container.streams) or "no streams at all"
+        raise AudioReadError(path, f"has no audio track ({kinds})")
+    if not 1 <= number <= len(streams):
+        raise AudioReadError(path, f"has no audio track {number}: it has {len(streams)} "
+                             f"(numbered from 1: {', '.join(_short(s, i + 1) for i, s in enumerate(streams))})")
+    stream = streams[number - 1]
+    if stream.codec_context.codec is None or not stream.rate or not stream.channels:
+        raise AudioReadError(path, f"audio track {number} ({stream.codec_context.name}) cannot be decoded by FFmpeg")
+    return stream
+
+
+def _decode(container, stream, path: Path) -> Iterator[av.AudioFrame]:
+    decoded = 0
+    try:
+        for packet in container.demux(stream):
+            for frame in packet.decode():
+                decoded += frame.samples
+                yield frame
+    except av.FFmpegError as exc:
+        raise AudioReadError(path, f"FFmpeg cannot decode audio after {decoded} samples ({ffmpeg_reason(exc)})") from None
+    if decoded == 0:
+        raise AudioReadError(path, "its audio track holds no samples")
+
+
+def _short(stream, number: int) -> str:
+    return f"{number} = {stream.codec_context.name} {stream.layout.name}"
+
+
+def ffmpeg_reason(exc: Exception) -> str:
+    """FFmpeg's own words for an error, without PyAV's call details."""
+    return getattr(exc, "strerror", None) or str(exc).splitlines()[0]
