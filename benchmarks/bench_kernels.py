@@ -1,6 +1,6 @@
 """Triton kernels against PyTorch at the model's shapes, forward and forward+backward, same run.
 
-Usage: python benchmarks/bench_kernels.py [--dtype bf16|fp16|fp32]
+Usage: python benchmarks/bench_kernels.py [--dtype bf16|fp16|fp32] [--write-table kernels/measured.json]
 
 Needs a CUDA GPU (prints so and exits 0 elsewhere). For each shape it prints milliseconds,
 the ratio to each baseline (higher = kernel faster) and achieved throughput:
@@ -12,17 +12,31 @@ the ratio to each baseline (higher = kernel faster) and achieved throughput:
 - RMSGroupNorm (+ residual add) and band-split norm: bytes = elements read + written × dtype
   size (norm: read x, write y; add+norm: read x, delta, write sum, y; band norm: read x, write y);
   baseline: eager reference. GB/s is compared with the GPU's peak bandwidth where known.
+
+It ends with the table TUSS_FX_KERNELS=auto chooses from: per op and mode (inference = fwd,
+training = fwd+bwd), the smallest speed-up of the kernel over the reference path (tuss_fx.ops
+with kernels off) across the shapes above; --write-table merges it into the shipped table under
+this GPU's name.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from pathlib import Path
 
 import torch
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+MODES = {"fwd": "inference", "fwd+bwd": "training"}
+SPEEDUPS: dict[str, dict[str, float]] = {}  # op -> mode -> smallest speed-up over the reference
+
+
+def record(op: str, mode: str, speedup: float) -> None:
+    modes = SPEEDUPS.setdefault(op, {})
+    modes[MODES[mode]] = round(min(speedup, modes.get(MODES[mode], float("inf"))), 3)
 
 
 def time_ms(fn, repeats: int = 50) -> float:
@@ -85,6 +99,7 @@ def bench_attention(dtype) -> None:
                 except RuntimeError:  # a backend that refuses this dtype/head size
                     times[label] = float("nan")
             ratios = ", ".join(f"{times[k] / times['kernel']:.2f}x" for k in ("eager", "flash", "efficient"))
+            record("rotary_attention", mode, times["eager"] / times["kernel"])
             print(f"  {name:<18} {mode:<8} {times['kernel']:7.3f} ms | {ratios} | "
                   f"{flops * factor / times['kernel'] / 1e9:.1f}")
 
@@ -105,21 +120,23 @@ def bench_norms(dtype, peak_gbs: float | None) -> None:
     spec = torch.randn(3, 575, sum(widths), device="cuda", dtype=dtype, requires_grad=True)
     starts = torch.tensor([0, *widths], device="cuda").cumsum(0).int()
     w, b = torch.ones(sum(widths), device="cuda", requires_grad=True), torch.zeros(sum(widths), device="cuda", requires_grad=True)
-    cases = [
-        ("RMSGroupNorm", lambda: rms_group_norm(x, gamma, 8, 1e-5), lambda: ops.rms_group_norm(x, gamma, 8, 1e-5), 2 * x.numel()),
+    cases = [  # (name, kernel, reference, elements moved, op in tuss_fx.ops)
+        ("RMSGroupNorm", lambda: rms_group_norm(x, gamma, 8, 1e-5), lambda: ops.rms_group_norm(x, gamma, 8, 1e-5), 2 * x.numel(),
+         "rms_group_norm"),
         ("add+RMSGroupNorm", lambda: add_rms_group_norm(x, delta, gamma, 8, 1e-5),
-         lambda: ops.add_rms_group_norm(x, delta, gamma, 8, 1e-5), 4 * x.numel()),
+         lambda: ops.add_rms_group_norm(x, delta, gamma, 8, 1e-5), 4 * x.numel(), "add_rms_group_norm"),
         ("band-split norm", lambda: band_group_norm(spec, starts, w, b), lambda: ops.band_group_norm(spec, starts, w, b),
-         2 * spec.numel()),
+         2 * spec.numel(), "band_group_norm"),
     ]
     os.environ["TUSS_FX_KERNELS"] = "0"
-    for name, kernel, eager, elements in cases:
+    for name, kernel, eager, elements, op in cases:
         for mode in ("fwd", "fwd+bwd"):
             inputs = (spec,) if name.startswith("band") else (x,)
             wrap = (lambda f: f) if mode == "fwd" else (lambda f: with_backward(f, *inputs))
             t_kernel, t_eager = time_ms(wrap(kernel)), time_ms(wrap(eager))
             moved = elements * size * (1 if mode == "fwd" else 2.5)
             print(f"  {name:<18} {mode:<8} {t_kernel:7.3f} ms | {t_eager / t_kernel:.2f}x | {moved / t_kernel / 1e6:.0f}")
+            record(op, mode, t_eager / t_kernel)
 
 
 def bench_projection(dtype) -> None:
@@ -142,12 +159,15 @@ def bench_projection(dtype) -> None:
             t_eager = time_ms(wrap(lambda: ops.band_projection(x, starts, weight, bias)))
             print(f"  D={dim:<4} {mode:<8} {t_kernel:7.3f} ms | {t_eager / t_kernel:.2f}x | "
                   f"{flops * factor / t_kernel / 1e9:.2f}")
+            record("band_projection", mode, t_eager / t_kernel)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="bf16")
     parser.add_argument("--peak-gbs", type=float, default=None, help="GPU memory bandwidth, for the % of peak")
+    parser.add_argument("--write-table", type=Path, default=None,
+                        help="merge this GPU's speed-ups into this table (kernels/measured.json is the shipped one)")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         print("bench_kernels needs a CUDA GPU: Triton kernels run on CUDA only; nothing to measure here.")
@@ -156,6 +176,12 @@ def main() -> int:
     bench_attention(DTYPES[args.dtype])
     bench_norms(DTYPES[args.dtype], args.peak_gbs)
     bench_projection(DTYPES[args.dtype])
+    print(f"speed-ups over the reference (smallest over the shapes), the table auto chooses from:\n"
+          f"{json.dumps({torch.cuda.get_device_name(): SPEEDUPS}, indent=1)}")
+    if args.write_table:
+        table = json.loads(args.write_table.read_text()) if args.write_table.exists() else {"gpus": {}}
+        table["gpus"][torch.cuda.get_device_name()] = SPEEDUPS
+        args.write_table.write_text(json.dumps(table, indent=2) + "\n")
     return 0
 
 

@@ -8,7 +8,7 @@ Both paths run first with glibc's default allocator, then again after tuss-fx's 
 setting (tuss_fx.separator.tune_allocator), so the two sources of the speed-up show apart.
 
 With --device cuda it also times segments per second with the Triton kernels on
-(TUSS_FX_KERNELS=auto) against the PyTorch reference path (TUSS_FX_KERNELS=0), same weights.
+(TUSS_FX_KERNELS=1) against the PyTorch reference path (TUSS_FX_KERNELS=0), same weights.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def bench_kernels_on_off(model, mixture, args) -> None:
 
     os.environ["TUSS_FX_KERNELS"] = "0"
     reference_out, t_reference = forward(), best_seconds(forward, args.repeats + 3)
-    os.environ["TUSS_FX_KERNELS"] = "auto"
+    os.environ["TUSS_FX_KERNELS"] = "1"
     kernel_out, t_kernels = forward(), best_seconds(forward, args.repeats + 3)
     diff = float((kernel_out - reference_out).abs().max() / reference_out.abs().max())
     print(f"{args.config} on {torch.cuda.get_device_name()}: reference {1 / t_reference:.2f} segments/s, "

@@ -55,6 +55,8 @@ class BatchJob:
     device: str = "auto"
     segment_seconds: float | None = None
     overlap: float = 0.25
+    precision: str = "auto"
+    batch_size: int | None = None
 
     @property
     def template(self) -> str:
@@ -63,7 +65,7 @@ class BatchJob:
     def identity(self) -> dict:
         """What the outputs depend on besides the input and the model (the manifest compares it)."""
         job = {"mode": self.mode, "filename": self.template, "format": self.file_format,
-               "segment_seconds": self.segment_seconds, "overlap": self.overlap}
+               "segment_seconds": self.segment_seconds, "overlap": self.overlap, "precision": self.precision}
         if self.mode == "remix":
             preset = load_preset(self.preset, self.overrides)
             job["preset"] = {"name": preset.name, "sha256": hashlib.sha256(repr(preset).encode()).hexdigest()}
@@ -81,7 +83,7 @@ class BatchJob:
 
     def load_separator(self) -> Separator:
         return Separator.from_pretrained(self.checkpoint, device=self.device, segment_seconds=self.segment_seconds,
-                                         overlap=self.overlap)
+                                         overlap=self.overlap, precision=self.precision, batch_size=self.batch_size)
 
 
 def collect_inputs(items: Iterable[str | Path]) -> list[Path]:

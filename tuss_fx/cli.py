@@ -41,10 +41,12 @@ def main() -> None:
     """Prompt-driven source separation (TUSS) for audio post-production."""
 
 
-def load_separator(checkpoint: str, device: str, segment_seconds: float | None = None, overlap: float = 0.25):
+def load_separator(checkpoint: str, device: str, segment_seconds: float | None = None, overlap: float = 0.25,
+                   precision: str = "auto", batch_size: int | None = None):
     from tuss_fx.separator import Separator
 
-    return Separator.from_pretrained(checkpoint, device=device, segment_seconds=segment_seconds, overlap=overlap)
+    return Separator.from_pretrained(checkpoint, device=device, segment_seconds=segment_seconds, overlap=overlap,
+                                     precision=precision, batch_size=batch_size)
 
 
 @contextmanager
@@ -89,11 +91,12 @@ def separate(inputs, prompts, out_dir, filename, file_format, residual, audio_tr
 
     if report_path and len(inputs) > 1 and "{track}" not in report_path:
         raise click.BadParameter("with several inputs, put {track} in the report name", param_hint="--report")
-    separator = load_separator(**model)
-    separator.check_prompts(prompts)
+    # inputs and outputs are checked before the model loads, so a bad file fails at once
     jobs = [plan_separation(path, prompts, out_dir, file_format, filename, residual, overwrite, audio_track,
                             output_path(Path("."), report_path, path.stem, "", "") if report_path else None)
             for path in inputs]
+    separator = load_separator(**model)
+    separator.check_prompts(prompts)
     for job in jobs:
         with progress_bar(job.info.path.name, quiet) as progress:
             written = separate_file(separator, job, file_format, progress)
@@ -117,6 +120,7 @@ def info(checkpoint: str, device: str) -> None:
     click.echo(f"prompts:    {', '.join(config.prompts)}")
     click.echo(f"rate:       {config.sample_rate} Hz, segment {separator.segment_seconds:g} s")
     click.echo(f"device:     {separator.device}")
+    click.echo(f"compute:    {separator.runner.describe()}")
     for op, path in ops.dispatch_report(separator.device).items():
         click.echo(f"op {op + ':':<20}{path}")
 

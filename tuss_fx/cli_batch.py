@@ -36,7 +36,7 @@ from tuss_fx.model.prompts import DMX_PROMPTS
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @model_options
 def batch(inputs, out_dir, preset, overrides, separate_mode, prompts, residual, filename, file_format, workers,
-          ray_address, as_json, quiet, checkpoint, device, segment_seconds, overlap) -> None:
+          ray_address, as_json, quiet, checkpoint, device, segment_seconds, overlap, precision, batch_size) -> None:
     """Remix (or --separate) INPUTS: files, folders (searched recursively) and quoted globs.
 
     A rerun skips the files whose manifest entry is done and whose outputs verify; the rest are
@@ -46,7 +46,8 @@ def batch(inputs, out_dir, preset, overrides, separate_mode, prompts, residual, 
     from tuss_fx.batch_run import run_batch
 
     job = BatchJob("separate" if separate_mode else "remix", out_dir.absolute(), preset, tuple(overrides),
-                   tuple(prompts), residual, filename, file_format, checkpoint, device, segment_seconds, overlap)
+                   tuple(prompts), residual, filename, file_format, checkpoint, device, segment_seconds, overlap,
+                   precision, batch_size)
     paths = collect_inputs(inputs)
     if not paths:
         raise BatchError(" ".join(inputs), "no audio files found")

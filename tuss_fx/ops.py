@@ -1,7 +1,11 @@
 """Exact PyTorch references of the fused ops, and the one place that dispatches to Triton kernels.
 
 Dispatch (environment variable TUSS_FX_KERNELS):
-- unset / "auto": CUDA tensors take the Triton kernel when Triton imports; everything else the reference.
+- unset / "auto": a CUDA tensor takes an op's Triton kernel only where the kernel was measured
+  faster than the reference on this GPU model, in this mode (inference: gradients off;
+  training: gradients on), per the table benchmarks/bench_kernels.py --write-table writes to
+  kernels/measured.json. No measurement means the reference, so auto is never slower than "0".
+- "1": CUDA tensors take every kernel that can run (what auto did before measurements).
 - "0": always the reference.
 - "force": every op takes its kernel and raises if it cannot; CPU tensors then run through
   Triton's interpreter, which needs TRITON_INTERPRET=1 set before the kernels are imported.
@@ -12,7 +16,9 @@ from __future__ import annotations
 
 import functools
 import importlib
+import json
 import os
+from importlib import resources
 from itertools import groupby
 from types import ModuleType
 
@@ -27,6 +33,12 @@ FUSED_OPS = {  # op -> module under tuss_fx.kernels
     "band_group_norm": "band_group_norm",
     "band_projection": "band_projection",
 }
+
+
+KERNEL_MODES = ("auto", "1", "0", "force")
+# auto takes a kernel measured at least this much faster (the rest is timing noise)
+MIN_SPEEDUP = 1.05
+MEASURED_TABLE = "measured.json"  # in tuss_fx.kernels: {"gpus": {name: {op: {mode: speed-up}}}}
 
 
 class KernelUnavailableError(RuntimeError):
@@ -45,6 +57,8 @@ def _kernel_module(name: str) -> ModuleType | str:
 def _kernel_path(op: str, device: torch.device) -> tuple[bool, str]:
     """(use the kernel?, why) for `op` on tensors of `device`."""
     mode = os.environ.get(KERNELS_ENV, "auto").strip().lower()
+    if mode not in KERNEL_MODES:
+        raise ValueError(f"{KERNELS_ENV} must be one of {', '.join(KERNEL_MODES)}, not {mode!r}")
     if mode == "0":
         return False, f"PyTorch reference ({KERNELS_ENV}=0)"
     if device.type != "cuda" and mode != "force":
@@ -54,6 +68,8 @@ def _kernel_path(op: str, device: torch.device) -> tuple[bool, str]:
     interpreted = os.environ.get("TRITON_INTERPRET") == "1"
     if isinstance(module, str):
         reason = f"Triton kernel unavailable ({module})"
+    elif device.type == "cuda" and mode == "auto":
+        return _measured_choice(op, torch.cuda.get_device_name(device), torch.is_grad_enabled())
     elif device.type == "cuda":
         return True, "Triton kernel"
     elif mode == "force" and interpreted:
@@ -65,19 +81,45 @@ def _kernel_path(op: str, device: torch.device) -> tuple[bool, str]:
     return False, f"PyTorch reference ({reason})"
 
 
+@functools.cache
+def measured_speedups() -> dict[str, dict[str, dict[str, float]]]:
+    """GPU name -> op -> {"inference"|"training": reference time / kernel time}, as shipped."""
+    table = resources.files("tuss_fx.kernels").joinpath(MEASURED_TABLE)
+    return json.loads(table.read_text())["gpus"] if table.is_file() else {}
+
+
+@functools.cache
+def _measured_choice(op: str, gpu: str, training: bool) -> tuple[bool, str]:
+    return choose_by_measurement(measured_speedups(), gpu, op, training)
+
+
+def choose_by_measurement(table: dict, gpu: str, op: str, training: bool) -> tuple[bool, str]:
+    """(take the kernel?, why) for TUSS_FX_KERNELS=auto: only a measured speed-up of MIN_SPEEDUP
+    or more on this GPU model, in this mode, takes the kernel."""
+    mode = "training" if training else "inference"
+    speedup = table.get(gpu, {}).get(op, {}).get(mode)
+    if speedup is None:
+        return False, f"PyTorch reference (auto: {op} not measured in {mode} on {gpu})"
+    if speedup < MIN_SPEEDUP:
+        return False, f"PyTorch reference (auto: the kernel measured {speedup:.2f}x in {mode} on {gpu})"
+    return True, f"Triton kernel (auto: measured {speedup:.2f}x in {mode} on {gpu})"
+
+
 def _kernel(op: str, tensor: torch.Tensor) -> ModuleType | None:
     use, _ = _kernel_path(op, tensor.device)
     return _kernel_module(FUSED_OPS[op]) if use else None
 
 
 def dispatch_report(device: torch.device) -> dict[str, str]:
-    """Which implementation each fused op takes on `device` (for `tuss-fx info`)."""
+    """Which implementation each fused op takes on `device` when separating (gradients off), for
+    `tuss-fx info`."""
     report = {}
-    for op in FUSED_OPS:
-        try:
-            report[op] = _kernel_path(op, device)[1]
-        except KernelUnavailableError as exc:
-            report[op] = f"error: {exc}"
+    with torch.no_grad():
+        for op in FUSED_OPS:
+            try:
+                report[op] = _kernel_path(op, device)[1]
+            except KernelUnavailableError as exc:
+                report[op] = f"error: {exc}"
     return report
 
 

@@ -15,16 +15,18 @@ import torch
 from tuss_fx.audio_io import check_finite
 from tuss_fx.checkpoint import load_model, resolve
 from tuss_fx.errors import PromptError
+from tuss_fx.forward import ModelRunner
 from tuss_fx.model import TussModel, UnknownPromptError
 from tuss_fx.model.prompts import check_prompts
 from tuss_fx.resample import StreamResampler, resampled_length
+from tuss_fx.prefetch import prefetched
 from tuss_fx.stream import OverlapAdd, SampleQueue
 
 DEFAULT_OVERLAP = 0.25
 # samples (at the caller's rate) soxr VHQ may hold back on the way in and out, rounded up
 RESAMPLER_LATENCY_ALLOWANCE = 2048
-# channels of one segment separated in one forward pass; more only raises peak memory
-MAX_CHANNELS_PER_PASS = 4
+# input blocks decoded ahead of the model by a reading thread
+PREFETCH_BLOCKS = 4
 
 Progress = Callable[[int, int], None]  # (input frames done, input frames in total)
 
@@ -79,6 +81,11 @@ class Separator:
     The model is monaural at 48 kHz: each channel is separated as its own batch item, audio is
     resampled to the model rate and back with soxr, and inputs longer than one segment are
     processed in overlapping windowed segments (tuss_fx.stream).
+
+    precision: "auto" (bf16 autocast on CUDA, fp32 elsewhere), "fp32" or "bf16".
+    batch_size: most mono segments (segments x channels) per forward pass; None: 4 on CPU, on
+    CUDA as many as fit in the free memory, up to 64. On CUDA several segments of a file go
+    through one pass; CUDA running out of memory halves the batch instead of failing.
     """
 
     def __init__(
@@ -88,10 +95,13 @@ class Separator:
         segment_seconds: float | None = None,
         overlap: float = DEFAULT_OVERLAP,
         name: str = "custom",
+        precision: str = "auto",
+        batch_size: int | None = None,
     ) -> None:
         tune_allocator()
         self.device = resolve_device(device)
         self.model = model.eval().to(self.device)
+        self.runner = ModelRunner(self.model, self.device, precision, batch_size)
         self.segment_seconds = segment_seconds or model.config.segment_seconds
         if self.segment_seconds <= 0 or not 0.0 <= overlap < 1.0:
             raise ValueError("segment_seconds must be > 0 and overlap in [0, 1)")
@@ -171,7 +181,7 @@ class Separator:
         """
         stream = self.open_stream(prompts, sample_rate, num_channels, num_frames)
         done = 0
-        for block in blocks:
+        for block in prefetched(blocks, PREFETCH_BLOCKS):  # reading and decoding overlap the model
             stems = stream.push(block)
             yield stream.mixture_for(stems), stems
             done += block.shape[1]
@@ -187,14 +197,18 @@ class Separator:
         self.check_prompts(prompts)
         return SeparationStream(self, list(prompts), sample_rate, num_channels, num_frames)
 
-    @torch.inference_mode()
-    def _separate_segment(self, segment: np.ndarray, prompts: list[str]) -> np.ndarray:
-        """(C, S) at the model rate -> (P, C, S): one forward pass per group of channels."""
-        outputs = []
-        for first in range(0, segment.shape[0], MAX_CHANNELS_PER_PASS):
-            mono_batch = torch.from_numpy(segment[first : first + MAX_CHANNELS_PER_PASS]).to(self.device)
-            outputs.append(self.model(mono_batch, prompts).float().cpu())  # (c, P, S)
-        return torch.cat(outputs).transpose(0, 1).numpy()
+    def segments_per_call(self, num_prompts: int, num_channels: int, known_length: bool) -> int:
+        """Segments the overlap-add engine gathers per model call: one on CPU and for live streams
+        (waiting adds latency), on CUDA (or with batch_size set) as many as a pass holds."""
+        if not known_length or (self.device.type != "cuda" and self.runner.max_items is None):
+            return 1
+        return max(1, self.runner.items_per_pass(num_prompts, self.segment_samples) // num_channels)
+
+    def _separate_segments(self, segments: np.ndarray, prompts: list[str]) -> np.ndarray:
+        """(N, C, S) at the model rate -> (N, P, C, S); the N·C mono items go through in passes."""
+        num_segments, num_channels, num_samples = segments.shape
+        stems = self.runner(segments.reshape(-1, num_samples), prompts)  # (N·C, P, S)
+        return stems.reshape(num_segments, num_channels, len(prompts), num_samples).transpose(0, 2, 1, 3)
 
 
 class SeparationStream:
@@ -213,11 +227,12 @@ class SeparationStream:
         self._to_model = StreamResampler(sample_rate, model_rate, num_channels, num_frames)
         self._from_model = StreamResampler(model_rate, sample_rate, len(prompts) * num_channels, model_frames, num_frames)
         self._engine = OverlapAdd(
-            functools.partial(separator._separate_segment, prompts=prompts),
+            functools.partial(separator._separate_segments, prompts=prompts),
             model_frames,
             separator.segment_samples,
             separator.overlap,
             num_channels,
+            separator.segments_per_call(len(prompts), num_channels, num_frames is not None),
         )
         self._pushed = self._emitted = 0
         self._mixture = SampleQueue(num_channels)  # input waiting for its stems (residual, remix)

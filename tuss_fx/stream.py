@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-# (C, S) segment -> (P, C, S) per-prompt estimates of that segment
+# (N, C, S) segments -> (N, P, C, S) per-prompt estimates of each segment
 SegmentProcessor = Callable[[np.ndarray], np.ndarray]
 
 
@@ -57,23 +57,33 @@ class OverlapAdd:
     length None (live streams, plugins) segments start every hop forever, and finish()
     completes the last ones with silence; the output then does not depend on how the input
     was cut into blocks.
+
+    With batch_segments N > 1 (known length only) the engine waits until N segments are
+    buffered and runs them in one call, so an accelerator sees N segments per forward pass;
+    memory then holds N segments of input, still independent of L. The output is the same.
     """
 
     def __init__(
-        self, process: SegmentProcessor, length: int | None, segment: int, overlap: float, num_channels: int
+        self, process: SegmentProcessor, length: int | None, segment: int, overlap: float, num_channels: int,
+        batch_segments: int = 1,
     ) -> None:
         """
         Args:
-            process: model on one segment: (C, S) -> (P, C, S).
+            process: model on a stack of segments: (N, C, S) -> (N, P, C, S).
             length: L, total samples that will be pushed, or None when unknown.
             segment: S, samples per segment.
             overlap: fraction of a segment shared with the next one, 0 <= overlap < 1.
             num_channels: C.
+            batch_segments: most segments per call of `process` (1 for live streams: waiting for
+                more would add latency).
         """
         if not 0.0 <= overlap < 1.0:
             raise ValueError(f"overlap must be in [0, 1), got {overlap}")
+        if batch_segments < 1 or (length is None and batch_segments != 1):
+            raise ValueError(f"batch_segments must be >= 1 (1 for an unknown length), got {batch_segments}")
         self._hop = max(1, round(segment * (1.0 - overlap)))
         self._process = process
+        self._batch_segments = batch_segments
         self._length = length
         self._segment = segment if length is None else min(segment, length)
         self._offsets = None if length is None else plan_chunks(length, segment, self._hop)
@@ -88,13 +98,15 @@ class OverlapAdd:
 
     @property
     def buffered_samples(self) -> tuple[int, int]:
-        """(input samples held, output samples held): bounded by a segment plus a block."""
+        """(input samples held, output samples held): bounded by a segment plus a block (and a hop per
+        further segment of a batch)."""
         return self._input.shape[1], self._weight.shape[0]
 
     @property
     def latency_samples(self) -> int:
-        """Most input samples a region can wait before it is emitted (one segment)."""
-        return self._segment
+        """Most input samples a region can wait before it is emitted: one segment, and a hop for
+        every further segment of a batch."""
+        return self._segment + (self._batch_segments - 1) * self._hop
 
     def _offset(self, chunk: int) -> int | None:
         if self._offsets is None:
@@ -115,7 +127,7 @@ class OverlapAdd:
             self._close_unbounded()
         if self._received != self._length:
             raise ValueError(f"stream declared {self._length} samples but received {self._received}")
-        yield from self._run_ready_chunks()
+        yield from self._run_ready_chunks(final=True)
         if self._output_start < self._length:  # live mode: the last chunk ran before L was known
             yield self._emit_until(self._length)
 
@@ -128,16 +140,33 @@ class OverlapAdd:
         pad = self._offsets[-1] + self._segment - (self._input_start + self._input.shape[1])
         self._input = np.concatenate([self._input, np.zeros((self._input.shape[0], max(0, pad)), np.float32)], 1)
 
-    def _run_ready_chunks(self) -> Iterator[np.ndarray]:
+    def _run_ready_chunks(self, final: bool = False) -> Iterator[np.ndarray]:
+        """Run the buffered chunks in batches of batch_segments; a smaller batch only when no more
+        chunks can come (the end of the input)."""
+        while starts := self._ready_starts():
+            if len(starts) < self._batch_segments and not final and self._offset(self._next_chunk + len(starts)) \
+                    is not None:
+                return  # wait for the input that completes the batch
+            lo = self._input_start
+            batch = np.stack([self._input[:, start - lo : start - lo + self._segment] for start in starts])
+            for start, estimate in zip(starts, self._process(batch)):
+                self._accumulate(start, estimate * self._window)
+                self._next_chunk += 1
+                next_start = self._offset(self._next_chunk)
+                final_end = self._length if next_start is None else min(next_start, self._length or next_start)
+                self._drop_input_before(next_start if next_start is not None else final_end)
+                yield self._emit_until(final_end)
+
+    def _ready_starts(self) -> list[int]:
+        """Offsets of the next chunks (at most batch_segments) whose input is all buffered."""
         buffered_end = self._input_start + self._input.shape[1]
-        while (start := self._offset(self._next_chunk)) is not None and start + self._segment <= buffered_end:
-            chunk = self._input[:, start - self._input_start : start - self._input_start + self._segment]
-            self._accumulate(start, self._process(chunk) * self._window)
-            self._next_chunk += 1
-            next_start = self._offset(self._next_chunk)
-            final_end = self._length if next_start is None else min(next_start, self._length or next_start)
-            self._drop_input_before(next_start if next_start is not None else final_end)
-            yield self._emit_until(final_end)
+        starts = []
+        while len(starts) < self._batch_segments:
+            start = self._offset(self._next_chunk + len(starts))
+            if start is None or start + self._segment > buffered_end:
+                break
+            starts.append(start)
+        return starts
 
     def _accumulate(self, start: int, estimate: np.ndarray) -> None:
         end = start + estimate.shape[-1]

@@ -53,3 +53,29 @@ def test_report_and_off_switch(monkeypatch):
     monkeypatch.delenv(ops.KERNELS_ENV)
     monkeypatch.setenv("TRITON_INTERPRET", "0")
     assert all("reference" in v for v in ops.dispatch_report(torch.device("cpu")).values())
+
+
+def test_auto_takes_a_kernel_only_where_it_was_measured_faster():
+    table = {"NVIDIA H100 80GB HBM3": {"rotary_attention": {"inference": 1.8, "training": 0.4},
+                                       "band_projection": {"inference": 1.02}}}
+    gpu = "NVIDIA H100 80GB HBM3"
+    assert ops.choose_by_measurement(table, gpu, "rotary_attention", training=False) == (
+        True, "Triton kernel (auto: measured 1.80x in inference on NVIDIA H100 80GB HBM3)")
+    assert ops.choose_by_measurement(table, gpu, "rotary_attention", training=True)[0] is False
+    assert ops.choose_by_measurement(table, gpu, "band_projection", training=False)[0] is False  # within noise
+    assert ops.choose_by_measurement(table, gpu, "rms_group_norm", training=False) == (
+        False, "PyTorch reference (auto: rms_group_norm not measured in inference on NVIDIA H100 80GB HBM3)")
+    assert ops.choose_by_measurement(table, "NVIDIA H200", "rotary_attention", training=False)[0] is False
+
+
+def test_the_shipped_table_reads_and_names_only_known_ops():
+    table = ops.measured_speedups()
+    for gpu, speedups in table.items():
+        assert set(speedups) <= set(ops.FUSED_OPS), gpu
+        assert all(set(modes) <= {"inference", "training"} for modes in speedups.values()), gpu
+
+
+def test_an_unknown_kernel_mode_is_refused(monkeypatch):
+    monkeypatch.setenv(ops.KERNELS_ENV, "yes")
+    with pytest.raises(ValueError, match="TUSS_FX_KERNELS must be one of auto, 1, 0, force, not 'yes'"):
+        ops.rms_group_norm(torch.randn(2, 8), torch.ones(8), 2, 1e-5)
