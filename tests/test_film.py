@@ -97,6 +97,8 @@ def test_audio_codec_choice_and_lossy_fallback(run, tmp_path):
     ("wav in", "is an audio file with no picture to copy; write the remix as .wav or .flac"),
     ("webm at 44.1 kHz", "opus cannot carry 44100 Hz audio"),
     ("flac in mov", "the mov muxer refuses flac audio or a copied stream"),
+    ("mpeg4 picture into webm", "out.webm: cannot copy stream 0 (video mpeg4) into webm: 'webm' format does not "
+                                "support 'mpeg4' codec"),
 ])
 def test_impossible_film_outputs_fail_before_separating(run, tmp_path, case, problem):
     if case == "wav in":
@@ -105,7 +107,7 @@ def test_impossible_film_outputs_fail_before_separating(run, tmp_path, case, pro
         args = []
     else:
         source = tmp_path / "in.mkv"
-        rate = 44100 if "webm" in case else RATE
+        rate = 44100 if "44.1" in case else RATE
         write_clip(source, [soundtrack(0.5)], rate, "pcm_f32le", subtitle=None)
         target = tmp_path / ("out.webm" if "webm" in case else "out.mov")
         args = ["--audio-codec", "flac"] if "flac" in case else []
@@ -134,3 +136,17 @@ def test_a_failed_remux_leaves_nothing(separator, tmp_path, monkeypatch):
     with pytest.raises(AudioWriteError, match="FFmpeg failed to write it .*No space left on device"):
         remux.replace_audio_track(plan, probe(film))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reel.mov"]  # the out/ folder it made is gone too
+
+
+def test_progress_runs_through_separation_and_copy_to_the_end(separator, tmp_path):
+    from tuss_fx.film import remix_film
+    from tuss_fx.presets import load_preset
+
+    film = tmp_path / "reel.mov"
+    write_clip(film, [soundtrack(2.0)], RATE, "pcm_s24le")
+    separator.segment_seconds = 1.0
+    calls = []
+    remix_film(separator, load_preset("dme"), film, tmp_path / "out.mov", progress=lambda *call: calls.append(call))
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and calls[-1][0] == calls[-1][1] and {t for _, t in calls} == {calls[-1][1]}
+    assert any(d > 2 * RATE for d in done[:-1])  # the copy into the film reported on its own, before the end

@@ -14,6 +14,8 @@ from tuss_fx.report import check_report_target
 from tuss_fx.remux import AudioEncoding, plan_remux, replace_audio_track
 from tuss_fx.separator import Progress, Separator, source_names
 
+COPY_SHARE = 0.05  # of the progress bar, for writing the film after the separation
+
 
 def remix_film(
     separator: Separator,
@@ -44,10 +46,15 @@ def remix_film(
         check_report_target(report_path, overwrite)
     plan = plan_remux(info, output_path, audio_codec, drop_other_audio)
     scratch = temp_beside(output_path)
+    # the copy into the film is fast next to separating: it shows as the last COPY_SHARE of the bar
+    copy_frames = max(1, int(info.num_frames * COPY_SHARE))
+    total = info.num_frames + copy_frames
+    copying = (lambda fraction: progress(info.num_frames + int(fraction * copy_frames), total)) if progress else None
     try:
-        report = remix_file(separator, preset, input_path, scratch, automation, stems_dir, "wav", True, progress,
+        report = remix_file(separator, preset, input_path, scratch, automation, stems_dir, "wav", True,
+                            progress and (lambda done, _: progress(done, total)),
                             audio_track=audio_track, report_path=report_path)
-        replace_audio_track(plan, replace(probe(scratch), start_seconds=info.start_seconds))
+        replace_audio_track(plan, replace(probe(scratch), start_seconds=info.start_seconds), copying)
     finally:
         scratch.unlink(missing_ok=True)
     return replace(report, output=output_path), plan.encoding

@@ -9,7 +9,7 @@ new audio interleaved just ahead of them, so memory stays flat whatever the film
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -151,9 +151,11 @@ def _check_rate_fits(plan: RemuxPlan, sample_rate: int) -> None:
         raise AudioWriteError(plan.target, f"MXF holds 48 kHz audio only, this track is {sample_rate} Hz")
 
 
-def replace_audio_track(plan: RemuxPlan, new_audio: AudioInfo) -> Path:
+def replace_audio_track(plan: RemuxPlan, new_audio: AudioInfo,
+                        progress: Callable[[float], None] | None = None) -> Path:
     """Write plan.target: plan.source with audio track plan.track replaced by `new_audio` (an audio
     file of the same rate and channels). Atomic: a temporary file is renamed into place.
+    progress(fraction) follows the copy through the source's timeline.
 
     Raises:
         AudioWriteError: FFmpeg fails to write (the temporary file is removed).
@@ -166,15 +168,13 @@ def replace_audio_track(plan: RemuxPlan, new_audio: AudioInfo) -> Path:
             original = container.streams.audio[plan.track - 1]
             with av.open(str(tmp), "w", format=muxer_for(plan.target)) as output:
                 copies, audio = _add_streams(output, container, original, plan)
-                _write_packets(container, output, copies, _AudioFeed(audio, plan.encoding, new_audio))
+                _write_packets(container, output, copies, _AudioFeed(audio, plan.encoding, new_audio), progress)
         tmp.replace(plan.target)
-    except av.FFmpegError as exc:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
         remove_if_empty(created)
-        raise AudioWriteError(plan.target, f"FFmpeg failed to write it ({ffmpeg_reason(exc)})") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        remove_if_empty(created)
+        if isinstance(exc, av.FFmpegError):
+            raise AudioWriteError(plan.target, f"FFmpeg failed to write it ({ffmpeg_reason(exc)})") from None
         raise
     return plan.target
 
@@ -185,7 +185,7 @@ def _add_streams(output, container, original, plan: RemuxPlan):
     copies, audio = {}, None
     for stream in container.streams:
         if stream.index == original.index:
-            audio = _add_audio(output, original, plan.encoding)
+            audio = _add_audio(output, original, plan)
         elif stream.type == "audio" and plan.drop_other_audio:
             continue
         else:
@@ -199,11 +199,12 @@ def _add_streams(output, container, original, plan: RemuxPlan):
     return copies, audio
 
 
-def _add_audio(output, original, encoding: AudioEncoding):
+def _add_audio(output, original, plan: RemuxPlan):
+    encoding = plan.encoding
     try:
         stream = output.add_stream(encoding.codec, rate=original.rate, layout=original.layout)
     except ValueError as exc:  # the muxer has no tag for the codec
-        raise AudioWriteError(output.name, f"{exc}; pick another --audio-codec") from None
+        raise AudioWriteError(plan.target, f"{exc}; pick another --audio-codec") from None
     stream.format = encoding.sample_format
     stream.time_base = Fraction(1, original.rate)
     if encoding.bit_rate:
@@ -240,15 +241,22 @@ class _AudioFeed:
             yield from self._stream.encode(frame)
 
 
-def _write_packets(container, output, copies: dict, audio: _AudioFeed) -> None:
+def _write_packets(container, output, copies: dict, audio: _AudioFeed,
+                   progress: Callable[[float], None] | None) -> None:
     sources = [stream for stream in container.streams if stream.index in copies]
+    duration = (container.duration or 0) / av.time_base
     try:
         for packet in container.demux(sources) if sources else ():  # demux() of no streams reads all
             if packet.dts is None:  # the demuxer's end-of-stream marker
                 continue
-            output.mux(list(audio.packets_until(float(packet.dts * packet.time_base) + AUDIO_LEAD_SECONDS)))
+            seconds = float(packet.dts * packet.time_base)
+            output.mux(list(audio.packets_until(seconds + AUDIO_LEAD_SECONDS)))
+            if progress and duration > 0:
+                progress(min(1.0, max(0.0, seconds / duration)))
             packet.stream = copies[packet.stream.index]
             output.mux(packet)
     except av.error.InvalidDataError as exc:
         raise AudioReadError(container.name, f"FFmpeg cannot read it again ({ffmpeg_reason(exc)})") from None
     output.mux(list(audio.packets_until(None)))
+    if progress:
+        progress(1.0)
