@@ -70,3 +70,18 @@ def test_readme_pedalboard_snippets_stream_every_sample(tmp_path, monkeypatch):
     np.testing.assert_allclose(outputs[0], outputs[2], atol=1e-4)  # pedalboard.io writes 16-bit
     np.testing.assert_allclose(outputs[1], outputs[2], atol=1e-4)
     np.testing.assert_allclose(outputs[2], namespace["out"], atol=1e-5)
+
+
+def test_readme_film_snippet(tmp_path, monkeypatch):
+    from tests.film_clips import RATE, packets, soundtrack, write_clip
+
+    readme = (ROOT / "README.md").read_text()
+    films = readme[readme.index("## Films"):]
+    snippet = re.search(r"```python\n(.*?)```", films, re.S).group(1)
+    write_clip(tmp_path / "scene.mov", [soundtrack(2.0)], RATE, "pcm_s24le")
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(snippet, "README.md", "exec"), namespace)  # noqa: S102 - the README is ours
+    assert namespace["encoding"].describe() == "pcm_s24le (24-bit, lossless)"
+    assert packets(tmp_path / "scene.boosted.mov", "video") == packets(tmp_path / "scene.mov", "video")
+    assert (tmp_path / "scene.report.html").read_text().startswith("<!doctype html>")
