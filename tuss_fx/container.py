@@ -32,27 +32,15 @@ class AudioTrack:
     """One audio stream of a container, as decoded (FFmpeg's timeline)."""
 
     number: int  # 1-based among the container's audio streams
-    stream_index: int  # index among all streams
-    codec: str
     sample_rate: int
     num_channels: int
-    layout: str  # FFmpeg's layout name ("stereo", "5.1", "2 channels" when the file says none)
     num_frames: int  # decoded samples per channel
     start_seconds: float  # timestamp of the first decoded sample
-    language: str | None
-
-    def describe(self) -> str:
-        language = f", {self.language}" if self.language else ""
-        return f"track {self.number}: {self.codec} {self.sample_rate} Hz {self.layout}{language}"
 
 
-def audio_tracks(path: Path) -> list[av.audio.stream.AudioStream]:
-    """The container's audio streams in order; one-line AudioReadError when FFmpeg cannot open it."""
-    container = _open(path)
-    try:
-        return list(container.streams.audio)
-    finally:
-        container.close()
+def codec_name(stream) -> str:
+    """The stream's codec as FFmpeg names it; "unknown codec" where FFmpeg could not tell."""
+    return stream.codec_context.name if stream.codec_context is not None else "unknown codec"
 
 
 def probe_track(path: Path, number: int) -> AudioTrack:
@@ -70,8 +58,7 @@ def probe_track(path: Path, number: int) -> AudioTrack:
             if start is None and frame.pts is not None:
                 start = float(frame.pts * frame.time_base)
             num_frames += frame.samples
-        return AudioTrack(number, stream.index, stream.codec_context.name, stream.rate, stream.channels,
-                          stream.layout.name, num_frames, start or 0.0, stream.metadata.get("language"))
+        return AudioTrack(number, stream.rate, stream.channels, num_frames, start or 0.0)
     finally:
         container.close()
 
@@ -141,14 +128,14 @@ def _open(path: Path) -> av.container.InputContainer:
 def _pick(container: av.container.InputContainer, path: Path, number: int) -> av.audio.stream.AudioStream:
     streams = list(container.streams.audio)
     if not streams:
-        kinds = ", ".join(f"{s.type} {s.codec_context.name}" for s in container.streams) or "no streams at all"
+        kinds = ", ".join(f"{s.type} {codec_name(s)}" for s in container.streams) or "no streams at all"
         raise AudioReadError(path, f"has no audio track ({kinds})")
     if not 1 <= number <= len(streams):
         raise AudioReadError(path, f"has no audio track {number}: it has {len(streams)} "
                              f"(numbered from 1: {', '.join(_short(s, i + 1) for i, s in enumerate(streams))})")
     stream = streams[number - 1]
-    if stream.codec_context.codec is None or not stream.rate or not stream.channels:
-        raise AudioReadError(path, f"audio track {number} ({stream.codec_context.name}) cannot be decoded by FFmpeg")
+    if stream.codec_context is None or stream.codec_context.codec is None or not stream.rate or not stream.channels:
+        raise AudioReadError(path, f"audio track {number} ({codec_name(stream)}) cannot be decoded by FFmpeg")
     return stream
 
 
@@ -166,7 +153,7 @@ def _decode(container, stream, path: Path) -> Iterator[av.AudioFrame]:
 
 
 def _short(stream, number: int) -> str:
-    return f"{number} = {stream.codec_context.name} {stream.layout.name}"
+    return f"{number} = {codec_name(stream)} {stream.layout.name}"
 
 
 def ffmpeg_reason(exc: Exception) -> str:

@@ -18,7 +18,7 @@ import av
 import numpy as np
 
 from tuss_fx.audio_io import AudioInfo, make_parents, read_blocks, remove_if_empty, temp_beside
-from tuss_fx.container import ffmpeg_reason, float_to_frame
+from tuss_fx.container import codec_name, ffmpeg_reason, float_to_frame
 from tuss_fx.errors import AudioReadError, AudioWriteError
 
 # the FFmpeg muxer each output suffix asks for
@@ -193,7 +193,7 @@ def _add_streams(output, container, original, plan: RemuxPlan):
                 copies[stream.index] = output.add_stream_from_template(stream)
             except (ValueError, av.FFmpegError) as exc:
                 raise AudioWriteError(plan.target, f"cannot copy stream {stream.index} ({stream.type} "
-                                      f"{stream.codec_context.name}) into {muxer_for(plan.target)}: {exc}") from None
+                                      f"{codec_name(stream)}) into {muxer_for(plan.target)}: {exc}") from None
             copies[stream.index].metadata.update(stream.metadata)
             copies[stream.index].disposition = stream.disposition
     return copies, audio
