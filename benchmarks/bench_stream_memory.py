@@ -2,11 +2,17 @@
 
 Usage: python benchmarks/bench_stream_memory.py [--short-minutes 1] [--long-minutes 60]
        [--channels 2] [--sample-rate 44100] [--checkpoint ../shared/fixtures/official-parity]
+       [--film mkv|mov|mp4]
 
 Writes two noise files, separates each in a fresh subprocess through tuss_fx.api (the code
 path of `tuss-fx separate`, resampling and residual included) and prints each child's peak
 RSS and the long/short ratio (target <= 1.2). The model only sets the constant part of the
 memory; the default checkpoint is the small official-parity network so the long run is quick.
+
+With --film the inputs are films (examples/make_film_clip.py's picture and subtitle, the noise
+as PCM, or ALAC in MP4) and the child runs `remix` into a copy of the film (tuss_fx.film):
+reading through FFmpeg, the remix and the packet copy with the new track. The film's soundtrack
+is built in the parent's memory, so keep --long-minutes to about 10 there.
 """
 
 from __future__ import annotations
@@ -26,12 +32,18 @@ CHILD = """
 import resource, sys
 from pathlib import Path
 from tuss_fx.api import plan_separation, separate_file
+from tuss_fx.film import remix_film
+from tuss_fx.presets import load_preset
 from tuss_fx.separator import Separator
 separator = Separator.from_pretrained(sys.argv[1], device="cpu")
-job = plan_separation(Path(sys.argv[2]), ["speech", "sfxbg", "musicbg"], Path(sys.argv[3]), residual=True)
-separate_file(separator, job)
+source, out_dir = Path(sys.argv[2]), Path(sys.argv[3])
+if source.suffix == ".wav":
+    separate_file(separator, plan_separation(source, ["speech", "sfxbg", "musicbg"], out_dir, residual=True))
+else:
+    remix_film(separator, load_preset("dialogue-boost"), source, out_dir / f"remixed{source.suffix}")
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
+FILM_CODECS = {"mkv": "pcm_f32le", "mov": "pcm_s24le", "mp4": "alac"}
 
 
 def write_noise(path: Path, minutes: float, channels: int, sample_rate: int) -> None:
@@ -40,6 +52,15 @@ def write_noise(path: Path, minutes: float, channels: int, sample_rate: int) -> 
     with sf.SoundFile(path, "w", sample_rate, channels, subtype="PCM_16") as handle:
         for start in range(0, int(minutes * 60 * sample_rate), block):
             handle.write((rng.standard_normal((block, channels)) * 0.1).astype(np.float32))
+
+
+def write_film(path: Path, minutes: float, channels: int, sample_rate: int) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+    from make_film_clip import write_clip
+
+    rng = np.random.default_rng(0)
+    soundtrack = (rng.standard_normal((channels, int(minutes * 60 * sample_rate))) * 0.1).astype(np.float32)
+    write_clip(path, [soundtrack], sample_rate, FILM_CODECS[path.suffix[1:]])
 
 
 def peak_rss_mib(checkpoint: str, audio: Path, out_dir: Path) -> tuple[float, float]:
@@ -56,14 +77,16 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=2)
     parser.add_argument("--sample-rate", type=int, default=44100)
     parser.add_argument("--checkpoint", default=str(Path(__file__).resolve().parents[2] / "shared/fixtures/official-parity"))
+    parser.add_argument("--film", choices=sorted(FILM_CODECS), default=None, help="films instead of WAV files")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         results = {}
         for label, minutes in (("short", args.short_minutes), ("long", args.long_minutes)):
-            audio = Path(tmp) / f"{label}.wav"
-            write_noise(audio, minutes, args.channels, args.sample_rate)
+            audio = Path(tmp) / f"{label}.{args.film or 'wav'}"
+            (write_film if args.film else write_noise)(audio, minutes, args.channels, args.sample_rate)
+            (Path(tmp) / f"out-{label}").mkdir()
             results[label] = peak_rss_mib(args.checkpoint, audio, Path(tmp) / f"out-{label}")
-            print(f"{label}: {minutes:g} min, {args.channels} ch, {args.sample_rate} Hz -> "
+            print(f"{label}: {minutes:g} min {audio.suffix[1:]}, {args.channels} ch, {args.sample_rate} Hz -> "
                   f"peak RSS {results[label][0]:.0f} MiB in {results[label][1]:.0f} s", flush=True)
             audio.unlink()
     print(f"peak RSS ratio long/short: {results['long'][0] / results['short'][0]:.3f} (target <= 1.2)")
