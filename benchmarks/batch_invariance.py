@@ -6,8 +6,8 @@ Usage: python benchmarks/batch_invariance.py [--config medium] [--seconds 6] [--
 Prints the largest difference relative to the output's peak, next to two yardsticks from the
 same run: the same item run twice alone (determinism), and item 0 with its input scaled by
 1 + 1e-7 (how much the model amplifies a rounding-sized change of its input).
-On 2 CPU cores (2026-11-26): medium 6.6e-8 (batch) vs 0.0 (repeat) vs 1.1e-6 (1e-7 input
-change); small 1.6e-8 / 0.0 / 6.5e-7. Batching is invariant at rounding level there, so the
+On 2 CPU cores (2026-11-26, --seconds 2): medium 6.6e-8 (batch) vs 0.0 (repeat) vs 1.1e-6
+(1e-7 input change); small 1.6e-8 / 0.0 / 6.5e-7. Batching is invariant at rounding level there, so the
 2e-2 seen on an H100 (issue #10) comes from the GPU's kernels, not from the model.
 """
 
@@ -47,7 +47,7 @@ def main() -> None:
     torch.manual_seed(0)
     model = TussModel(PRESETS[args.config]()).eval().to(device)
     audio = (torch.randn(8, round(48000 * args.seconds)) * 0.1).to(device)
-    settings = [("cpu", None)] if device.type != "cuda" else [
+    settings = [("fp32", None)] if device.type != "cuda" else [
         ("TF32 off everywhere", (False, False)), ("TF32 off in matmul only (cuDNN default on)", (False, True)),
         ("TF32 on", (True, True))]
     for label, flags in settings:
