@@ -78,8 +78,10 @@ def separate_file(
     """
     info = job.info
     stems = stem_names(job.prompts)
-    recorder = ReportRecorder(info, source_names(job.prompts), f"{programme_name(info)} separated", None, processed=False) if job.report \
-        else None
+    recorder = None
+    if job.report:
+        recorder = ReportRecorder(info, source_names(job.prompts), f"{programme_name(info)} separated", None,
+                                  processed=False)
     regions = separator.separate_regions(read_blocks(info), info.sample_rate, info.num_channels, info.num_frames,
                                          job.prompts, progress)
     with WriterGroup(job.outputs, info.sample_rate, info.num_channels, file_format) as writers:

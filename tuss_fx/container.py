@@ -8,6 +8,7 @@ Samples keep the track's channel count and FFmpeg's channel order (WAV order for
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -50,25 +51,19 @@ def probe_track(path: Path, number: int) -> AudioTrack:
     Raises:
         AudioReadError: not a container FFmpeg can open, no audio, no such track, undecodable data.
     """
-    container = _open(path)
-    try:
-        stream = _pick(container, path, number)
+    with _opened_track(path, number) as (container, stream):
         num_frames, start = 0, None
         for frame in _decode(container, stream, path):
             if start is None and frame.pts is not None:
                 start = float(frame.pts * frame.time_base)
             num_frames += frame.samples
         return AudioTrack(number, stream.rate, stream.channels, num_frames, start or 0.0)
-    finally:
-        container.close()
 
 
 def read_track_blocks(path: Path, number: int, block_frames: int) -> Iterator[np.ndarray]:
     """Yield (C, n) float32 blocks of about block_frames samples (codec frames are small, and the
     stream engine copies its buffer per pushed block)."""
-    container = _open(path)
-    try:
-        stream = _pick(container, path, number)
+    with _opened_track(path, number) as (container, stream):
         pending: list[np.ndarray] = []
         held = 0
         for frame in _decode(container, stream, path):
@@ -79,8 +74,6 @@ def read_track_blocks(path: Path, number: int, block_frames: int) -> Iterator[np
                 pending, held = [], 0
         if pending:
             yield np.concatenate(pending, axis=1)
-    finally:
-        container.close()
 
 
 def frame_to_float(frame: av.AudioFrame) -> np.ndarray:
@@ -118,6 +111,17 @@ def float_to_frame(block: np.ndarray, sample_format: str, bits: int, layout: av.
     return frame
 
 
+@contextmanager
+def _opened_track(path: Path, number: int) -> Iterator[tuple[av.container.InputContainer,
+                                                             av.audio.stream.AudioStream]]:
+    """The open container and its audio track `number`, closed on leaving."""
+    container = _open(path)
+    try:
+        yield container, _pick(container, path, number)
+    finally:
+        container.close()
+
+
 def _open(path: Path) -> av.container.InputContainer:
     try:
         return av.open(str(path), metadata_errors="ignore")
@@ -147,7 +151,8 @@ def _decode(container, stream, path: Path) -> Iterator[av.AudioFrame]:
                 decoded += frame.samples
                 yield frame
     except av.FFmpegError as exc:
-        raise AudioReadError(path, f"FFmpeg cannot decode audio after {decoded} samples ({ffmpeg_reason(exc)})") from None
+        raise AudioReadError(path, f"FFmpeg cannot decode audio after {decoded} samples "
+                             f"({ffmpeg_reason(exc)})") from None
     if decoded == 0:
         raise AudioReadError(path, "its audio track holds no samples")
 

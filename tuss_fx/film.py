@@ -9,7 +9,7 @@ from pathlib import Path
 from tuss_fx.audio_io import check_targets, probe, temp_beside
 from tuss_fx.automation import GainAutomation
 from tuss_fx.presets import Preset
-from tuss_fx.remix import RemixReport, remix_file
+from tuss_fx.remix import RemixReport, remix_probed
 from tuss_fx.report import check_report_target
 from tuss_fx.remux import AudioEncoding, plan_remux, replace_audio_track
 from tuss_fx.separator import Progress, Separator, source_names
@@ -51,9 +51,8 @@ def remix_film(
     total = info.num_frames + copy_frames
     copying = (lambda fraction: progress(info.num_frames + int(fraction * copy_frames), total)) if progress else None
     try:
-        report = remix_file(separator, preset, input_path, scratch, automation, stems_dir, "wav", True,
-                            progress and (lambda done, _: progress(done, total)),
-                            audio_track=audio_track, report_path=report_path)
+        report = remix_probed(separator, preset, info, scratch, automation, stems_dir, "wav", True,
+                              progress and (lambda done, _: progress(done, total)), report_path)
         replace_audio_track(plan, replace(probe(scratch), start_seconds=info.start_seconds), copying)
     finally:
         scratch.unlink(missing_ok=True)

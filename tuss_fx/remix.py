@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pedalboard
 
-from tuss_fx.audio_io import AtomicWriter, WriterGroup, check_targets, format_for, probe, read_blocks
+from tuss_fx.audio_io import AtomicWriter, AudioInfo, WriterGroup, check_targets, format_for, probe, read_blocks
 from tuss_fx.automation import GainAutomation
 from tuss_fx.effects import DEFAULT_BUFFER_SIZE, ChainStream
 from tuss_fx.errors import TussFxError
@@ -154,8 +154,24 @@ def remix_file(
         PresetError: a prompt the model lacks. AudioReadError / AudioWriteError: bad input or output.
         TussFxError: a loudness target on a file shorter than one 400 ms loudness block.
     """
+    return remix_probed(separator, preset, probe(input_path, audio_track), output_path, automation, stems_dir,
+                        file_format, overwrite, progress, report_path)
+
+
+def remix_probed(
+    separator: Separator,
+    preset: Preset,
+    info: AudioInfo,
+    output_path: Path,
+    automation: GainAutomation | None = None,
+    stems_dir: Path | None = None,
+    file_format: str = "wav",
+    overwrite: bool = False,
+    progress: Progress | None = None,
+    report_path: Path | None = None,
+) -> RemixReport:
+    """remix_file on an input probed already (film.remix_film: probing a film decodes its track)."""
     preset.check_prompts(separator.prompts)
-    info = probe(input_path, audio_track)
     stem_paths = {name: stems_dir / f"{name}.{file_format}" for name in source_names(preset.prompts)} \
         if stems_dir else {}
     check_targets([output_path, *stem_paths.values()], overwrite)
@@ -164,7 +180,7 @@ def remix_file(
     try:
         input_meter = LoudnessMeter(info.sample_rate, info.num_channels)
     except ValueError as exc:
-        raise TussFxError(input_path, f"{exc}; a remix measures loudness, so it takes those layouts "
+        raise TussFxError(info.path, f"{exc}; a remix measures loudness, so it takes those layouts "
                           "(`separate` takes any)") from None
     mix_meter = LoudnessMeter(info.sample_rate, info.num_channels)
     recorder = ReportRecorder(info, source_names(preset.prompts), f"{programme_name(info)} remixed with {preset.name}",

@@ -99,7 +99,8 @@ def _loudness_axes(ax, numbers: dict) -> None:
                     label=f"{name}: {_number(signal['integrated_lufs'], 'LUFS')} integrated, "
                           f"{_number(signal['true_peak_dbtp'], 'dBTP')} true peak")
     if numbers["target_lufs"] is not None:
-        ax.axhline(numbers["target_lufs"], color="tab:red", ls="--", lw=1, label=f"target {numbers['target_lufs']:g} LUFS")
+        ax.axhline(numbers["target_lufs"], color="tab:red", ls="--", lw=1,
+                   label=f"target {numbers['target_lufs']:g} LUFS")
     ax.set_ylabel("short-term loudness\n(LUFS, 3 s)")
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
