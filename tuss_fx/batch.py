@@ -57,6 +57,8 @@ class BatchJob:
     overlap: float = 0.25
     precision: str = "auto"
     batch_size: int | None = None
+    dialogue_engine: str | None = None  # None: the preset's (remix), else auto
+    dialogue_atten_lim_db: float | None = None
 
     @property
     def template(self) -> str:
@@ -65,7 +67,8 @@ class BatchJob:
     def identity(self) -> dict:
         """What the outputs depend on besides the input and the model (the manifest compares it)."""
         job = {"mode": self.mode, "filename": self.template, "format": self.file_format,
-               "segment_seconds": self.segment_seconds, "overlap": self.overlap, "precision": self.precision}
+               "segment_seconds": self.segment_seconds, "overlap": self.overlap, "precision": self.precision,
+               "dialogue_engine": self.engine(), "dialogue_atten_lim_db": self.dialogue_atten_lim_db}
         if self.mode == "remix":
             preset = load_preset(self.preset, self.overrides)
             job["preset"] = {"name": preset.name, "sha256": hashlib.sha256(repr(preset).encode()).hexdigest()}
@@ -81,9 +84,16 @@ class BatchJob:
         return {name: output_path(self.out_dir, self.template, input_path.stem, name, self.file_format)
                 for name in names}
 
+    def engine(self) -> str:
+        """The dialogue engine asked for: the job's, else the remix preset's, else auto."""
+        preset = load_preset(self.preset, self.overrides) if self.mode == "remix" else None
+        return self.dialogue_engine or (preset.dialogue_engine if preset else None) or "auto"
+
     def load_separator(self) -> Separator:
         return Separator.from_pretrained(self.checkpoint, device=self.device, segment_seconds=self.segment_seconds,
-                                         overlap=self.overlap, precision=self.precision, batch_size=self.batch_size)
+                                         overlap=self.overlap, precision=self.precision, batch_size=self.batch_size,
+                                         dialogue_engine=self.engine(),
+                                         dialogue_atten_lim_db=self.dialogue_atten_lim_db)
 
 
 def collect_inputs(items: Iterable[str | Path]) -> list[Path]:

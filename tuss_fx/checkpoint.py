@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from tuss_fx.audio_io import temp_beside
 from tuss_fx.errors import CheckpointError
 from tuss_fx.model import ConfigError, TussConfig, TussModel
+from tuss_fx.models import OFFICIAL_MODELS, installed
 
 # Official files hold the separator's state_dict under one of these prefixes (tried in order).
 # Module names already follow the official keys, so this prefix table is the whole key mapping.
@@ -23,6 +24,7 @@ OFFICIAL_KEY_PREFIXES = ("model.separator.", "separator.", "")
 OFFICIAL_SUFFIXES = (".pth", ".ckpt", ".pt")
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_NAME = "default"
+DIALOGUE_ENGINE_KEY = "dialogue_engine"  # native JSON: which engine serves speech, and the measurement
 
 
 def default_checkpoint() -> Path:
@@ -31,11 +33,19 @@ def default_checkpoint() -> Path:
 
 
 def resolve(path_or_name: str | Path) -> Path:
-    """Map "default" to the shipped model; otherwise return the path, which must exist.
+    """Map "default" to the shipped model and an official model's name (tuss-medium, tuss-large)
+    to its installed folder; otherwise return the path, which must exist.
 
     Raises:
-        CheckpointError: no such file, or "default" asked for while no default model ships.
+        CheckpointError: no such file, "default" asked for while no default model ships, or an
+            official model that is not installed.
     """
+    if str(path_or_name) in OFFICIAL_MODELS:
+        folder = installed(str(path_or_name))
+        if folder is None:
+            raise CheckpointError(path_or_name, f"not installed; run `tuss-fx models pull {path_or_name}` (or "
+                                                f"`tuss-fx models add {path_or_name} PATH` with a copy you have)")
+        return folder
     if str(path_or_name) == DEFAULT_NAME:
         path = default_checkpoint()
         if not path.exists():
@@ -77,6 +87,27 @@ def load_model(path_or_name: str | Path) -> TussModel:
     model = TussModel(config)
     _load_strict(model, state, path)
     return model.eval()
+
+
+def recorded_dialogue_engine(path_or_name: str | Path) -> str | None:
+    """The dialogue engine measured better for this model ("tuss" or "deepfilternet"), from the
+    `dialogue_engine` record of its native JSON; None for official checkpoints or no record."""
+    path = resolve(path_or_name)
+    if path.is_dir():
+        path = _weights_in_folder(path)
+    config_path = path.with_suffix(".json")
+    if path.suffix != ".safetensors" or not config_path.exists():
+        return None
+    record = json.loads(config_path.read_text()).get(DIALOGUE_ENGINE_KEY)
+    return record.get("choice") if isinstance(record, dict) else None
+
+
+def record_dialogue_engine(weights: Path, record: dict[str, Any]) -> None:
+    """Write `record` ({"choice": ..., what was measured}) into the native JSON beside `weights`."""
+    config_path = weights.with_suffix(".json")
+    config = json.loads(config_path.read_text())
+    config[DIALOGUE_ENGINE_KEY] = record
+    _atomic(config_path, lambda tmp: Path(tmp).write_text(json.dumps(config, indent=1)))
 
 
 def save_native(model: TussModel, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:

@@ -42,11 +42,14 @@ def main() -> None:
 
 
 def load_separator(checkpoint: str, device: str, segment_seconds: float | None = None, overlap: float = 0.25,
-                   precision: str = "auto", batch_size: int | None = None):
+                   precision: str = "auto", batch_size: int | None = None, dialogue_engine: str | None = None,
+                   dialogue_atten_lim_db: float | None = None):
     from tuss_fx.separator import Separator
 
     return Separator.from_pretrained(checkpoint, device=device, segment_seconds=segment_seconds, overlap=overlap,
-                                     precision=precision, batch_size=batch_size)
+                                     precision=precision, batch_size=batch_size,
+                                     dialogue_engine=dialogue_engine or "auto",
+                                     dialogue_atten_lim_db=dialogue_atten_lim_db)
 
 
 @contextmanager
@@ -107,11 +110,14 @@ def separate(inputs, prompts, out_dir, filename, file_format, residual, audio_tr
 @main.command()
 @click.option("--checkpoint", default="default", show_default=True, help="Model to describe.")
 @click.option("--device", default="auto", show_default=True, help="Device the model would run on.")
-def info(checkpoint: str, device: str) -> None:
+@click.option("--dialogue-engine", type=click.Choice(["auto", "tuss", "deepfilternet"]), default="auto",
+              show_default=True, help="Engine asked for; auto shows the one the model's JSON records.")
+def info(checkpoint: str, device: str, dialogue_engine: str) -> None:
     """Print the model, its prompts, the device and which compute path each op takes."""
     from tuss_fx import ops
+    from tuss_fx.dialogue import describe as describe_engine
 
-    separator = load_separator(checkpoint, device)
+    separator = load_separator(checkpoint, device, dialogue_engine=dialogue_engine)
     config = separator.model.config
     num_params = sum(p.numel() for p in separator.model.parameters())
     click.echo(f"model:      {separator.name}")
@@ -121,6 +127,7 @@ def info(checkpoint: str, device: str) -> None:
     click.echo(f"rate:       {config.sample_rate} Hz, segment {separator.segment_seconds:g} s")
     click.echo(f"device:     {separator.device}")
     click.echo(f"compute:    {separator.runner.describe()}")
+    click.echo(f"dialogue:   {describe_engine(separator.dialogue_engine, config.prompts)}")
     for op, path in ops.dispatch_report(separator.device).items():
         click.echo(f"op {op + ':':<20}{path}")
 
@@ -176,6 +183,7 @@ def remix(input_path, preset, output, overrides, automation, target_lufs, stems_
     suffix = input_path.suffix if muxer_for(input_path) else ".wav"
     output = output or input_path.with_name(f"{input_path.stem}.{chosen.name}{suffix}")
     lanes = GainAutomation.from_midi(automation, source_names(chosen.prompts)) if automation else None
+    model["dialogue_engine"] = model["dialogue_engine"] or chosen.dialogue_engine
     separator = load_separator(**model)
     with progress_bar(input_path.name, quiet) as progress:
         if muxer_for(output):
@@ -276,9 +284,10 @@ def automation_template(input_path, preset, output, overwrite) -> None:
 def _add_training_commands() -> None:
     from tuss_fx.cli_batch import batch
     from tuss_fx.cli_finetune import finetune
+    from tuss_fx.cli_models import models
     from tuss_fx.cli_train import corpus, evaluate, evaluate_real, train
 
-    for command in (batch, corpus, train, evaluate, evaluate_real, finetune):
+    for command in (batch, models, corpus, train, evaluate, evaluate_real, finetune):
         main.add_command(command)
 
 

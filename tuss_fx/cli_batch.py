@@ -36,7 +36,8 @@ from tuss_fx.model.prompts import DMX_PROMPTS
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @model_options
 def batch(inputs, out_dir, preset, overrides, separate_mode, prompts, residual, filename, file_format, workers,
-          ray_address, as_json, quiet, checkpoint, device, segment_seconds, overlap, precision, batch_size) -> None:
+          ray_address, as_json, quiet, checkpoint, device, segment_seconds, overlap, precision, batch_size,
+          dialogue_engine, dialogue_atten_lim_db) -> None:
     """Remix (or --separate) INPUTS: files, folders (searched recursively) and quoted globs.
 
     A rerun skips the files whose manifest entry is done and whose outputs verify; the rest are
@@ -47,7 +48,7 @@ def batch(inputs, out_dir, preset, overrides, separate_mode, prompts, residual, 
 
     job = BatchJob("separate" if separate_mode else "remix", out_dir.absolute(), preset, tuple(overrides),
                    tuple(prompts), residual, filename, file_format, checkpoint, device, segment_seconds, overlap,
-                   precision, batch_size)
+                   precision, batch_size, dialogue_engine, dialogue_atten_lim_db)
     paths = collect_inputs(inputs)
     if not paths:
         raise BatchError(" ".join(inputs), "no audio files found")

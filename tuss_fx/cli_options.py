@@ -31,9 +31,28 @@ def check_template(ctx, param, value: str | None) -> str | None:
     return value
 
 
+DIALOGUE_ENGINE_OPTIONS = [
+    click.option("--dialogue-engine", type=click.Choice(["auto", "tuss", "deepfilternet"]), default=None,
+                 help="What serves the speech prompt: deepfilternet (DeepFilterNet3 takes the dialogue, TUSS "
+                      "separates the rest), tuss, or auto: the engine measured better for the model, as its "
+                      "JSON records (the shipped default: deepfilternet; official checkpoints: tuss) "
+                      "[default: the preset's, else auto]."),
+    click.option("--dialogue-atten-lim-db", type=float, default=None, callback=_check_positive,
+                 help="With deepfilternet: the most it may attenuate, in dB (the mix is mixed back in "
+                      "below that) [default: no limit]."),
+]
+
+
+def dialogue_engine_options(func):
+    """--dialogue-engine and --dialogue-atten-lim-db."""
+    for option in reversed(DIALOGUE_ENGINE_OPTIONS):
+        func = option(func)
+    return func
+
+
 def model_options(func):
-    """--checkpoint, --device, --segment-seconds, --overlap, --precision and --batch-size, shared by every
-    command that separates."""
+    """--checkpoint, --device, --segment-seconds, --overlap, --precision, --batch-size and the dialogue
+    engine's options, shared by every command that separates."""
     options = [
         click.option("--checkpoint", default="default", show_default=True,
                      help="'default' (shipped model), an official TUSS folder/.pth/.ckpt, or a .safetensors."),
@@ -48,6 +67,7 @@ def model_options(func):
         click.option("--batch-size", type=click.IntRange(min=1), default=None,
                      help="Most mono segments (segments x channels) per forward pass [default: 4 on CPU; on "
                           "CUDA as many as fit in free memory, up to 64]. CUDA out of memory halves it."),
+        *DIALOGUE_ENGINE_OPTIONS,
     ]
     for option in reversed(options):
         func = option(func)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from tuss_fx.cli_options import dialogue_engine_options
 from tuss_fx.model.config import PRESETS
 
 
@@ -213,13 +214,16 @@ def evaluate(corpus_dir, checkpoint, examples, segment_seconds, json_path) -> No
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the scores here.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress line.")
-def evaluate_real(media_dir, checkpoint, ambience, speech, dbrs_db, json_path, quiet) -> None:
+@dialogue_engine_options
+def evaluate_real(media_dir, checkpoint, ambience, speech, dbrs_db, json_path, quiet, dialogue_engine,
+                  dialogue_atten_lim_db) -> None:
     """SI-SNRi of the dialogue/music/effects stems on real recordings in MEDIA_DIR (the project's
     ../shared/media): real readings over real music, effects and ambience at set ratios."""
     from tuss_fx.separator import Separator
     from tuss_fx.train.real_suite import MODEL_RATE, Recordings, as_json, evaluate_real as run_suite, format_report
 
-    separator = Separator.from_pretrained(checkpoint, device="cpu")
+    separator = Separator.from_pretrained(checkpoint, device="cpu", dialogue_engine=dialogue_engine or "auto",
+                                          dialogue_atten_lim_db=dialogue_atten_lim_db)
     show = not quiet and sys.stderr.isatty()
 
     def progress(name: str) -> None:
@@ -232,4 +236,6 @@ def evaluate_real(media_dir, checkpoint, ambience, speech, dbrs_db, json_path, q
         click.echo(err=True)
     click.echo(format_report(scores, summary))
     if json_path:
-        json_path.write_text(json.dumps({"checkpoint": str(checkpoint), **as_json(scores, summary)}, indent=1))
+        json_path.write_text(json.dumps({"checkpoint": str(checkpoint), "dialogue_engine": separator.dialogue_engine,
+                                         "dialogue_atten_lim_db": dialogue_atten_lim_db,
+                                         **as_json(scores, summary)}, indent=1))

@@ -39,9 +39,15 @@ def task_prompts(prompt: str) -> tuple[str, ...]:
 class TussProcessor(StreamingProcessor):
     """Base: a SeparationStream per signal, turned into one output signal by `_renderer`."""
 
-    def __init__(self, prompts: Sequence[str], separator: Separator | None = None, checkpoint: str = "default"):
+    def __init__(self, prompts: Sequence[str], separator: Separator | None = None, checkpoint: str = "default",
+                 dialogue_engine: str | None = None):
+        """dialogue_engine: what serves `speech` when the model is loaded here from `checkpoint` ("auto",
+        "tuss", "deepfilternet"; None is auto); a given `separator` brings its own."""
         super().__init__()
-        self.separator = separator or Separator.from_pretrained(checkpoint)
+        if separator is not None and dialogue_engine is not None:
+            raise ValueError("dialogue_engine applies to the model loaded from checkpoint; pass it to the "
+                             "Separator given instead")
+        self.separator = separator or Separator.from_pretrained(checkpoint, dialogue_engine=dialogue_engine or "auto")
         self.separator.check_prompts(prompts)
         self.prompts = tuple(prompts)
 

@@ -15,10 +15,11 @@ import pedalboard
 
 from tuss_fx.effects import build_plugin, effect_names
 from tuss_fx.errors import TussFxError
+from tuss_fx.dialogue import ENGINES
 from tuss_fx.separator import source_names, stem_names
 
 DEFAULT_CEILING_DB = -1.0
-_TOP_KEYS = {"name", "description", "prompts", "stems", "master"}
+_TOP_KEYS = {"name", "description", "prompts", "dialogue_engine", "stems", "master"}
 _STEM_KEYS = {"gain_db", "chain"}
 _MASTER_KEYS = {"chain", "target_lufs", "ceiling_db"}
 
@@ -59,6 +60,7 @@ class Preset:
     master_chain: tuple[EffectSpec, ...] = ()
     target_lufs: float | None = None
     ceiling_db: float = DEFAULT_CEILING_DB
+    dialogue_engine: str | None = None  # auto, tuss or deepfilternet; None: the command's choice (auto)
 
     @property
     def stem_names(self) -> list[str]:
@@ -157,6 +159,9 @@ def parse_preset(raw: dict[str, Any], source: str) -> Preset:
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise fail("description", "must be a string")
+    engine = raw.get("dialogue_engine")
+    if engine is not None and engine not in ENGINES:
+        raise fail("dialogue_engine", f"{engine!r} is not one of {', '.join(ENGINES)}")
     names = source_names(prompts)
     stems_raw = raw.get("stems", {})
     if not isinstance(stems_raw, dict):
@@ -186,7 +191,7 @@ def parse_preset(raw: dict[str, Any], source: str) -> Preset:
     if not -20.0 <= ceiling <= 0.0:
         raise fail("master.ceiling_db", f"{ceiling} is outside -20..0 dBFS")
     return Preset(name, tuple(prompts), source, description, stems,
-                  _chain(master.get("chain", []), "master.chain", fail), target, ceiling)
+                  _chain(master.get("chain", []), "master.chain", fail), target, ceiling, engine)
 
 
 def _no_unknown_keys(table: dict, allowed: set[str], where: str, fail) -> None:

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from tuss_fx.audio_io import check_finite
-from tuss_fx.checkpoint import load_model, resolve
+from tuss_fx.checkpoint import load_model, recorded_dialogue_engine, resolve
+from tuss_fx.dialogue import DialoguePlan, DialogueSplit, check_model_rate, resolve_engine, SPEECH_PROMPT
 from tuss_fx.errors import PromptError
 from tuss_fx.forward import ModelRunner
 from tuss_fx.model import TussModel, UnknownPromptError
@@ -86,6 +87,10 @@ class Separator:
     batch_size: most mono segments (segments x channels) per forward pass; None: 4 on CPU, on
     CUDA as many as fit in the free memory, up to 64. On CUDA several segments of a file go
     through one pass; CUDA running out of memory halves the batch instead of failing.
+    dialogue_engine: what serves the `speech` prompt (tuss_fx.dialogue): "tuss", or
+    "deepfilternet" (DFN3 takes the dialogue, TUSS separates the rest); "auto" is what the
+    model's JSON records as measured better, which from_pretrained reads; a bare model has no
+    record, so "auto" is TUSS here. dialogue_atten_lim_db: most attenuation DFN3 may apply.
     """
 
     def __init__(
@@ -97,6 +102,8 @@ class Separator:
         name: str = "custom",
         precision: str = "auto",
         batch_size: int | None = None,
+        dialogue_engine: str = "auto",
+        dialogue_atten_lim_db: float | None = None,
     ) -> None:
         tune_allocator()
         self.device = resolve_device(device)
@@ -107,15 +114,28 @@ class Separator:
             raise ValueError("segment_seconds must be > 0 and overlap in [0, 1)")
         self.overlap = overlap
         self.name = name
+        self.dialogue_engine = resolve_engine(dialogue_engine, None)
+        self.dialogue_atten_lim_db = dialogue_atten_lim_db
+        self.dialogue_network = None
+        if self.dialogue_engine == "deepfilternet":
+            from tuss_fx.deepfilternet import load_network
+
+            check_model_rate(self.sample_rate)
+            self.dialogue_network = load_network(device=self.device)
 
     @classmethod
-    def from_pretrained(cls, path_or_name: str | Path = "default", device: str = "auto", **kwargs) -> Separator:
-        """Load "default" (the shipped model), an official TUSS folder/.pth/.ckpt, or a .safetensors.
+    def from_pretrained(cls, path_or_name: str | Path = "default", device: str = "auto",
+                        dialogue_engine: str = "auto", **kwargs) -> Separator:
+        """Load "default" (the shipped model), an official TUSS folder/.pth/.ckpt, an installed
+        official model by name (tuss-medium, tuss-large: `tuss-fx models pull`), or a .safetensors.
+        dialogue_engine "auto" takes the engine the model's JSON records (TUSS if none).
 
         Raises:
             CheckpointError: missing or mismatched checkpoint, one line naming the file.
         """
-        return cls(load_model(path_or_name), device=device, name=str(resolve(path_or_name)), **kwargs)
+        engine = resolve_engine(dialogue_engine, recorded_dialogue_engine(path_or_name))
+        return cls(load_model(path_or_name), device=device, name=str(resolve(path_or_name)),
+                   dialogue_engine=engine, **kwargs)
 
     @property
     def prompts(self) -> tuple[str, ...]:
@@ -197,6 +217,12 @@ class Separator:
         self.check_prompts(prompts)
         return SeparationStream(self, list(prompts), sample_rate, num_channels, num_frames)
 
+    def dialogue_plan(self, prompts: Sequence[str]) -> DialoguePlan | None:
+        """The DFN3 + TUSS cascade for these prompts, or None when TUSS serves them all."""
+        if self.dialogue_engine != "deepfilternet" or SPEECH_PROMPT not in prompts:
+            return None
+        return DialoguePlan(tuple(prompts))
+
     def segments_per_call(self, num_prompts: int, num_channels: int, known_length: bool) -> int:
         """Segments the overlap-add engine gathers per model call: one on CPU and for live streams
         (waiting adds latency), on CUDA (or with batch_size set) as many as a pass holds."""
@@ -214,8 +240,9 @@ class Separator:
 class SeparationStream:
     """Push (C, n) blocks at the caller's rate, get (P, C, m) stems back as they are final.
 
-    Resamples to the model rate, runs the overlap-add engine, resamples back. The stems
-    returned add up to exactly the samples pushed once finish() has run.
+    Resamples to the model rate, runs the dialogue engine's split when DFN3 serves speech, runs
+    the overlap-add engine, resamples back. The stems returned add up to exactly the samples
+    pushed once finish() has run.
     """
 
     def __init__(
@@ -226,18 +253,29 @@ class SeparationStream:
         self._num_prompts, self._num_channels = len(prompts), num_channels
         self._to_model = StreamResampler(sample_rate, model_rate, num_channels, num_frames)
         self._from_model = StreamResampler(model_rate, sample_rate, len(prompts) * num_channels, model_frames, num_frames)
-        self._engine = OverlapAdd(
-            functools.partial(separator._separate_segments, prompts=prompts),
+        self._plan = separator.dialogue_plan(prompts)
+        self._split = self._dialogue = None
+        process = functools.partial(separator._separate_segments, prompts=prompts)
+        needs_tuss, passes = True, len(prompts)
+        if self._plan is not None:
+            self._split = DialogueSplit(separator.dialogue_network, num_channels, separator.dialogue_atten_lim_db)
+            self._dialogue = SampleQueue(num_channels)  # DFN3's dialogue waiting for TUSS's stems
+            process = self._plan.segment_processor(separator._separate_segments)
+            needs_tuss, passes = self._plan.needs_tuss, self._plan.tuss_passes
+        self._engine = None if not needs_tuss else OverlapAdd(
+            process,
             model_frames,
             separator.segment_samples,
             separator.overlap,
-            num_channels,
-            separator.segments_per_call(len(prompts), num_channels, num_frames is not None),
+            num_channels * (1 if self._plan is None else 2),
+            separator.segments_per_call(passes, num_channels, num_frames is not None),
         )
         self._pushed = self._emitted = 0
         self._mixture = SampleQueue(num_channels)  # input waiting for its stems (residual, remix)
         # model-rate latency plus both resamplers' filter delays, at the caller's rate
-        self.latency_samples = resampled_length(self._engine.latency_samples, model_rate, sample_rate) + (
+        model_latency = (self._engine.latency_samples if self._engine else 0) + (
+            DialogueSplit.latency_samples if self._split else 0)
+        self.latency_samples = resampled_length(model_latency, model_rate, sample_rate) + (
             0 if sample_rate == model_rate else RESAMPLER_LATENCY_ALLOWANCE
         )
 
@@ -245,13 +283,13 @@ class SeparationStream:
         """(C, n) -> (P, C, m), m >= 0."""
         self._pushed += block.shape[1]
         self._mixture.push(block)
-        regions = [self._from_model.push(self._flat(r)) for r in self._engine.push(self._to_model.push(block))]
+        regions = [self._from_model.push(self._flat(r)) for r in self._model_push(self._to_model.push(block))]
         return self._stems(regions)
 
     def finish(self) -> np.ndarray:
         """The rest of the stems; afterwards exactly as many samples came out as went in."""
-        regions = [self._from_model.push(self._flat(r)) for r in self._engine.push(self._to_model.finish())]
-        regions += [self._from_model.push(self._flat(r)) for r in self._engine.finish()]
+        regions = self._model_push(self._to_model.finish()) + self._model_finish()
+        regions = [self._from_model.push(self._flat(r)) for r in regions]
         regions.append(self._from_model.finish(self._pushed))
         return self._stems(regions)
 
@@ -259,9 +297,31 @@ class SeparationStream:
         """The (C, m) input samples that the (P, C, m) stems just returned were separated from."""
         return self._mixture.pop(stems.shape[-1])
 
+    def _model_push(self, block: np.ndarray) -> list[np.ndarray]:
+        """(C, n) at the model rate -> finished (P, C, k) regions."""
+        if self._split is None:
+            return list(self._engine.push(block))
+        return self._cascade(*self._split.push(block))
+
+    def _model_finish(self) -> list[np.ndarray]:
+        if self._split is None:
+            return list(self._engine.finish())
+        regions = self._cascade(*self._split.finish())
+        return regions + [self._with_dialogue(r) for r in (self._engine.finish() if self._engine else [])]
+
+    def _cascade(self, dialogue: np.ndarray, mixture: np.ndarray) -> list[np.ndarray]:
+        """DFN3's dialogue and the mix it came from -> (P, C, k) regions, once TUSS has done its part."""
+        if self._engine is None:  # speech was the only prompt
+            return [self._plan.assemble(None, dialogue)]
+        self._dialogue.push(dialogue)
+        return [self._with_dialogue(region) for region in self._engine.push(np.concatenate([dialogue, mixture]))]
+
+    def _with_dialogue(self, tuss_stems: np.ndarray) -> np.ndarray:
+        return self._plan.assemble(tuss_stems, self._dialogue.pop(tuss_stems.shape[-1]))
+
     @staticmethod
     def _flat(region: np.ndarray) -> np.ndarray:
-        return region.reshape(-1, region.shape[-1])  # (P, C, m) -> (P·C, m)
+        return region.reshape(region.shape[0] * region.shape[1], region.shape[-1])  # (P, C, m) -> (P·C, m)
 
     def _stems(self, regions: list[np.ndarray]) -> np.ndarray:
         empty = np.zeros((self._num_prompts * self._num_channels, 0), np.float32)

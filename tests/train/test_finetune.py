@@ -138,8 +138,14 @@ def test_finetune_scores_exports_and_records_its_origin(stems_dir, tmp_path, par
     scores = json.loads(out.with_suffix(".heldout.json").read_text())
     assert [entry["step"] for entry in scores["evaluations"]] == [2, 4]
     assert scores["best_step"] == record["finetune"]["steps"]
-    stems = Separator.from_pretrained(out).separate(np.zeros((2, 9000), np.float32) + 0.01, 48000,
-                                                     ["speech", "sfxbg", "musicbg"])
+    # both dialogue engines were scored on the held-out speech; the better one is the model's "auto"
+    engine = json.loads(out.with_suffix(".json").read_text())["dialogue_engine"]
+    scored = engine["speech si_snri_db"]
+    assert engine["choice"] == max(scored, key=scored.get) == "deepfilternet"  # the random-weight start can't win
+    assert "dialogue engine: deepfilternet" in result.output
+    separator = Separator.from_pretrained(out)
+    assert separator.dialogue_engine == "deepfilternet"
+    stems = separator.separate(np.zeros((2, 9000), np.float32) + 0.01, 48000, ["speech", "sfxbg", "musicbg"])
     assert stems.shape == (3, 2, 9000)
     again = _invoke("finetune", stems_dir, "-o", out, "--checkpoint", parity_dir, *FAST)
     assert again.exit_code == 1 and "exists already" in again.output

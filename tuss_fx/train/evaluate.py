@@ -42,6 +42,38 @@ def evaluate(model: TussModel, examples: Iterable[Example]) -> dict[str, dict[st
     }
 
 
+@torch.inference_mode()
+def evaluate_deepfilternet(examples: Iterable[Example]) -> dict[str, float] | None:
+    """The DFN3 dialogue engine's speech scores on the examples that ask for speech (one talker):
+    {"si_snr", "si_snri", "snr", "count"} as evaluate() gives per prompt; None if none ask for it."""
+    from tuss_fx.deepfilternet import enhance, load_network
+
+    network, values = load_network(), []
+    for mixture, sources, prompts in examples:
+        if prompts.count("speech") != 1 or not np.abs(sources[prompts.index("speech")]).max() > 0:
+            continue
+        reference = torch.from_numpy(sources[prompts.index("speech")])
+        estimate = torch.from_numpy(enhance(network, mixture[None].astype(np.float32))[0])
+        si_snr = float(scale_invariant_signal_noise_ratio(estimate, reference))
+        baseline = float(scale_invariant_signal_noise_ratio(torch.from_numpy(mixture), reference))
+        values.append((si_snr, si_snr - baseline, float(signal_noise_ratio(estimate, reference))))
+    if not values:
+        return None
+    return {"si_snr": float(np.mean([v[0] for v in values])), "si_snri": float(np.mean([v[1] for v in values])),
+            "snr": float(np.mean([v[2] for v in values])), "count": len(values)}
+
+
+def dialogue_engine_record(tuss_speech: dict[str, float] | None, dfn_speech: dict[str, float] | None,
+                           measured_on: str) -> dict | None:
+    """The model JSON's `dialogue_engine` record: the engine with the higher speech SI-SNRi, with both
+    scores; None when there was no speech to measure."""
+    if tuss_speech is None or dfn_speech is None:
+        return None
+    choice = "deepfilternet" if dfn_speech["si_snri"] > tuss_speech["si_snri"] else "tuss"
+    return {"choice": choice, "measured_on": measured_on,
+            "speech si_snri_db": {"tuss": tuss_speech["si_snri"], "deepfilternet": dfn_speech["si_snri"]}}
+
+
 def format_table(results: dict[str, dict[str, float]]) -> str:
     lines = [f"{'prompt':<10} {'SI-SNRi':>8} {'SI-SNR':>8} {'SNR':>8} {'n':>5}"]
     for prompt, row in results.items():

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 
 from tuss_fx.audio_io import temp_beside
-from tuss_fx.checkpoint import load_model, save_native, weights_digest
+from tuss_fx.checkpoint import load_model, record_dialogue_engine, save_native, weights_digest
 from tuss_fx.errors import TussFxError
 from tuss_fx.model import TussModel
 from tuss_fx.train.distributed import Placement
-from tuss_fx.train.evaluate import evaluate
+from tuss_fx.train.evaluate import dialogue_engine_record, evaluate, evaluate_deepfilternet
 from tuss_fx.train.loop import StepReport, TrainSettings, train
 from tuss_fx.train.stems_folder import StemsFolderError, Track, folder_digest
 from tuss_fx.train.stems_sampler import StemsSampler, heldout_examples
@@ -137,6 +137,13 @@ def finetune(
                                  "settings": asdict(settings), "torch": torch.__version__},
                     "heldout": {"start": run["start"], "finetuned": best["scores"], "step": best["step"]}}
         exported = save_native(load_model(work_dir / BEST_NAME), output, metadata)
+        record = dialogue_engine_record(best["scores"].get("speech"), evaluate_deepfilternet(examples),
+                                        f"{len(held)} held-out track(s) of the fine-tuning stems")
+        if record:
+            record_dialogue_engine(exported, record)
+            log(f"dialogue engine: {record['choice']} (held-out speech SI-SNRi: TUSS "
+                f"{record['speech si_snri_db']['tuss']:+.2f} dB, DeepFilterNet3 "
+                f"{record['speech si_snri_db']['deepfilternet']:+.2f} dB)")
         result = FinetuneResult(run["start"], best, step, exported, identity["heldout_tracks"])
     _write_json(output.with_suffix(".heldout.json"),
                 {"start": run["start"], "evaluations": run["evaluations"], "best_step": best and best["step"],

@@ -1,0 +1,137 @@
+"""The dialogue engine: which network serves the `speech` prompt, and how DFN3 and TUSS share a request.
+
+With the DeepFilterNet3 engine, a request holding `speech` runs at the model rate as:
+mix -> DFN3 -> dialogue, the speech stem; mix -> TUSS with the whole prompt list -> every other
+stem (TUSS's own speech estimate is dropped). With several speech prompts (talkers) TUSS also
+splits DFN3's dialogue into them. The residual (mix - sum of stems) still closes the sum exactly.
+
+Why TUSS gets the mix and not mix - dialogue: measured on the real suite
+(benchmarks/dialogue_arrangements.py, README), feeding TUSS the remainder lost 1.9 dB of music
+SI-SNRi (-6.07 vs -4.13 dB: DFN3 keeps a solo trumpet with the voice, so the remainder lacks it)
+and 0.7 dB of effects, while the dialogue-boost remix lifted dialogue the same (+3.6 dB either
+way, +0.6 dB with TUSS alone). TUSS keeps its speech prompt in the list: the prompts decide where
+speech goes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tuss_fx.deepfilternet import DeepFilterNet3Stream
+from tuss_fx.deepfilternet.features import HOP_SIZE, SAMPLE_RATE as DFN_SAMPLE_RATE
+from tuss_fx.stream import SampleQueue
+
+ENGINES = ("auto", "tuss", "deepfilternet")
+SPEECH_PROMPT = "speech"
+
+# (N, C, S) segments, prompts -> (N, P, C, S) stems: Separator._separate_segments
+SegmentSeparator = Callable[[np.ndarray, list[str]], np.ndarray]
+
+
+def resolve_engine(requested: str, recorded: str | None) -> str:
+    """"auto" -> the engine recorded for the model (measured better), else "tuss"; others as named.
+
+    Raises:
+        ValueError: an engine name outside ENGINES.
+    """
+    if requested not in ENGINES:
+        raise ValueError(f"dialogue engine must be one of {', '.join(ENGINES)}, got {requested!r}")
+    if requested != "auto":
+        return requested
+    return recorded if recorded in ENGINES[1:] else "tuss"
+
+
+@dataclass(frozen=True)
+class DialoguePlan:
+    """How one prompt list splits between DFN3 (the speech stem) and TUSS (the rest, and talkers)."""
+
+    prompts: tuple[str, ...]
+
+    @property
+    def speech_indices(self) -> list[int]:
+        return [i for i, prompt in enumerate(self.prompts) if prompt == SPEECH_PROMPT]
+
+    @property
+    def talkers(self) -> bool:
+        """Several speech prompts: TUSS splits DFN3's dialogue into them."""
+        return len(self.speech_indices) > 1
+
+    @property
+    def needs_mix_pass(self) -> bool:
+        """Whether any stem comes from TUSS on the mix (anything but speech was asked for)."""
+        return len(self.speech_indices) < len(self.prompts)
+
+    @property
+    def needs_tuss(self) -> bool:
+        return self.talkers or self.needs_mix_pass
+
+    @property
+    def tuss_passes(self) -> int:
+        """Prompts TUSS runs per segment, for sizing its batches."""
+        return (len(self.speech_indices) if self.talkers else 0) + (len(self.prompts) if self.needs_mix_pass else 0)
+
+    def segment_processor(self, separate: SegmentSeparator) -> Callable[[np.ndarray], np.ndarray]:
+        """The overlap-add engine's model call on (N, 2C, S): the dialogue's channels, then the
+        mix's. Returns (N, P, C, S); the speech rows hold the talkers, or TUSS's own speech estimate
+        that assemble() replaces by the dialogue."""
+        speech_prompts = [SPEECH_PROMPT] * len(self.speech_indices)
+
+        def process(segments: np.ndarray) -> np.ndarray:
+            channels = segments.shape[1] // 2
+            dialogue, mix = segments[:, :channels], segments[:, channels:]
+            talkers = separate(dialogue, speech_prompts) if self.talkers else None
+            if not self.needs_mix_pass:
+                return talkers
+            stems = separate(mix, list(self.prompts))
+            if talkers is not None:
+                stems[:, self.speech_indices] = talkers
+            return stems
+
+        return process
+
+    def assemble(self, tuss_stems: np.ndarray | None, dialogue: np.ndarray) -> np.ndarray:
+        """(P, C, k) TUSS stems (or None when speech is all) + (C, k) dialogue -> (P, C, k) stems."""
+        if self.talkers:
+            return tuss_stems
+        stems = np.empty((len(self.prompts), *dialogue.shape), np.float32)
+        if tuss_stems is not None:
+            stems[:] = tuss_stems
+        stems[self.speech_indices[0]] = dialogue
+        return stems
+
+
+class DialogueSplit:
+    """Push (C, n) mixture blocks at 48 kHz; get (dialogue, mixture) pairs (C, m) back, aligned."""
+
+    def __init__(self, network, num_channels: int, atten_lim_db: float | None = None) -> None:
+        self._stream = DeepFilterNet3Stream(network, num_channels, atten_lim_db)
+        self._mixture = SampleQueue(num_channels)
+
+    latency_samples = DeepFilterNet3Stream.latency_samples + HOP_SIZE  # plus a partial hop held back
+
+    def push(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self._mixture.push(block)
+        return self._paired(self._stream.push(block))
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._paired(self._stream.finish())
+
+    def _paired(self, dialogue: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return dialogue, self._mixture.pop(dialogue.shape[1])
+
+
+def check_model_rate(sample_rate: int) -> None:
+    """DFN3 runs at 48 kHz, as TUSS does; a model at another rate cannot share its stream."""
+    if sample_rate != DFN_SAMPLE_RATE:
+        raise ValueError(f"the deepfilternet dialogue engine needs a 48 kHz model, this one runs at {sample_rate} Hz")
+
+
+def describe(engine: str, prompts: Sequence[str]) -> str:
+    """Which engine serves speech, in words (tuss-fx info)."""
+    if engine == "deepfilternet":
+        return ("DeepFilterNet3 takes the dialogue from the mix; TUSS separates the other stems "
+                "(and splits the dialogue when several speech prompts ask for talkers)")
+    return "TUSS (the speech prompt, like every other)" if SPEECH_PROMPT in prompts else "TUSS"
