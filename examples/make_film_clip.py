@@ -1,7 +1,10 @@
 """Make a short film-like clip: a generated picture (colour fields with a moving bar), a subtitle cue
 and a soundtrack of real speech under real music from ../shared/media, in MOV, MP4, MKV or MXF.
 
-    python examples/make_film_clip.py clip.mov [--seconds 8]
+    python examples/make_film_clip.py clip.mov [--seconds 8] [--timecode 01:00:00:00]
+
+With --timecode the clip carries a start timecode as editing systems export it: a QuickTime/MP4
+timecode track (tmcd), or the MXF file's timecode.
 
 The tests build their clips with `write_clip`, so what the README shows is what they check.
 """
@@ -27,16 +30,24 @@ MUXERS = {".mov": "mov", ".mp4": "mp4", ".mkv": "matroska", ".mxf": "mxf"}
 
 
 def write_clip(path: Path, soundtracks: list[np.ndarray], sample_rate: int, audio_codec: str = "pcm_s24le",
-               audio_start_seconds: float = 0.0, subtitle: str | None = "Where is everybody?") -> None:
+               audio_start_seconds: float = 0.0, subtitle: str | None = "Where is everybody?",
+               timecode: str | None = None, chapters: list[tuple[float, float, str]] = ()) -> None:
     """Write `path` with a picture as long as the first soundtrack, one audio track per (C, L)
     float soundtrack (all in `audio_codec`, the first starting at audio_start_seconds) and a
-    subtitle cue at 0.5-1.5 s (MXF holds no subtitles)."""
+    subtitle cue at 0.5-1.5 s (MXF holds no subtitles); optionally a start timecode (HH:MM:SS:FF)
+    and chapters as (start s, end s, title)."""
     muxer = MUXERS[path.suffix.lower()]
     seconds = soundtracks[0].shape[1] / sample_rate
     codec, width, height = PICTURES.get(muxer, SMALL_PICTURE)
     with av.open(str(path), "w", format=muxer) as output:
         video = output.add_stream(codec, rate=FRAME_RATE)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        if timecode:  # the muxers write their timecode track (or MXF timecode) from this tag
+            output.metadata["timecode"] = video.metadata["timecode"] = timecode
+        if chapters:
+            output.set_chapters([{"id": number + 1, "start": round(start * 1000), "end": round(end * 1000),
+                                  "time_base": Fraction(1, 1000), "metadata": {"title": title}}
+                                 for number, (start, end, title) in enumerate(chapters)])
         audio = [output.add_stream(audio_codec, rate=sample_rate, layout=_layout(track.shape[0]))
                  for track in soundtracks]
         for stream in audio:
@@ -108,9 +119,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", type=Path, help="clip to write (.mov, .mp4, .mkv or .mxf)")
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--timecode", default=None, help="start timecode HH:MM:SS:FF, e.g. 01:00:00:00")
     args = parser.parse_args()
     codec = "alac" if args.output.suffix.lower() == ".mp4" else "pcm_s24le"
-    write_clip(args.output, [film_soundtrack(args.seconds)], 48000, codec)
+    write_clip(args.output, [film_soundtrack(args.seconds)], 48000, codec, timecode=args.timecode)
     print(args.output)
 
 

@@ -150,3 +150,70 @@ def test_progress_runs_through_separation_and_copy_to_the_end(separator, tmp_pat
     done = [d for d, _ in calls]
     assert done == sorted(done) and calls[-1][0] == calls[-1][1] and {t for _, t in calls} == {calls[-1][1]}
     assert any(d > 2 * RATE for d in done[:-1])  # the copy into the film reported on its own, before the end
+
+
+def _timecode_track(path):
+    """(timecode tag, first sample's frame count) of a QuickTime/MP4 timecode track; (file tag, None) for MXF."""
+    with av.open(str(path)) as container:
+        tracks = [s for s in container.streams if s.type == "data" and "timecode" in s.metadata]
+        if not tracks:
+            return container.metadata.get("timecode"), None
+        sample = next(bytes(p) for p in container.demux(tracks[0]) if p.size)
+        return tracks[0].metadata["timecode"], int.from_bytes(sample[:4], "big")
+
+
+@pytest.mark.parametrize("suffix", [".mov", ".mp4", ".mxf"])
+def test_timecode_is_carried_into_the_copy(run, tmp_path, suffix):
+    """As Premiere, Resolve, Avid and Final Cut export: a start timecode of 01:00:00:00 at 25 fps."""
+    film = tmp_path / f"tc{suffix}"
+    write_clip(film, [soundtrack(1.0)], RATE, CLIP_CODECS[suffix], timecode="01:00:00:00")
+    assert _timecode_track(film)[0] == "01:00:00:00"
+    out = tmp_path / f"tc.out{suffix}"
+    result = run("remix", film, "--preset", "dialogue-boost", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert _timecode_track(out) == _timecode_track(film)
+    if suffix != ".mxf":  # the timecode sample counts frames at the picture's rate: 1 h at 25 fps
+        assert _timecode_track(out)[1] == 90000
+    assert "warning" not in result.stderr
+
+
+def test_chapters_are_copied(run, tmp_path):
+    film = tmp_path / "chapters.mov"
+    chapters = [(0.0, 0.6, "Cold open"), (0.6, 1.0, "Titles")]
+    write_clip(film, [soundtrack(1.0)], RATE, "pcm_s24le", timecode="10:00:00:12", chapters=chapters)
+    out = tmp_path / "chapters.out.mov"
+    result = run("remix", film, "--preset", "dme", "-o", out)
+    assert result.exit_code == 0, result.output
+    with av.open(str(film)) as before, av.open(str(out)) as after:
+        assert [(c["start"], c["end"], c["metadata"]["title"]) for c in after.chapters()] == \
+            [(c["start"], c["end"], c["metadata"]["title"]) for c in before.chapters()]
+    assert _timecode_track(out)[0] == "10:00:00:12"
+    assert "warning" not in result.stderr  # QuickTime's chapter text track is the chapters, not a lost track
+
+
+def test_a_data_track_the_target_cannot_hold_is_dropped_with_a_warning(run, tmp_path):
+    from fractions import Fraction
+
+    film = tmp_path / "camera.mp4"
+    write_clip(film, [soundtrack(1.0)], RATE, "alac", subtitle=None)
+    with_data = tmp_path / "camera-meta.mp4"
+    with av.open(str(film)) as source, av.open(str(with_data), "w", format="mp4") as output:
+        copies = {s.index: output.add_stream_from_template(s) for s in source.streams}
+        meta = output.add_data_stream("bin_data")
+        meta.time_base = Fraction(1, 1000)
+        packet = av.Packet(b"camera-metadata")
+        packet.stream, packet.pts, packet.dts, packet.duration = meta, 0, 0, 1000
+        output.mux(packet)
+        for packet in source.demux():
+            if packet.dts is not None:
+                packet.stream = copies[packet.stream.index]
+                output.mux(packet)
+    kept = run("remix", with_data, "--preset", "dme", "-o", tmp_path / "kept.mp4")
+    assert kept.exit_code == 0 and "warning" not in kept.stderr
+    assert [s.type for s in av.open(str(tmp_path / "kept.mp4")).streams].count("data") == 1
+    dropped = run("remix", with_data, "--preset", "dme", "-o", tmp_path / "out.mkv")
+    assert dropped.exit_code == 0, dropped.output
+    assert "warning: " in dropped.stderr and "stream 2 (data" in dropped.stderr and "matroska muxer cannot hold it" \
+        in dropped.stderr
+    # the picture still goes through, packet for packet (Matroska keeps its own millisecond timestamps)
+    assert [p[0] for p in packets(tmp_path / "out.mkv", "video")] == [p[0] for p in packets(with_data, "video")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,7 +26,8 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context):
         try:
-            with terminate_by_exception():
+            with terminate_by_exception(), warnings.catch_warnings():
+                warnings.showwarning = _show_warning
                 return super().invoke(ctx)
         except TussFxError as exc:
             click.echo(f"error: {exc}", err=True)
@@ -33,6 +35,14 @@ class _Group(click.Group):
         except Terminated as exc:
             click.echo(f"stopped by {exc}; unfinished outputs removed", err=True)
             sys.exit(exc.exit_status)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Our own warnings as one `warning: ...` line on stderr; others as Python prints them."""
+    if category.__module__.startswith("tuss_fx"):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 @click.group(cls=_Group)

@@ -9,8 +9,9 @@ new audio interleaved just ahead of them, so memory stays flat whatever the film
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -28,6 +29,9 @@ CODEC_CHOICES = ("auto", "pcm", "flac", "alac", "aac", "opus")
 # lossy fallbacks: 256 kb/s for stereo as the delivery floor, 64 kb/s per channel above it
 LOSSY_BITS_PER_SECOND_PER_CHANNEL = 64_000
 LOSSY_MIN_BITS_PER_SECOND = 256_000
+# the tag FFmpeg gives a film's start timecode (a QuickTime/MP4 tmcd track, a picture, an MXF file);
+# the MOV, MP4 and MXF muxers write a timecode track of their own from it
+TIMECODE_TAG = "timecode"
 # how far the new audio runs ahead of the copied packets (seconds), so the muxer's interleaving
 # queue holds a second of packets, not the film
 AUDIO_LEAD_SECONDS = 1.0
@@ -93,6 +97,10 @@ def _original_depth(stream: av.audio.stream.AudioStream) -> int:
     return 24
 
 
+class StreamDroppedWarning(UserWarning):
+    """A stream of the source film that the output container cannot hold was left out of the copy."""
+
+
 @dataclass(frozen=True)
 class RemuxPlan:
     """What replace_audio_track will write, checked before the (long) separation runs."""
@@ -102,6 +110,21 @@ class RemuxPlan:
     target: Path
     encoding: AudioEncoding
     drop_other_audio: bool
+    dropped: tuple[int, ...] = ()  # source streams (data tracks) the target's muxer refuses
+
+
+def source_timecode(container) -> str | None:
+    """The film's start timecode (HH:MM:SS:FF): its timecode track's, else a picture's, else the file's."""
+    for stream in [*(s for s in container.streams if s.type == "data"), *container.streams.video]:
+        if TIMECODE_TAG in stream.metadata:
+            return stream.metadata[TIMECODE_TAG]
+    return container.metadata.get(TIMECODE_TAG)
+
+
+def _is_timecode_track(stream) -> bool:
+    """A QuickTime/MP4 tmcd track: the muxer re-creates it from the timecode tag, not from packets."""
+    return stream.type == "data" and (TIMECODE_TAG in stream.metadata
+                                      or stream.metadata.get("handler_name") == "TimeCodeHandler")
 
 
 def plan_remux(source: AudioInfo, target: Path, requested_codec: str = "auto",
@@ -122,24 +145,56 @@ def plan_remux(source: AudioInfo, target: Path, requested_codec: str = "auto",
         plan = RemuxPlan(source.path, source.audio_track, target, choose_encoding(target, original, requested_codec),
                          drop_other_audio)
         _check_rate_fits(plan, original.rate)
+        plan = replace(plan, dropped=_refused_data_tracks(container, original, plan))
         _check_header(container, original, plan)
     return plan
 
 
-def _check_header(container, original, plan: RemuxPlan) -> None:
-    """Set the output up in memory and write its header: the muxer checks codecs and streams there."""
+def _refused_data_tracks(container, original, plan: RemuxPlan) -> tuple[int, ...]:
+    """Data tracks (other than timecode and chapters) the muxer will not take, each tried alone; a
+    warning per track. A film should still remix when its container cannot carry, say, a camera's
+    metadata track in another container: picture, sound, subtitles and timecode are the delivery."""
+    refused = []
+    others = [s.index for s in container.streams if s.type == "data" and not _is_timecode_track(s)
+              and not _is_chapter_track(s, container)]
+    for index in others:
+        reason = _header_error(container, original, replace(plan, dropped=tuple(i for i in others if i != index)))
+        if reason:
+            warnings.warn(StreamDroppedWarning(f"{plan.target}: stream {index} (data, {codec_name(container.streams[index])}) "
+                                               f"left out: the {muxer_for(plan.target)} muxer cannot hold it ({reason})"),
+                          stacklevel=2)
+            refused.append(index)
+    return tuple(refused)
+
+
+def _is_chapter_track(stream, container) -> bool:
+    """QuickTime's chapter text track: a data stream of no codec FFmpeg knows, in a file with chapters;
+    the chapters themselves are copied, and the muxer writes its own chapter track from them."""
+    return stream.type == "data" and stream.codec_context is None and bool(container.chapters())
+
+
+def _header_error(container, original, plan: RemuxPlan) -> str | None:
+    """Set the output up in memory and write its header (the muxer checks codecs and streams there);
+    FFmpeg's reason if it refuses, else None."""
     scratch = av.open(io.BytesIO(), "w", format=muxer_for(plan.target))
     try:
         _add_streams(scratch, container, original, plan)
         scratch.start_encoding()
     except av.FFmpegError as exc:
-        raise AudioWriteError(plan.target, f"the {muxer_for(plan.target)} muxer refuses {plan.encoding.codec} audio "
-                              f"or a copied stream ({ffmpeg_reason(exc)}); pick another --audio-codec") from None
+        return ffmpeg_reason(exc)
     finally:
         try:
             scratch.close()
         except av.FFmpegError:
             pass  # finishing a header-only scratch file may fail (MXF); it is thrown away either way
+    return None
+
+
+def _check_header(container, original, plan: RemuxPlan) -> None:
+    reason = _header_error(container, original, plan)
+    if reason:
+        raise AudioWriteError(plan.target, f"the {muxer_for(plan.target)} muxer refuses {plan.encoding.codec} audio "
+                              f"or a copied stream ({reason}); pick another --audio-codec")
 
 
 def _check_rate_fits(plan: RemuxPlan, sample_rate: int) -> None:
@@ -180,13 +235,16 @@ def replace_audio_track(plan: RemuxPlan, new_audio: AudioInfo,
 
 
 def _add_streams(output, container, original, plan: RemuxPlan):
-    """Output streams in the source's order: {source index: copy} and the new audio stream."""
+    """Output streams in the source's order: {source index: copy} and the new audio stream. The
+    start timecode goes on the file and its pictures, where the muxer makes its timecode track of
+    it; chapters are copied."""
     output.metadata.update(container.metadata)
     copies, audio = {}, None
     for stream in container.streams:
         if stream.index == original.index:
             audio = _add_audio(output, original, plan)
-        elif stream.type == "audio" and plan.drop_other_audio:
+        elif (stream.type == "audio" and plan.drop_other_audio) or stream.index in plan.dropped \
+                or _is_timecode_track(stream) or _is_chapter_track(stream, container):
             continue
         else:
             try:
@@ -196,6 +254,14 @@ def _add_streams(output, container, original, plan: RemuxPlan):
                                       f"{codec_name(stream)}) into {muxer_for(plan.target)}: {exc}") from None
             copies[stream.index].metadata.update(stream.metadata)
             copies[stream.index].disposition = stream.disposition
+    timecode = source_timecode(container)
+    if timecode:
+        output.metadata[TIMECODE_TAG] = timecode
+        for index, copy in copies.items():
+            if container.streams[index].type == "video":
+                copy.metadata[TIMECODE_TAG] = timecode
+    if container.chapters():
+        output.set_chapters(container.chapters())
     return copies, audio
 
 
