@@ -59,3 +59,43 @@ def test_7_1_weights_side_pair_up_and_ignores_the_lfe():
     assert readings[6] - readings[0] == pytest.approx(10 * np.log10(1.41), abs=1e-6)
     with pytest.raises(ValueError, match="7 channels"):
         LoudnessMeter(48000, 7)
+
+
+def _sine_programme(levels_dbfs, seconds_each=20.0, rate=48000):
+    """EBU Tech 3342's test signals 1-4: a stereo 1 kHz sine whose level steps through `levels_dbfs`."""
+    t = np.arange(round(seconds_each * rate)) / rate
+    sine = np.sin(2 * np.pi * 1000 * t)
+    mono = np.concatenate([10 ** (level / 20) * sine for level in levels_dbfs])
+    return np.stack([mono, mono]).astype(np.float32)
+
+
+@pytest.mark.parametrize("levels, expected_lu", [
+    ((-20, -30), 10.0),  # Tech 3342 test signal 1
+    ((-20, -15), 5.0),  # 2
+    ((-40, -20), 20.0),  # 3
+    ((-50, -35, -20, -35, -50), 15.0),  # 4
+])
+def test_loudness_range_of_the_tech_3342_test_signals(levels, expected_lu):
+    from tuss_fx.meters import ProgrammeMeter
+
+    meter = ProgrammeMeter(48000, 2)
+    signal = _sine_programme(levels)
+    for start in range(0, signal.shape[1], 48000):
+        meter.push(signal[:, start : start + 48000])
+    meter.finish()
+    summary = meter.summary()
+    assert summary["loudness_range_lu"] == pytest.approx(expected_lu, abs=0.1)
+    # the loudest short-term and momentary windows sit on the loudest step: its sine's loudness
+    loudest = max(levels) + 10 * np.log10(2) - 3.0103 + 0.691 - 0.691  # two channels, sine RMS; K-weighting at 1 kHz
+    assert summary["max_short_term_lufs"] == pytest.approx(loudest, abs=0.2)
+    assert summary["max_momentary_lufs"] == pytest.approx(loudest, abs=0.2)
+
+
+def test_loudness_range_gates():
+    from tuss_fx.loudness import loudness_range
+
+    assert loudness_range(np.array([np.nan, -80.0, -90.0])) == 0.0  # all under the absolute gate
+    # a quiet tail more than 20 LU under the rest is gated out, so it does not widen the range
+    steady = np.full(100, -20.0)
+    assert loudness_range(np.concatenate([steady, np.full(100, -45.0)])) == pytest.approx(0.0)
+    assert loudness_range(np.concatenate([steady, np.full(100, -35.0)])) == pytest.approx(15.0)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from tuss_fx.audio_io import SUBTYPES, AudioInfo, WriterGroup, check_targets, probe, read_blocks
+from tuss_fx.audio_io import AudioInfo, WriterGroup, check_targets, concrete_format, file_extension, probe, read_blocks
+from tuss_fx.bwf import BroadcastOutput, broadcast_output, tool_version
 from tuss_fx.report import ReportRecorder, check_report_target, programme_name
 from tuss_fx.separator import RESIDUAL, Progress, Separator, source_names, stem_names
 
@@ -31,6 +32,8 @@ class SeparationJob:
     prompts: tuple[str, ...]
     outputs: dict[str, Path]  # stem name (or "residual") -> target path
     report: Path | None = None  # a PNG or HTML report (and its JSON) of the separation
+    file_format: str = "wav32f"  # an OUTPUT_FORMATS name, the input's depth resolved
+    broadcast: BroadcastOutput | None = None  # a Broadcast WAV input's chunks, carried into WAV outputs
 
 
 def plan_separation(
@@ -47,27 +50,29 @@ def plan_separation(
     """Probe the input and name the outputs; raises before anything is written.
 
     audio_track: the track of a film container (1-based, default the first). report: where to
-    draw the report (PNG or HTML, a JSON beside it).
+    draw the report (PNG or HTML, a JSON beside it). file_format: a FORMAT_CHOICES name ("wav"
+    follows the input's PCM depth). A Broadcast WAV input makes every WAV output one too.
 
     Raises:
         AudioReadError: a bad input. AudioWriteError: an output exists and overwrite is False.
         ValueError: unknown format or template field.
     """
-    if file_format not in SUBTYPES:
-        raise ValueError(f"format must be one of {sorted(SUBTYPES)}, got {file_format!r}")
+    concrete_format(file_format)  # an unknown format fails before the input is read
     info = probe(input_path, audio_track)
+    chosen = concrete_format(file_format, info.pcm_bits)
     names = source_names(prompts) if residual else stem_names(prompts)
-    outputs = {name: output_path(out_dir, filename, input_path.stem, name, file_format) for name in names}
+    outputs = {name: output_path(out_dir, filename, input_path.stem, name, file_extension(chosen)) for name in names}
     check_targets(list(outputs.values()), overwrite)
     if report:
         check_report_target(report, overwrite)
-    return SeparationJob(info, tuple(prompts), outputs, report)
+    return SeparationJob(info, tuple(prompts), outputs, report, chosen, broadcast_output(info, "separate"))
 
 
 def separate_file(
-    separator: Separator, job: SeparationJob, file_format: str = "wav", progress: Progress | None = None
+    separator: Separator, job: SeparationJob, progress: Progress | None = None
 ) -> dict[str, Path]:
-    """Stream one file through the separator into one file per stem (and the residual).
+    """Stream one file through the separator into one file per stem (and the residual), in
+    job.file_format (a Broadcast WAV input's bext and iXML carried into each).
 
     Stems keep the input's sample rate, channel count and length. The residual is
     mixture − Σ stems, so stems + residual reproduce the input to float precision. All outputs
@@ -84,7 +89,9 @@ def separate_file(
                                   processed=False)
     regions = separator.separate_regions(read_blocks(info), info.sample_rate, info.num_channels, info.num_frames,
                                          job.prompts, progress)
-    with WriterGroup(job.outputs, info.sample_rate, info.num_channels, file_format) as writers:
+    broadcast = job.broadcast and replace(job.broadcast, process=f"{tool_version()} separate ({separator.name}, "
+                                                                 f"speech by {separator.dialogue_engine})")
+    with WriterGroup(job.outputs, info.sample_rate, info.num_channels, job.file_format, broadcast) as writers:
         for mixture, region in regions:
             for name, stem in zip(stems, region):
                 writers[name].write(stem)

@@ -8,9 +8,11 @@ import re
 import socket
 import struct
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
@@ -18,8 +20,17 @@ import soundfile as sf
 from tuss_fx.container import CONTAINER_SUFFIXES, is_container, probe_track, read_track_blocks
 from tuss_fx.errors import AudioReadError, AudioWriteError
 
-# float WAV keeps the headroom stems need (a stem may exceed 0 dBFS); FLAC has no float
-SUBTYPES = {"wav": "FLOAT", "flac": "PCM_24"}
+if TYPE_CHECKING:
+    from tuss_fx.bwf import BroadcastOutput
+
+# output formats: name -> (libsndfile format, subtype). Float WAV keeps the headroom stems need (a
+# stem may exceed 0 dBFS); PCM is what deliveries ask for, written with TPDF dither; FLAC has no float
+OUTPUT_FORMATS = {"wav16": ("WAV", "PCM_16"), "wav24": ("WAV", "PCM_24"), "wav32f": ("WAV", "FLOAT"),
+                  "flac16": ("FLAC", "PCM_16"), "flac24": ("FLAC", "PCM_24")}
+# what a user may ask for: "wav" is the input's PCM depth (16 or 24 bit), float when it was not PCM;
+# "flac" is 24-bit FLAC
+FORMAT_CHOICES = ("wav", "wav24", "wav32f", "wav16", "flac", "flac24")
+PCM_BITS = {"PCM_16": 16, "PCM_24": 24}
 BLOCK_FRAMES = 65536
 # the file names a folder search takes for audio: what libsndfile (with MP3) reads, and film containers
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".aifc", ".w64", ".rf64", ".caf", ".mp3",
@@ -37,6 +48,7 @@ class AudioInfo:
     num_frames: int
     audio_track: int | None = None  # 1-based audio track of a film container; None: a plain audio file
     start_seconds: float = 0.0  # timestamp of the first sample (containers; 0 for audio files)
+    pcm_bits: int | None = None  # 16 or 24 for 16/24-bit PCM (or FLAC) input; None for float and lossy
 
     @property
     def duration_seconds(self) -> float:
@@ -62,7 +74,7 @@ def probe(path: str | Path, audio_track: int | None = None) -> AudioInfo:
         track = probe_track(path, audio_track or 1)
         _check_rate(path, track.sample_rate)
         return AudioInfo(path, track.sample_rate, track.num_channels, track.num_frames, track.number,
-                         track.start_seconds)
+                         track.start_seconds, track.pcm_bits)
     if audio_track not in (None, 1):
         raise AudioReadError(path, f"is an audio file with one track; there is no audio track {audio_track}")
     try:
@@ -73,7 +85,8 @@ def probe(path: str | Path, audio_track: int | None = None) -> AudioInfo:
         raise AudioReadError(path, "holds no audio samples (zero length)")
     _check_rate(path, info.samplerate)
     _check_riff_size(path)
-    return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames))
+    return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames),
+                     pcm_bits={"PCM_U8": 16, "PCM_S8": 16, **PCM_BITS}.get(info.subtype))
 
 
 def _check_rate(path: Path, sample_rate: int) -> None:
@@ -186,31 +199,84 @@ def remove_if_empty(folders: list[Path]) -> None:
             return  # not empty (or gone): its parents are not empty either
 
 
+def concrete_format(requested: str, input_bits: int | None = None) -> str:
+    """An OUTPUT_FORMATS name for a FORMAT_CHOICES one: "wav" follows the input's PCM depth (float
+    when it was not PCM), "flac" is 24-bit.
+
+    Raises:
+        ValueError: a format outside FORMAT_CHOICES and OUTPUT_FORMATS.
+    """
+    if requested in OUTPUT_FORMATS:
+        return requested
+    if requested == "wav":
+        return f"wav{input_bits}" if input_bits in (16, 24) else "wav32f"
+    if requested == "flac":
+        return "flac24"
+    raise ValueError(f"format must be one of {', '.join(FORMAT_CHOICES)}, got {requested!r}")
+
+
+def file_extension(file_format: str) -> str:
+    """The suffix (without the dot) of files in a format: wav or flac."""
+    return "flac" if file_format.startswith("flac") else "wav"
+
+
+class ClippedWarning(UserWarning):
+    """Samples past full scale were clipped writing integer PCM."""
+
+
 class AtomicWriter:
     """Writes (C, n) blocks to a temporary file beside `path`; `commit` renames it into place.
 
     Nothing appears at `path` unless commit() runs, so a failure never leaves a partial output.
+    Integer PCM formats get TPDF dither (two uniform variates of one LSB, triangular over +-1 LSB)
+    and are rounded by us, not truncated; samples past full scale are clipped, and counted in a
+    warning at commit. With `broadcast` the output is a Broadcast WAV: its loudness is measured as
+    it is written and the bext (and iXML) chunks go in at commit (tuss_fx.bwf).
     """
 
-    def __init__(self, path: Path, sample_rate: int, num_channels: int, file_format: str) -> None:
+    def __init__(self, path: Path, sample_rate: int, num_channels: int, file_format: str,
+                 broadcast: "BroadcastOutput | None" = None) -> None:
         self.path = path
+        container, subtype = OUTPUT_FORMATS[concrete_format(file_format)]
+        self._bits = PCM_BITS.get(subtype)
+        self._dither = np.random.default_rng(0)  # fixed: the same input gives the same file
+        self._clipped = 0
+        self._broadcast = broadcast if container == "WAV" else None
+        self._meter = None
+        if self._broadcast is not None:
+            from tuss_fx.meters import ProgrammeMeter
+
+            self._meter = ProgrammeMeter(sample_rate, num_channels)
+        self._format = (sample_rate, container, subtype, num_channels)
         try:
             self._created = make_parents(path)  # removed again if the write is aborted and they stay empty
             self._tmp = temp_beside(path)
         except OSError as exc:
             raise AudioWriteError(path, f"cannot write here ({exc.strerror or exc})") from None
-        self._file = sf.SoundFile(
-            self._tmp, "w", samplerate=sample_rate, channels=num_channels, format=file_format.upper(),
-            subtype=SUBTYPES[file_format],
-        )
+        self._file = sf.SoundFile(self._tmp, "w", samplerate=sample_rate, channels=num_channels, format=container,
+                                  subtype=subtype)
 
     def write(self, block: np.ndarray) -> None:
         """block: (C, n) float32."""
+        if self._meter is not None:
+            self._meter.push(block)
         try:
-            self._file.write(np.ascontiguousarray(block.T))
+            self._file.write(np.ascontiguousarray(self._quantised(block).T))
         except (sf.LibsndfileError, OSError) as exc:
             self.abort()
             raise AudioWriteError(self.path, f"write failed ({_reason(exc)})") from None
+
+    def _quantised(self, block: np.ndarray) -> np.ndarray:
+        """Float for float formats; else TPDF-dithered integers, left-aligned in int32 for 24 bit."""
+        if self._bits is None:
+            return block
+        scale = 2.0 ** (self._bits - 1)
+        noise = self._dither.random(block.shape) - self._dither.random(block.shape)  # TPDF, +-1 LSB
+        levels = np.round(block.astype(np.float64) * scale + noise)
+        over = (levels > scale - 1) | (levels < -scale)
+        self._clipped += int(np.count_nonzero(over & (np.abs(block) >= 1.0)))
+        levels = np.clip(levels, -scale, scale - 1)
+        return levels.astype(np.int16) if self._bits == 16 else levels.astype(np.int32) << 8
 
     @property
     def temp_path(self) -> Path:
@@ -223,6 +289,13 @@ class AtomicWriter:
 
     def commit(self) -> None:
         self._file.close()
+        if self._clipped:
+            warnings.warn(ClippedWarning(f"{self.path}: {self._clipped} samples past full scale clipped in "
+                                         f"{self._bits}-bit PCM (wav32f keeps them)"), stacklevel=2)
+        if self._broadcast is not None:
+            self._meter.finish()
+            sample_rate, _, subtype, num_channels = self._format
+            self._broadcast.write(self._tmp, self._meter.summary(), sample_rate, subtype, num_channels)
         os.replace(self._tmp, self.path)
 
     def abort(self) -> None:
@@ -235,11 +308,12 @@ class AtomicWriter:
 class WriterGroup:
     """Several outputs that appear together or not at all (the stems of one track)."""
 
-    def __init__(self, paths: dict[str, Path], sample_rate: int, num_channels: int, file_format: str) -> None:
+    def __init__(self, paths: dict[str, Path], sample_rate: int, num_channels: int, file_format: str,
+                 broadcast: "BroadcastOutput | None" = None) -> None:
         self.writers: dict[str, AtomicWriter] = {}
         try:
             for name, path in paths.items():
-                self.writers[name] = AtomicWriter(path, sample_rate, num_channels, file_format)
+                self.writers[name] = AtomicWriter(path, sample_rate, num_channels, file_format, broadcast)
         except Exception:
             self.abort()
             raise
@@ -268,7 +342,8 @@ def write_audio(path: Path, audio: np.ndarray, sample_rate: int, file_format: st
 
 
 def format_for(path: Path) -> str:
-    """The output format a path asks for by its suffix: FLAC for .flac, float WAV otherwise."""
+    """The output format a path asks for by its suffix: FLAC for .flac, WAV otherwise (a FORMAT_CHOICES
+    name: concrete_format gives the depth)."""
     return "flac" if path.suffix.lower() == ".flac" else "wav"
 
 

@@ -22,7 +22,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from tuss_fx.api import DEFAULT_FILENAME, output_path, plan_separation, separate_file
-from tuss_fx.audio_io import AUDIO_SUFFIXES, AudioInfo, feed_file, probe, read_blocks
+from tuss_fx.audio_io import AUDIO_SUFFIXES, AudioInfo, feed_file, file_extension, probe, read_blocks
 from tuss_fx.errors import TussFxError
 from tuss_fx.loudness import LoudnessMeter
 from tuss_fx.model.prompts import DMX_PROMPTS
@@ -79,10 +79,14 @@ class BatchJob:
     def outputs(self, input_path: Path) -> dict[str, Path]:
         """Output name -> path for one input."""
         if self.mode == "remix":
-            return {"remix": output_path(self.out_dir, self.template, input_path.stem, "remix", self.file_format)}
+            return {"remix": output_path(self.out_dir, self.template, input_path.stem, "remix", self.extension)}
         names = [*stem_names(self.prompts), *(["residual"] if self.residual else [])]
-        return {name: output_path(self.out_dir, self.template, input_path.stem, name, self.file_format)
+        return {name: output_path(self.out_dir, self.template, input_path.stem, name, self.extension)
                 for name in names}
+
+    @property
+    def extension(self) -> str:
+        return file_extension(self.file_format)
 
     def engine(self) -> str:
         """The dialogue engine asked for: the job's, else the remix preset's, else auto."""
@@ -197,12 +201,12 @@ def process_input(job: BatchJob, separator: Separator, input_path: Path) -> dict
         targets = job.outputs(input_path)
         if job.mode == "remix":
             report = remix_file(separator, load_preset(job.preset, job.overrides), input_path, targets["remix"],
-                                file_format=job.file_format, overwrite=True)
+                                file_format=job.file_format, overwrite=True, output_format=job.file_format)
             entry["input_lufs"], entry["output_lufs"] = report.input_lufs, {"remix": report.output_lufs}
         else:
             plan = plan_separation(input_path, job.prompts, job.out_dir, job.file_format, job.template,
                                    job.residual, overwrite=True)
-            separate_file(separator, plan, job.file_format)
+            separate_file(separator, plan)
             entry["input_lufs"] = integrated_lufs(info)
         written = {name: probe(path) for name, path in targets.items()}
         if job.mode == "separate":

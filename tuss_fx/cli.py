@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from tuss_fx.cli_options import AUDIO_TRACK_OPTION, REPORT_OPTION, check_template, model_options
+from tuss_fx.audio_io import FORMAT_CHOICES, file_extension
+from tuss_fx.cli_options import AUDIO_TRACK_OPTION, FORMAT_HELP, REPORT_OPTION, check_template, model_options
 from tuss_fx.errors import TussFxError
 from tuss_fx.model.prompts import DMX_PROMPTS
 from tuss_fx.remux import CODEC_CHOICES
@@ -84,8 +85,8 @@ def progress_bar(label: str, quiet: bool):
               show_default=True, help="Folder the stems are written under.")
 @click.option("--filename", default="{track}/{stem}.{ext}", show_default=True, callback=check_template,
               help="Output name template relative to --out-dir; fields {track}, {stem}, {ext}.")
-@click.option("--format", "file_format", type=click.Choice(["wav", "flac"]), default="wav", show_default=True,
-              help="wav is 32-bit float (keeps headroom); flac is 24-bit.")
+@click.option("--format", "file_format", type=click.Choice(FORMAT_CHOICES), default="wav", show_default=True,
+              help=FORMAT_HELP)
 @click.option("--residual", is_flag=True, help="Also write residual = mixture - sum of stems.")
 @AUDIO_TRACK_OPTION
 @click.option("--report", "report_path", default=None, callback=check_template,
@@ -112,7 +113,7 @@ def separate(inputs, prompts, out_dir, filename, file_format, residual, audio_tr
     separator.check_prompts(prompts)
     for job in jobs:
         with progress_bar(job.info.path.name, quiet) as progress:
-            written = separate_file(separator, job, file_format, progress)
+            written = separate_file(separator, job, progress)
         for path in [*written.values(), *([job.report] if job.report else [])]:
             click.echo(str(path))
 
@@ -153,9 +154,11 @@ def _format_lufs(value: float) -> str:
 @click.option("--preset", default="dialogue-boost", show_default=True,
               help="A shipped preset name (see `tuss-fx presets`) or a .toml file.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Output file: .wav (float) or .flac (24-bit), or a film container (.mov .mp4 .m4a .mkv .webm "
+              help="Output file: .wav or .flac (depth: --format), or a film container (.mov .mp4 .m4a .mkv .webm "
                    ".mxf) copied from a film INPUT with the remixed track replaced "
                    "[default: INPUT.<preset>.wav, or INPUT.<preset>.<same suffix> for a film].")
+@click.option("--format", "file_format", type=click.Choice(FORMAT_CHOICES), default=None,
+              help=FORMAT_HELP + " Applies to the remix and --stems-dir [default: wav, or flac for a .flac output].")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a preset value, e.g. --set stems.speech.gain_db=8 (repeatable).")
 @click.option("--automation", type=INPUT_FILE, default=None,
@@ -173,8 +176,8 @@ def _format_lufs(value: float) -> str:
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @model_options
-def remix(input_path, preset, output, overrides, automation, target_lufs, stems_dir, audio_track, audio_codec,
-          drop_other_audio, report_path, overwrite, quiet, **model) -> None:
+def remix(input_path, preset, output, file_format, overrides, automation, target_lufs, stems_dir, audio_track,
+          audio_codec, drop_other_audio, report_path, overwrite, quiet, **model) -> None:
     """Separate INPUT, process and re-balance its stems per a preset, normalise loudness, write it.
 
     INPUT may be a film container: its audio track is remixed, and a film output is a copy of
@@ -190,7 +193,7 @@ def remix(input_path, preset, output, overrides, automation, target_lufs, stems_
     if target_lufs is not None:
         overrides = (*overrides, f"master.target_lufs={target_lufs}")
     chosen = load_preset(preset, overrides)
-    suffix = input_path.suffix if muxer_for(input_path) else ".wav"
+    suffix = input_path.suffix if muxer_for(input_path) else f".{file_extension(file_format or 'wav')}"
     output = output or input_path.with_name(f"{input_path.stem}.{chosen.name}{suffix}")
     lanes = GainAutomation.from_midi(automation, source_names(chosen.prompts)) if automation else None
     model["dialogue_engine"] = model["dialogue_engine"] or chosen.dialogue_engine
@@ -200,8 +203,9 @@ def remix(input_path, preset, output, overrides, automation, target_lufs, stems_
             report, encoding = remix_film(separator, chosen, input_path, output, audio_track or 1, audio_codec,
                                           drop_other_audio, lanes, stems_dir, overwrite, progress, report_path)
         else:
-            report = remix_file(separator, chosen, input_path, output, lanes, stems_dir, format_for(output),
-                                overwrite, progress, audio_track, report_path)
+            report = remix_file(separator, chosen, input_path, output, lanes, stems_dir,
+                                file_format or "wav", overwrite, progress, audio_track, report_path,
+                                file_format or format_for(output))
     click.echo(str(report.output))
     for path in report.stems.values():
         click.echo(str(path))

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from tuss_fx.cli_options import check_template, model_options
+from tuss_fx.audio_io import FORMAT_CHOICES
+from tuss_fx.cli_options import FORMAT_HELP, check_template, model_options
 from tuss_fx.model.prompts import DMX_PROMPTS
 
 
@@ -25,8 +26,8 @@ from tuss_fx.model.prompts import DMX_PROMPTS
 @click.option("--filename", default=None, callback=check_template,
               help="Output name template relative to --out-dir with {track}, {stem}, {ext} "
                    "[default: {track}.{ext} for a remix, {track}/{stem}.{ext} for --separate].")
-@click.option("--format", "file_format", type=click.Choice(["wav", "flac"]), default="wav", show_default=True,
-              help="wav is 32-bit float (keeps headroom); flac is 24-bit.")
+@click.option("--format", "file_format", type=click.Choice(FORMAT_CHOICES), default="wav", show_default=True,
+              help=FORMAT_HELP)
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes on this machine, one model each, CPU threads split between them; with "
                    "--ray, the number of actors.")

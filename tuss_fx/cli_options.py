@@ -82,3 +82,9 @@ REPORT_OPTION = click.option(
     "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
     help="Also draw a report (.png, or .html with the picture inside) of loudness curves, true peaks and "
          "spectrograms, with its numbers in a .json beside it.")
+
+
+FORMAT_HELP = ("wav: the input's depth (16/24-bit PCM, TPDF-dithered), 32-bit float for float or lossy input; "
+               "wav24, wav16: PCM with TPDF dither; wav32f: float (keeps peaks over 0 dBFS); flac, flac24: 24-bit "
+               "FLAC. WAV outputs of a Broadcast WAV input are Broadcast WAVs: its bext (timecode, description) "
+               "and iXML, with this file's loudness and coding history.")

@@ -37,6 +37,7 @@ class AudioTrack:
     num_channels: int
     num_frames: int  # decoded samples per channel
     start_seconds: float  # timestamp of the first decoded sample
+    pcm_bits: int | None = None  # 16 or 24 for a 16/24-bit PCM track; None otherwise
 
 
 def codec_name(stream) -> str:
@@ -57,7 +58,8 @@ def probe_track(path: Path, number: int) -> AudioTrack:
             if start is None and frame.pts is not None:
                 start = float(frame.pts * frame.time_base)
             num_frames += frame.samples
-        return AudioTrack(number, stream.rate, stream.channels, num_frames, start or 0.0)
+        bits = {"pcm_s16le": 16, "pcm_s16be": 16, "pcm_s24le": 24, "pcm_s24be": 24}.get(codec_name(stream))
+        return AudioTrack(number, stream.rate, stream.channels, num_frames, start or 0.0, bits)
 
 
 def read_track_blocks(path: Path, number: int, block_frames: int) -> Iterator[np.ndarray]:

@@ -52,7 +52,8 @@ def remix_film(
     copying = (lambda fraction: progress(info.num_frames + int(fraction * copy_frames), total)) if progress else None
     try:
         report = remix_probed(separator, preset, info, scratch, automation, stems_dir, "wav", True,
-                              progress and (lambda done, _: progress(done, total)), report_path)
+                              progress and (lambda done, _: progress(done, total)), report_path,
+                              output_format="wav32f")  # float: the film's encoder quantises once
         replace_audio_track(plan, replace(probe(scratch), start_seconds=info.start_seconds), copying)
     finally:
         scratch.unlink(missing_ok=True)

@@ -16,6 +16,10 @@ from scipy.signal import lfilter
 BLOCK_SECONDS = 0.4  # T_g, the gating block
 STEP_FRACTION = 1.0 - 0.75  # blocks overlap by 75 %
 ABSOLUTE_GATE_LUFS = -70.0
+# EBU Tech 3342 (loudness range): its gates and the percentiles whose spread it is
+LRA_ABSOLUTE_GATE_LUFS = -70.0
+LRA_RELATIVE_GATE_LU = -20.0
+LRA_LOW_PERCENTILE, LRA_HIGH_PERCENTILE = 10.0, 95.0
 # BS.1770 channel weights as pyloudnorm orders them (L, R, C, Ls, Rs); 6 channels are read as
 # the WAV/SMPTE 5.1 order L, R, C, LFE, Ls, Rs with the LFE excluded (BS.1770-4, Table 3);
 # 8 channels as the WAV/FLAC 7.1 order FL, FR, FC, LFE, BL, BR, SL, SR, where BS.1770-4's
@@ -115,6 +119,22 @@ class LoudnessMeter:
 
     def _mark(self, index: int) -> np.ndarray:
         return self._marks[index] if index < self._num_samples else self._energy
+
+
+def loudness_range(short_term_lufs: np.ndarray) -> float:
+    """EBU Tech 3342 loudness range (LU) of a short-term loudness series (3 s windows, >= 10 per second).
+
+    Values below -70 LUFS are dropped (absolute gate), then those more than 20 LU under the
+    energy mean of the rest (relative gate); LRA is the spread between the 10th and the 95th
+    percentile of what remains. NaN (a window not yet full) is ignored; 0 when nothing passes.
+    """
+    values = np.asarray(short_term_lufs, dtype=np.float64)
+    values = values[np.isfinite(values) & (values >= LRA_ABSOLUTE_GATE_LUFS)]
+    if values.size == 0:
+        return 0.0
+    relative_gate = 10.0 * np.log10(np.mean(10.0 ** (values / 10.0))) + LRA_RELATIVE_GATE_LU
+    gated = values[values >= relative_gate]
+    return float(np.percentile(gated, LRA_HIGH_PERCENTILE) - np.percentile(gated, LRA_LOW_PERCENTILE))
 
 
 def _gated_loudness(energies: np.ndarray, weights: np.ndarray) -> float:

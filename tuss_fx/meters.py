@@ -8,7 +8,7 @@ import math
 import numpy as np
 import soxr
 
-from tuss_fx.loudness import LoudnessMeter
+from tuss_fx.loudness import LoudnessMeter, loudness_range
 
 HOP_SECONDS = 0.1  # curve resolution: EBU Tech 3341 asks for at least 10 updates per second
 MOMENTARY_SECONDS = 0.4
@@ -106,11 +106,21 @@ class ProgrammeMeter:
         self._true_peak.push(np.zeros((self.num_channels, 0), np.float32), last=True)
 
     def summary(self) -> dict:
-        """Numbers of the whole signal: integrated LUFS (None below 0.4 s), true and sample peak."""
+        """Numbers of the whole signal: integrated LUFS (None below 0.4 s), loudness range (EBU Tech
+        3342, LU), the highest momentary and short-term loudness (None before a window is full),
+        true and sample peak."""
         try:
             integrated = self.loudness.integrated_lufs()
         except ValueError:
             integrated = None
         sample_peak = self.loudness.peak
-        return {"integrated_lufs": integrated, "true_peak_dbtp": self._true_peak.dbtp(),
+        short_term = self.loudness.sliding_lufs(SHORT_TERM_SECONDS)
+        return {"integrated_lufs": integrated, "loudness_range_lu": loudness_range(short_term),
+                "max_momentary_lufs": _highest(self.loudness.sliding_lufs(MOMENTARY_SECONDS)),
+                "max_short_term_lufs": _highest(short_term), "true_peak_dbtp": self._true_peak.dbtp(),
                 "sample_peak_dbfs": 20.0 * math.log10(sample_peak) if sample_peak > 0 else -math.inf}
+
+
+def _highest(curve: np.ndarray) -> float | None:
+    finite = curve[~np.isnan(curve)]
+    return float(finite.max()) if finite.size else None

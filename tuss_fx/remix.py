@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 import pedalboard
 
-from tuss_fx.audio_io import AtomicWriter, AudioInfo, WriterGroup, check_targets, format_for, probe, read_blocks
+from tuss_fx.audio_io import (AtomicWriter, AudioInfo, WriterGroup, check_targets, concrete_format, file_extension,
+                              format_for, probe, read_blocks)
+from tuss_fx.bwf import BroadcastOutput, broadcast_output
 from tuss_fx.automation import GainAutomation
 from tuss_fx.effects import DEFAULT_BUFFER_SIZE, ChainStream
-from tuss_fx.errors import TussFxError
+from tuss_fx.errors import AudioWriteError, TussFxError
 from tuss_fx.loudness import LoudnessMeter
 from tuss_fx.presets import Preset
 from tuss_fx.report import ReportRecorder, check_report_target, programme_name
@@ -140,6 +142,7 @@ def remix_file(
     progress: Progress | None = None,
     audio_track: int | None = None,
     report_path: Path | None = None,
+    output_format: str | None = None,
 ) -> RemixReport:
     """Remix one file per `preset`, streaming; all outputs appear together or not at all.
 
@@ -149,13 +152,16 @@ def remix_file(
 
     audio_track picks the track of a film container (1-based; the output is audio only, see
     film.remix_film for a container out). report_path: a PNG or HTML report and its JSON.
+    file_format (the stems) and output_format (the remix; default by its suffix) are FORMAT_CHOICES
+    names: "wav" follows the input's PCM depth. A Broadcast WAV input makes the WAV outputs
+    Broadcast WAVs (its bext and iXML, with each file's loudness and coding history).
 
     Raises:
         PresetError: a prompt the model lacks. AudioReadError / AudioWriteError: bad input or output.
         TussFxError: a loudness target on a file shorter than one 400 ms loudness block.
     """
     return remix_probed(separator, preset, probe(input_path, audio_track), output_path, automation, stems_dir,
-                        file_format, overwrite, progress, report_path)
+                        file_format, overwrite, progress, report_path, output_format)
 
 
 def remix_probed(
@@ -169,10 +175,16 @@ def remix_probed(
     overwrite: bool = False,
     progress: Progress | None = None,
     report_path: Path | None = None,
+    output_format: str | None = None,
 ) -> RemixReport:
     """remix_file on an input probed already (film.remix_film: probing a film decodes its track)."""
     preset.check_prompts(separator.prompts)
-    stem_paths = {name: stems_dir / f"{name}.{file_format}" for name in source_names(preset.prompts)} \
+    stem_format = concrete_format(file_format, info.pcm_bits)
+    out_format = concrete_format(output_format or format_for(output_path), info.pcm_bits)
+    if file_extension(out_format) != format_for(output_path) and output_path.suffix.lower() in (".wav", ".flac"):
+        raise AudioWriteError(output_path, f"a {output_path.suffix} file cannot hold {out_format}; pick a "
+                                           f"{format_for(output_path)} format")
+    stem_paths = {name: stems_dir / f"{name}.{file_extension(stem_format)}" for name in source_names(preset.prompts)} \
         if stems_dir else {}
     check_targets([output_path, *stem_paths.values()], overwrite)
     if report_path:
@@ -185,9 +197,10 @@ def remix_probed(
     mix_meter = LoudnessMeter(info.sample_rate, info.num_channels)
     recorder = ReportRecorder(info, source_names(preset.prompts), f"{programme_name(info)} remixed with {preset.name}",
                               preset.target_lufs, processed=True) if report_path else None
-    scratch = AtomicWriter(output_path, info.sample_rate, info.num_channels, "wav")  # float pre-master mix
+    broadcast = broadcast_output(info, f"remix {preset.name} ({separator.name}, speech by {separator.dialogue_engine})")
+    scratch = AtomicWriter(output_path, info.sample_rate, info.num_channels, "wav32f")  # float pre-master mix
     try:
-        with WriterGroup(stem_paths, info.sample_rate, info.num_channels, file_format) as stem_writers:
+        with WriterGroup(stem_paths, info.sample_rate, info.num_channels, stem_format, broadcast) as stem_writers:
             mixer = RemixStream.from_preset(preset, info.sample_rate, info.num_channels, automation,
                                             _stem_sink(stem_writers, recorder))
             for mixture, stems in separator.separate_regions(read_blocks(info), info.sample_rate, info.num_channels,
@@ -197,8 +210,8 @@ def remix_probed(
                     recorder.push_input(mixture, stems)
                 _write_measured(scratch, mix_meter, mixer.push(mixture, stems), recorder and recorder.push_mix)
             _write_measured(scratch, mix_meter, mixer.finish(), recorder and recorder.push_mix)
-            gain_db, limited, output_lufs = _finish_output(scratch, preset, mix_meter, output_path,
-                                                           recorder and recorder.push_output)
+            gain_db, limited, output_lufs = _finish_output(scratch, preset, mix_meter, output_path, out_format,
+                                                           broadcast, recorder and recorder.push_output)
     except BaseException:
         scratch.abort()
         raise
@@ -238,8 +251,10 @@ def _lufs(meter: LoudnessMeter) -> float:
 
 
 def _finish_output(scratch: AtomicWriter, preset: Preset, mix_meter: LoudnessMeter, output_path: Path,
+                   out_format: str, broadcast: BroadcastOutput | None,
                    also: Callable[[np.ndarray], None] | None = None):
-    """Commit the scratch mix as is, or run pass 2: loudness gain, then the true-peak limiter."""
+    """Commit the scratch mix as is, or run pass 2: loudness gain, the true-peak limiter, the output's
+    format (dithered PCM, FLAC) and its Broadcast WAV chunks."""
     measured = _lufs(mix_meter)
     gain_db = 0.0
     if preset.target_lufs is not None:
@@ -249,7 +264,7 @@ def _finish_output(scratch: AtomicWriter, preset: Preset, mix_meter: LoudnessMet
             gain_db = preset.target_lufs - measured
     ceiling = 10 ** (preset.ceiling_db / 20)
     limited = mix_meter.peak * 10 ** (gain_db / 20) > ceiling
-    if gain_db == 0.0 and not limited and format_for(output_path) == "wav":
+    if gain_db == 0.0 and not limited and out_format == "wav32f" and broadcast is None:
         scratch.commit()  # the float scratch file is already the output
         return gain_db, limited, measured
     scratch.close()
@@ -258,7 +273,7 @@ def _finish_output(scratch: AtomicWriter, preset: Preset, mix_meter: LoudnessMet
         pedalboard.Pedalboard([pedalboard.BrickwallLimiter(ceiling_db=preset.ceiling_db, true_peak=True)])
         if limited else pedalboard.Pedalboard([]), info.sample_rate, info.num_channels)
     out_meter = LoudnessMeter(info.sample_rate, info.num_channels)
-    final = AtomicWriter(output_path, info.sample_rate, info.num_channels, format_for(output_path))
+    final = AtomicWriter(output_path, info.sample_rate, info.num_channels, out_format, broadcast)
     try:
         scale = np.float32(10 ** (gain_db / 20))
         for block in read_blocks(info):
