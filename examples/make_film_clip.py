@@ -4,7 +4,8 @@ and a soundtrack of real speech under real music from ../shared/media, in MOV, M
     python examples/make_film_clip.py clip.mov [--seconds 8] [--timecode 01:00:00:00]
 
 With --timecode the clip carries a start timecode as editing systems export it: a QuickTime/MP4
-timecode track (tmcd), or the MXF file's timecode.
+timecode track (tmcd), or the MXF file's timecode. A .wav output is the soundtrack alone as a
+24-bit Broadcast WAV (bext written by FFmpeg), its TimeReference at --timecode.
 
 The tests build their clips with `write_clip`, so what the README shows is what they check.
 """
@@ -115,14 +116,35 @@ def film_soundtrack(seconds: float, sample_rate: int = 48000) -> np.ndarray:
     return (0.5 * mix / np.abs(mix).max()).astype(np.float32)
 
 
+def write_broadcast_wav(path: Path, soundtrack: np.ndarray, sample_rate: int, timecode: str) -> None:
+    """A 24-bit Broadcast WAV as a DAW delivers one: bext with description, originator and a
+    TimeReference at `timecode` (HH:MM:SS:FF at FRAME_RATE), written by FFmpeg's WAV muxer."""
+    hours, minutes, seconds, frames = (int(part) for part in timecode.split(":"))
+    samples = round((hours * 3600 + minutes * 60 + seconds + frames / FRAME_RATE) * sample_rate)
+    levels = np.round(np.clip(soundtrack, -1, 1 - 2**-23) * 2**23).astype(np.int32) << 8
+    with av.open(str(path), "w", format="wav", options={"write_bext": "1"}) as output:
+        output.metadata.update({"description": f"{path.stem} dialogue premix", "originator": "make_film_clip",
+                                "time_reference": str(samples),
+                                "coding_history": f"A=PCM,F={sample_rate},W=24,M=stereo,T=make_film_clip"})
+        stream = output.add_stream("pcm_s24le", rate=sample_rate, layout=_layout(soundtrack.shape[0]))
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(levels.T).reshape(1, -1), format="s32",
+                                           layout=stream.layout)
+        frame.sample_rate, frame.pts = sample_rate, 0
+        output.mux(stream.encode(frame))
+        output.mux(stream.encode(None))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("output", type=Path, help="clip to write (.mov, .mp4, .mkv or .mxf)")
+    parser.add_argument("output", type=Path, help="clip to write (.mov, .mp4, .mkv or .mxf; .wav for a Broadcast WAV)")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--timecode", default=None, help="start timecode HH:MM:SS:FF, e.g. 01:00:00:00")
     args = parser.parse_args()
-    codec = "alac" if args.output.suffix.lower() == ".mp4" else "pcm_s24le"
-    write_clip(args.output, [film_soundtrack(args.seconds)], 48000, codec, timecode=args.timecode)
+    if args.output.suffix.lower() == ".wav":
+        write_broadcast_wav(args.output, film_soundtrack(args.seconds), 48000, args.timecode or "00:00:00:00")
+    else:
+        codec = "alac" if args.output.suffix.lower() == ".mp4" else "pcm_s24le"
+        write_clip(args.output, [film_soundtrack(args.seconds)], 48000, codec, timecode=args.timecode)
     print(args.output)
 
 

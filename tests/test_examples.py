@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
 import numpy as np
 import soundfile as sf
 
@@ -86,3 +87,29 @@ def test_readme_film_snippet(tmp_path, monkeypatch):
     assert namespace["encoding"].describe() == "pcm_s24le (24-bit, lossless)"
     assert packets(tmp_path / "scene.boosted.mov", "video") == packets(tmp_path / "scene.mov", "video")
     assert (tmp_path / "scene.report.html").read_text().startswith("<!doctype html>")
+
+
+def test_readme_deliverables_commands(parity_dir, tmp_path):
+    """The Deliverables section's commands, as written, on the parity model (quick): timecode kept,
+    a 24-bit Broadcast WAV remix and stems, and a spec check."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Deliverables"):]
+    commands = re.search(r"```bash\n(.*?)```", section, re.S).group(1).strip().splitlines()
+    tuss_fx = str(Path(sys.executable).parent / "tuss-fx")
+    for command in commands:
+        program, *args = command.split()
+        if program == "python":
+            argv = [sys.executable, str(ROOT / args[0]), *args[1:]]
+        else:
+            argv = [tuss_fx, *args] + (["--checkpoint", str(parity_dir), "--segment-seconds", "1"]
+                                       if args[0] == "remix" else [])
+        result = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        assert result.returncode in ((0, 3) if args[0] == "loudness" else (0,)), (command, result.stderr)
+    with av.open(str(tmp_path / "reel.boosted.mov")) as film:
+        assert [s.metadata.get("timecode") for s in film.streams if s.type == "data"] == ["01:00:00:00"]
+    from tuss_fx.bwf import read_chunks
+
+    for path in [tmp_path / "reel3.dialogue-boost.wav", *(tmp_path / "reel3.stems").glob("*.wav")]:
+        assert sf.info(path).subtype == "PCM_24"
+        assert read_chunks(path).bext.time_reference == 3600 * 48000
+    assert "atsc-a85: " in result.stdout and "streaming: " in result.stdout and "loudness range:" in result.stdout

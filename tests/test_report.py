@@ -66,6 +66,15 @@ def test_remix_report_numbers_match_the_files(run, scene, tmp_path):
     assert speech["after"]["integrated_lufs"] - speech["before"]["integrated_lufs"] > 3  # +5 dB and a chain
     curve = signals["output"]["short_term_lufs"]
     assert len(curve) == 40 and curve[:29] == [None] * 29 and all(v is not None for v in curve[29:])
+    # loudness range and the dialogue gate, from the same meters as `tuss-fx loudness`
+    from tuss_fx.loudness import loudness_range
+
+    assert signals["output"]["loudness_range_lu"] == pytest.approx(loudness_range(np.array(curve, dtype=float)),
+                                                                   abs=0.02)
+    gate = numbers["dialogue_gate"]
+    assert gate["stem"] == "speech" and 0.0 <= gate["share"] <= 1.0
+    by_stem = CliRunner().invoke(main, ["loudness", str(out), "--dialogue-stem", str(stems / "speech.wav"), "--json"])
+    assert json.loads(by_stem.stdout)["dialogue_gated_lufs"] == pytest.approx(gate["output_lufs"], abs=0.05)
 
 
 def test_html_report_embeds_the_picture_and_the_table(run, scene, tmp_path):

@@ -298,10 +298,11 @@ def automation_template(input_path, preset, output, overwrite) -> None:
 def _add_training_commands() -> None:
     from tuss_fx.cli_batch import batch
     from tuss_fx.cli_finetune import finetune
+    from tuss_fx.cli_loudness import loudness
     from tuss_fx.cli_models import models
     from tuss_fx.cli_train import corpus, evaluate, evaluate_real, train
 
-    for command in (batch, models, corpus, train, evaluate, evaluate_real, finetune):
+    for command in (batch, loudness, models, corpus, train, evaluate, evaluate_real, finetune):
         main.add_command(command)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from tuss_fx.audio_io import AudioInfo, check_targets, temp_beside
 from tuss_fx.errors import TussFxError
+from tuss_fx.loudness import DialogueGate, dialogue_gated_loudness
 from tuss_fx.meters import HOP_SECONDS, MOMENTARY_SECONDS, SHORT_TERM_SECONDS, ProgrammeMeter
 
 REPORT_SUFFIXES = (".png", ".html")
@@ -90,6 +91,7 @@ class ReportRecorder:
         stems = {name: {self._stem_state: _signal(meter)} for name, meter in self.before.items()}
         for name, meter in self.after.items():
             stems.setdefault(name, {})["after"] = _signal(meter)
+        gate = self._dialogue_gate(output)
         return {
             "title": self.title,
             "input": str(self.info.path),
@@ -100,7 +102,21 @@ class ReportRecorder:
             "target_lufs": self.target_lufs,
             "signals": {"input": _signal(self.input), **({"output": _signal(output)} if output else {}),
                         "stems": stems},
+            **({"dialogue_gate": gate} if gate else {}),
         }
+
+    def _dialogue_gate(self, output: ProgrammeMeter | None) -> dict | None:
+        """Dialogue-gated loudness of the input (by the dialogue stem as separated) and of the output
+        (by the stem as processed, when there is one), and the stretches the gate calls dialogue."""
+        if self.dialogue is None or self.dialogue == "vocals":
+            return None
+        gate = dialogue_gated_loudness(self.input.loudness, self.before[self.dialogue].loudness)
+        numbers = {"stem": self.dialogue, "input_lufs": _finite(gate.lufs), "share": round(gate.share, 3),
+                   "regions_seconds": _regions(gate)}
+        if output is not None and self.dialogue in self.after:
+            numbers["output_lufs"] = _finite(dialogue_gated_loudness(output.loudness,
+                                                                     self.after[self.dialogue].loudness).lufs)
+        return numbers
 
     def write(self, path: Path) -> list[Path]:
         """Draw the report to path (PNG or HTML) and its numbers to the JSON beside it, each atomically."""
@@ -120,6 +136,20 @@ def _signal(meter: ProgrammeMeter) -> dict:
     return {**{key: _finite(value) for key, value in meter.summary().items()},
             "momentary_lufs": _curve(loudness.sliding_lufs(MOMENTARY_SECONDS)),
             "short_term_lufs": _curve(loudness.sliding_lufs(SHORT_TERM_SECONDS))}
+
+
+def _regions(gate: DialogueGate) -> list[list[float]]:
+    """[start, end] seconds of each run of dialogue blocks (a block spans the 0.4 s before its end)."""
+    regions: list[list[float]] = []
+    for end_hop, speaking in zip(gate.block_ends, gate.dialogue):
+        if not speaking:
+            continue
+        start, end = round((end_hop - 4) * HOP_SECONDS, 2), round(end_hop * HOP_SECONDS, 2)
+        if regions and start <= regions[-1][1]:
+            regions[-1][1] = end
+        else:
+            regions.append([start, end])
+    return regions
 
 
 def _finite(value: float | None) -> float | None:

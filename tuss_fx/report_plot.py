@@ -53,9 +53,10 @@ def _number(value: float | None, unit: str) -> str:
 
 def _table(numbers: dict) -> str:
     cells = "".join(f"<tr><td>{html.escape(name)}</td><td>{_number(s['integrated_lufs'], 'LUFS')}</td>"
+                    f"<td>{_number(s.get('loudness_range_lu'), 'LU')}</td>"
                     f"<td>{_number(s['true_peak_dbtp'], 'dBTP')}</td></tr>\n" for name, s in _rows(numbers))
     return ("<table border='1' cellpadding='4'><tr><th>signal</th><th>integrated loudness</th>"
-            f"<th>true peak</th></tr>\n{cells}</table>")
+            f"<th>loudness range</th><th>true peak</th></tr>\n{cells}</table>")
 
 
 def _png(numbers: dict, strips: dict[str, SpectrogramStrip]) -> bytes:
@@ -91,12 +92,21 @@ def _values(curve: list[float | None]) -> np.ndarray:
 
 def _loudness_axes(ax, numbers: dict) -> None:
     signals = numbers["signals"]
+    gate = numbers.get("dialogue_gate")
+    if gate:
+        for number, (start, end) in enumerate(gate["regions_seconds"]):
+            ax.axvspan(start, end, color="tab:green", alpha=0.08, lw=0,
+                       label=f"dialogue gate ({gate['stem']} stem, {gate['share']:.0%} of the programme)"
+                       if number == 0 else None)
     for name, colour in (("input", "0.55"), ("output", "tab:blue")):
         if name in signals:
             signal = signals[name]
             curve = _values(signal["short_term_lufs"])
+            gated = gate and gate.get(f"{name}_lufs")
             ax.plot(_times(numbers, len(curve)), curve, color=colour, lw=1.4,
-                    label=f"{name}: {_number(signal['integrated_lufs'], 'LUFS')} integrated, "
+                    label=f"{name}: {_number(signal['integrated_lufs'], 'LUFS')} integrated"
+                          + (f", {_number(gated, 'LUFS')} dialogue-gated" if gated else "")
+                          + f", LRA {_number(signal.get('loudness_range_lu'), 'LU')}, "
                           f"{_number(signal['true_peak_dbtp'], 'dBTP')} true peak")
     if numbers["target_lufs"] is not None:
         ax.axhline(numbers["target_lufs"], color="tab:red", ls="--", lw=1,
