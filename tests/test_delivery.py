@@ -12,6 +12,7 @@ import soundfile as sf
 import soxr
 from click.testing import CliRunner
 
+from tests.conftest import PARITY_DIR
 from tuss_fx.cli import main
 from tuss_fx.delivery import SPECS, DeliveryLoudness, check
 from tuss_fx.loudness import LoudnessMeter, dialogue_gated_loudness
@@ -127,3 +128,29 @@ def test_bad_inputs_are_one_line(tmp_path):
     mismatch = CliRunner().invoke(main, ["loudness", str(tmp_path / "stereo.wav"), "--dialogue-stem",
                                          str(tmp_path / "mono.wav")])
     assert mismatch.exit_code == 1 and "has 1 channels" in mismatch.stderr
+
+
+def test_remix_to_the_streaming_spec_lands_its_dialogue_gated_target(scene, tmp_path):
+    mix, _ = scene
+    sf.write(tmp_path / "mix.wav", mix.T, RATE, subtype="FLOAT")
+    out = tmp_path / "delivery.wav"
+    result = CliRunner().invoke(main, ["remix", str(tmp_path / "mix.wav"), "-o", str(out), "--spec", "streaming",
+                                       "--checkpoint", str(PARITY_DIR), "--dialogue-engine", "deepfilternet"])
+    assert result.exit_code == 0, result.output
+    check_result = CliRunner().invoke(main, ["loudness", str(out), "--spec", "streaming", "--json"])
+    numbers = json.loads(check_result.stdout)
+    assert check_result.exit_code == 0 and numbers["specs"]["streaming"]["passed"]
+    assert numbers["dialogue_gated_lufs"] == pytest.approx(-27.0, abs=0.5)
+    assert abs(numbers["integrated_lufs"] - numbers["dialogue_gated_lufs"]) > 0.5  # it was not the integrated
+
+
+def test_preset_loudness_gate_is_validated():
+    from tuss_fx.presets import PresetError, parse_preset
+
+    base = {"name": "p", "prompts": ["speech", "musicbg"]}
+    assert parse_preset({**base, "master": {"loudness_gate": "dialogue", "target_lufs": -27}},
+                        "p.toml").loudness_gate == "dialogue"
+    with pytest.raises(PresetError, match="master.loudness_gate: 'speech' is not one of integrated, dialogue"):
+        parse_preset({**base, "master": {"loudness_gate": "speech"}}, "p.toml")
+    with pytest.raises(PresetError, match="needs a speech prompt"):
+        parse_preset({"name": "m", "prompts": ["vocals", "drums"], "master": {"loudness_gate": "dialogue"}}, "m.toml")

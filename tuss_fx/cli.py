@@ -164,6 +164,9 @@ def _format_lufs(value: float) -> str:
 @click.option("--automation", type=INPUT_FILE, default=None,
               help="MIDI file whose CC7 lanes ride the stem faders (channel n = stem n, see docs).")
 @click.option("--target-lufs", type=float, default=None, help="Loudness target overriding the preset's.")
+@click.option("--spec", type=click.Choice(["ebu-r128", "atsc-a85", "streaming", "podcast"]), default=None,
+              help="Normalise to a delivery spec instead of the preset's target: its loudness (dialogue-gated "
+                   "for streaming) and its true-peak ceiling; check the result with `tuss-fx loudness --spec`.")
 @click.option("--stems-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write each processed stem (after its chain and gain) and the residual here (WAV).")
 @AUDIO_TRACK_OPTION
@@ -176,7 +179,7 @@ def _format_lufs(value: float) -> str:
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @model_options
-def remix(input_path, preset, output, file_format, overrides, automation, target_lufs, stems_dir, audio_track,
+def remix(input_path, preset, output, file_format, overrides, automation, target_lufs, spec, stems_dir, audio_track,
           audio_codec, drop_other_audio, report_path, overwrite, quiet, **model) -> None:
     """Separate INPUT, process and re-balance its stems per a preset, normalise loudness, write it.
 
@@ -190,6 +193,13 @@ def remix(input_path, preset, output, file_format, overrides, automation, target
     from tuss_fx.remux import muxer_for
     from tuss_fx.separator import source_names
 
+    if spec:
+        from tuss_fx.delivery import SPECS
+
+        chosen_spec = SPECS[spec]
+        overrides = (*overrides, f"master.target_lufs={chosen_spec.target_lufs}",
+                     f"master.ceiling_db={chosen_spec.max_true_peak_dbtp}",
+                     f"master.loudness_gate={'dialogue' if chosen_spec.dialogue_gated else 'integrated'}")
     if target_lufs is not None:
         overrides = (*overrides, f"master.target_lufs={target_lufs}")
     chosen = load_preset(preset, overrides)

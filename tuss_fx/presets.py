@@ -21,7 +21,9 @@ from tuss_fx.separator import source_names, stem_names
 DEFAULT_CEILING_DB = -1.0
 _TOP_KEYS = {"name", "description", "prompts", "dialogue_engine", "stems", "master"}
 _STEM_KEYS = {"gain_db", "chain"}
-_MASTER_KEYS = {"chain", "target_lufs", "ceiling_db"}
+_MASTER_KEYS = {"chain", "target_lufs", "ceiling_db", "loudness_gate"}
+# what master.target_lufs is measured on: the whole programme (BS.1770), or its dialogue (dialogue-gated)
+LOUDNESS_GATES = ("integrated", "dialogue")
 
 
 class PresetError(TussFxError):
@@ -61,6 +63,7 @@ class Preset:
     target_lufs: float | None = None
     ceiling_db: float = DEFAULT_CEILING_DB
     dialogue_engine: str | None = None  # auto, tuss or deepfilternet; None: the command's choice (auto)
+    loudness_gate: str = "integrated"  # LOUDNESS_GATES: target_lufs is integrated or dialogue-gated loudness
 
     @property
     def stem_names(self) -> list[str]:
@@ -187,11 +190,16 @@ def parse_preset(raw: dict[str, Any], source: str) -> Preset:
         target = _number(target, "master.target_lufs", fail)
         if not -70.0 <= target <= 0.0:
             raise fail("master.target_lufs", f"{target} is outside -70..0 LUFS")
+    gate = master.get("loudness_gate", "integrated")
+    if gate not in LOUDNESS_GATES:
+        raise fail("master.loudness_gate", f"{gate!r} is not one of {', '.join(LOUDNESS_GATES)}")
+    if gate == "dialogue" and "speech" not in prompts:
+        raise fail("master.loudness_gate", "dialogue gating needs a speech prompt to find the dialogue")
     ceiling = _number(master.get("ceiling_db", DEFAULT_CEILING_DB), "master.ceiling_db", fail)
     if not -20.0 <= ceiling <= 0.0:
         raise fail("master.ceiling_db", f"{ceiling} is outside -20..0 dBFS")
     return Preset(name, tuple(prompts), source, description, stems,
-                  _chain(master.get("chain", []), "master.chain", fail), target, ceiling, engine)
+                  _chain(master.get("chain", []), "master.chain", fail), target, ceiling, engine, gate)
 
 
 def _no_unknown_keys(table: dict, allowed: set[str], where: str, fail) -> None:

@@ -22,7 +22,8 @@ from tuss_fx.bwf import BroadcastOutput, broadcast_output
 from tuss_fx.automation import GainAutomation
 from tuss_fx.effects import DEFAULT_BUFFER_SIZE, ChainStream
 from tuss_fx.errors import AudioWriteError, TussFxError
-from tuss_fx.loudness import LoudnessMeter
+from tuss_fx.loudness import LoudnessMeter, dialogue_gated_loudness
+from tuss_fx.meters import HOP_SECONDS as GATE_HOP_SECONDS
 from tuss_fx.presets import Preset
 from tuss_fx.report import ReportRecorder, check_report_target, programme_name
 from tuss_fx.separator import Progress, Separator, source_names
@@ -194,7 +195,9 @@ def remix_probed(
     except ValueError as exc:
         raise TussFxError(info.path, f"{exc}; a remix measures loudness, so it takes those layouts "
                           "(`separate` takes any)") from None
-    mix_meter = LoudnessMeter(info.sample_rate, info.num_channels)
+    gated = preset.loudness_gate == "dialogue" and preset.target_lufs is not None
+    mix_meter = LoudnessMeter(info.sample_rate, info.num_channels, GATE_HOP_SECONDS if gated else None)
+    dialogue = _dialogue_meter(preset, info) if gated else None
     recorder = ReportRecorder(info, source_names(preset.prompts), f"{programme_name(info)} remixed with {preset.name}",
                               preset.target_lufs, processed=True) if report_path else None
     broadcast = broadcast_output(info, f"remix {preset.name} ({separator.name}, speech by {separator.dialogue_engine})")
@@ -202,7 +205,7 @@ def remix_probed(
     try:
         with WriterGroup(stem_paths, info.sample_rate, info.num_channels, stem_format, broadcast) as stem_writers:
             mixer = RemixStream.from_preset(preset, info.sample_rate, info.num_channels, automation,
-                                            _stem_sink(stem_writers, recorder))
+                                            _stem_sink(stem_writers, recorder, dialogue))
             for mixture, stems in separator.separate_regions(read_blocks(info), info.sample_rate, info.num_channels,
                                                              info.num_frames, preset.prompts, progress):
                 input_meter.push(mixture)
@@ -210,8 +213,9 @@ def remix_probed(
                     recorder.push_input(mixture, stems)
                 _write_measured(scratch, mix_meter, mixer.push(mixture, stems), recorder and recorder.push_mix)
             _write_measured(scratch, mix_meter, mixer.finish(), recorder and recorder.push_mix)
-            gain_db, limited, output_lufs = _finish_output(scratch, preset, mix_meter, output_path, out_format,
-                                                           broadcast, recorder and recorder.push_output)
+            measured = dialogue_gated_loudness(mix_meter, dialogue[1]).lufs if dialogue else _lufs(mix_meter)
+            gain_db, limited, output_lufs = _finish_output(scratch, preset, mix_meter, measured, output_path,
+                                                           out_format, broadcast, recorder and recorder.push_output)
     except BaseException:
         scratch.abort()
         raise
@@ -221,9 +225,17 @@ def remix_probed(
                        {name: mixer.gain_description(name) for name in mixer.sources}, stem_paths)
 
 
-def _stem_sink(writers: dict[str, AtomicWriter], recorder: ReportRecorder | None) -> StemSink | None:
-    """Where processed stems go: their files (--stems-dir) and the report's 'after' meters."""
-    if not writers and not recorder:
+def _dialogue_meter(preset: Preset, info: AudioInfo) -> tuple[str, LoudnessMeter]:
+    """(stem, meter) for dialogue-gated normalisation: the first speech stem as it enters the mix."""
+    name = preset.stem_names[preset.prompts.index("speech")]
+    return name, LoudnessMeter(info.sample_rate, info.num_channels, GATE_HOP_SECONDS)
+
+
+def _stem_sink(writers: dict[str, AtomicWriter], recorder: ReportRecorder | None,
+               dialogue: tuple[str, LoudnessMeter] | None = None) -> StemSink | None:
+    """Where processed stems go: their files (--stems-dir), the report's 'after' meters and the
+    dialogue meter of a dialogue-gated loudness target."""
+    if not writers and not recorder and not dialogue:
         return None
 
     def sink(name: str, block: np.ndarray) -> None:
@@ -231,6 +243,8 @@ def _stem_sink(writers: dict[str, AtomicWriter], recorder: ReportRecorder | None
             writers[name].write(block)
         if recorder:
             recorder.push_after(name, block)
+        if dialogue and name == dialogue[0]:
+            dialogue[1].push(block)
 
     return sink
 
@@ -250,18 +264,20 @@ def _lufs(meter: LoudnessMeter) -> float:
         return math.nan  # shorter than one loudness block: not measurable
 
 
-def _finish_output(scratch: AtomicWriter, preset: Preset, mix_meter: LoudnessMeter, output_path: Path,
-                   out_format: str, broadcast: BroadcastOutput | None,
+def _finish_output(scratch: AtomicWriter, preset: Preset, mix_meter: LoudnessMeter, measured: float,
+                   output_path: Path, out_format: str, broadcast: BroadcastOutput | None,
                    also: Callable[[np.ndarray], None] | None = None):
-    """Commit the scratch mix as is, or run pass 2: loudness gain, the true-peak limiter, the output's
-    format (dithered PCM, FLAC) and its Broadcast WAV chunks."""
-    measured = _lufs(mix_meter)
+    """Commit the scratch mix as is, or run pass 2: loudness gain (to take `measured`, integrated or
+    dialogue-gated, to the preset's target), the true-peak limiter, the output's format (dithered
+    PCM, FLAC) and its Broadcast WAV chunks."""
     gain_db = 0.0
     if preset.target_lufs is not None:
         if math.isnan(measured):
             raise TussFxError(output_path, "too short to measure loudness (needs 0.4 s); drop the loudness target")
         if math.isfinite(measured):
             gain_db = preset.target_lufs - measured
+        elif preset.loudness_gate == "dialogue":
+            raise TussFxError(output_path, "no dialogue found to measure the dialogue-gated loudness target on")
     ceiling = 10 ** (preset.ceiling_db / 20)
     limited = mix_meter.peak * 10 ** (gain_db / 20) > ceiling
     if gain_db == 0.0 and not limited and out_format == "wav32f" and broadcast is None:
