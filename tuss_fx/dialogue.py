@@ -27,8 +27,8 @@ from tuss_fx.stream import SampleQueue
 ENGINES = ("auto", "tuss", "deepfilternet")
 SPEECH_PROMPT = "speech"
 
-# (N, C, S) segments, prompts -> (N, P, C, S) stems: Separator._separate_segments
-SegmentSeparator = Callable[[np.ndarray, list[str]], np.ndarray]
+# (N, C, S) segments, prompts, wanted prompt indices -> (N, O, C, S) stems: Separator._separate_segments
+SegmentSeparator = Callable[..., np.ndarray]
 
 
 def resolve_engine(requested: str, recorded: str | None) -> str:
@@ -70,35 +70,42 @@ class DialoguePlan:
 
     @property
     def tuss_passes(self) -> int:
-        """Prompts TUSS runs per segment, for sizing its batches."""
-        return (len(self.speech_indices) if self.talkers else 0) + (len(self.prompts) if self.needs_mix_pass else 0)
+        """Stems TUSS computes per segment, for sizing its batches."""
+        return (len(self.speech_indices) if self.talkers else 0) + len(self.other_indices)
+
+    @property
+    def other_indices(self) -> list[int]:
+        return [i for i, prompt in enumerate(self.prompts) if prompt != SPEECH_PROMPT]
 
     def segment_processor(self, separate: SegmentSeparator) -> Callable[[np.ndarray], np.ndarray]:
         """The overlap-add engine's model call on (N, 2C, S): the dialogue's channels, then the
-        mix's. Returns (N, P, C, S); the speech rows hold the talkers, or TUSS's own speech estimate
-        that assemble() replaces by the dialogue."""
+        mix's. Returns (N, P, C, S) with talkers in the speech rows, or (N, P - 1, C, S): the other
+        stems, for assemble() to put the dialogue beside. On the mix, TUSS sees every prompt (they
+        steer where speech goes) but computes only the stems it serves."""
         speech_prompts = [SPEECH_PROMPT] * len(self.speech_indices)
 
         def process(segments: np.ndarray) -> np.ndarray:
             channels = segments.shape[1] // 2
             dialogue, mix = segments[:, :channels], segments[:, channels:]
-            talkers = separate(dialogue, speech_prompts) if self.talkers else None
-            if not self.needs_mix_pass:
-                return talkers
-            stems = separate(mix, list(self.prompts))
-            if talkers is not None:
-                stems[:, self.speech_indices] = talkers
+            others = separate(mix, list(self.prompts), self.other_indices) if self.needs_mix_pass else None
+            if not self.talkers:
+                return others
+            stems = np.empty((len(segments), len(self.prompts), channels, segments.shape[-1]), np.float32)
+            stems[:, self.speech_indices] = separate(dialogue, speech_prompts)
+            if others is not None:
+                stems[:, self.other_indices] = others
             return stems
 
         return process
 
     def assemble(self, tuss_stems: np.ndarray | None, dialogue: np.ndarray) -> np.ndarray:
-        """(P, C, k) TUSS stems (or None when speech is all) + (C, k) dialogue -> (P, C, k) stems."""
+        """TUSS's stems ((P, C, k) with talkers, else the (P - 1, C, k) others, or None when speech is
+        all) + the (C, k) dialogue -> (P, C, k) stems in prompt order."""
         if self.talkers:
             return tuss_stems
         stems = np.empty((len(self.prompts), *dialogue.shape), np.float32)
         if tuss_stems is not None:
-            stems[:] = tuss_stems
+            stems[self.other_indices] = tuss_stems
         stems[self.speech_indices[0]] = dialogue
         return stems
 

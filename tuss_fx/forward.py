@@ -68,23 +68,23 @@ class ModelRunner:
         return self._fitted[key]
 
     @torch.inference_mode()
-    def __call__(self, items: np.ndarray, prompts: Sequence[str]) -> np.ndarray:
-        """(M, S) float32 at the model rate -> (M, P, S) float32."""
-        outputs, done = [], 0
+    def __call__(self, items: np.ndarray, prompts: Sequence[str], outputs: Sequence[int] | None = None) -> np.ndarray:
+        """(M, S) float32 at the model rate -> (M, O, S) float32: the sources of prompts[outputs] (all by default)."""
+        stems, done = [], 0
         size = self.items_per_pass(len(prompts), items.shape[-1])
         while done < len(items):
             count = min(size, len(items) - done)
             try:
-                outputs.append(self._forward(items[done : done + count], prompts))
+                stems.append(self._forward(items[done : done + count], prompts, outputs))
             except torch.OutOfMemoryError:
                 if count == 1:
                     raise
                 size = self._shrink(len(prompts), items.shape[-1], count)
                 continue
             done += count
-        return np.concatenate(outputs)
+        return np.concatenate(stems)
 
-    def _forward(self, items: np.ndarray, prompts: Sequence[str]) -> np.ndarray:
+    def _forward(self, items: np.ndarray, prompts: Sequence[str], outputs: Sequence[int] | None = None) -> np.ndarray:
         batch = torch.from_numpy(np.ascontiguousarray(items))
         if self.device.type == "cuda":  # pinned pages copy asynchronously, overlapping the host's work
             batch = batch.pin_memory().to(self.device, non_blocking=True)
@@ -92,7 +92,7 @@ class ModelRunner:
             batch = batch.to(self.device)
         with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
                             enabled=self.autocast_dtype is not None):
-            return self.model(batch, list(prompts)).float().cpu().numpy()
+            return self.model(batch, list(prompts), outputs).float().cpu().numpy()
 
     def _shrink(self, num_prompts: int, num_samples: int, count: int) -> int:
         size = (count + 1) // 2

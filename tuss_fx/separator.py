@@ -230,11 +230,13 @@ class Separator:
             return 1
         return max(1, self.runner.items_per_pass(num_prompts, self.segment_samples) // num_channels)
 
-    def _separate_segments(self, segments: np.ndarray, prompts: list[str]) -> np.ndarray:
-        """(N, C, S) at the model rate -> (N, P, C, S); the N·C mono items go through in passes."""
+    def _separate_segments(self, segments: np.ndarray, prompts: list[str],
+                           outputs: Sequence[int] | None = None) -> np.ndarray:
+        """(N, C, S) at the model rate -> (N, O, C, S), the stems of prompts[outputs] (all by default);
+        the N·C mono items go through in passes."""
         num_segments, num_channels, num_samples = segments.shape
-        stems = self.runner(segments.reshape(-1, num_samples), prompts)  # (N·C, P, S)
-        return stems.reshape(num_segments, num_channels, len(prompts), num_samples).transpose(0, 2, 1, 3)
+        stems = self.runner(segments.reshape(-1, num_samples), prompts, outputs)  # (N·C, O, S)
+        return stems.reshape(num_segments, num_channels, stems.shape[1], num_samples).transpose(0, 2, 1, 3)
 
 
 class SeparationStream:

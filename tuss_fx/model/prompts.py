@@ -50,16 +50,22 @@ def prepend_tokens(
     return torch.cat([*parts, features], dim=1)
 
 
-def condition_on_prompts(sequence: torch.Tensor, num_prompts: int, has_sos: bool) -> torch.Tensor:
+def condition_on_prompts(sequence: torch.Tensor, num_prompts: int, has_sos: bool,
+                         outputs: Sequence[int] | None = None) -> torch.Tensor:
     """Split prompt vectors from frames and multiply the frames by each (TUSS.md 6).
 
     Args:
         sequence: (B, P + [1] + T, K, D) output of the cross-prompt module.
+        outputs: the prompts (indices) whose sources are wanted, O of them; None: all P. Each
+            prompt's source depends on the others only through the cross-prompt module, so leaving
+            one out here changes none of the rest.
 
     Returns:
-        (B·P, T, K, D): one copy of the mixture features per prompt, batch-major.
+        (B·O, T, K, D): one copy of the mixture features per wanted prompt, batch-major.
     """
     prompt_vectors = sequence[:, :num_prompts]  # (B, P, K, D)
+    if outputs is not None:
+        prompt_vectors = prompt_vectors[:, list(outputs)]  # (B, O, K, D)
     frames = sequence[:, num_prompts + int(has_sos) :]  # (B, T, K, D)
     conditioned = frames.unsqueeze(1) * prompt_vectors.unsqueeze(2)  # (B, P, T, K, D)
     return conditioned.flatten(0, 1)

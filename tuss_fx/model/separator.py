@@ -41,8 +41,10 @@ class TussSeparator(nn.Module):
         self.prompts = nn.ParameterDict({name: nn.Parameter(torch.randn(config.emb_dim, 1, 1)) for name in config.prompts})
         self.sos_token = nn.Parameter(torch.randn(config.emb_dim, 1, 1)) if config.use_sos_token else None
 
-    def forward(self, spec: torch.Tensor, prompts: PromptBatch) -> torch.Tensor:
-        """spec: (B, T, F) complex mixture STFT -> (B, P, T, F) complex source estimates.
+    def forward(self, spec: torch.Tensor, prompts: PromptBatch, outputs: Sequence[int] | None = None) -> torch.Tensor:
+        """spec: (B, T, F) complex mixture STFT -> (B, O, T, F) complex source estimates of the prompts
+        at `outputs` (default all P). Every prompt steers the cross-prompt module; only the wanted
+        ones run through the TSE module and the decoder.
 
         Raises:
             UnknownPromptError: a prompt the model does not know.
@@ -56,7 +58,8 @@ class TussSeparator(nn.Module):
         x = prepend_tokens(x, self.prompts, rows, self.sos_token)  # (B, P+1+T, K, D)
         for block in self.cross_prompt_module:
             x = block(x)
-        x = condition_on_prompts(x, num_prompts, self.sos_token is not None)  # (B·P, T, K, D)
+        x = condition_on_prompts(x, num_prompts, self.sos_token is not None, outputs)  # (B·O, T, K, D)
+        num_prompts = num_prompts if outputs is None else len(outputs)
         for block in self.cond_tse_module:
             x = block(x)
         real, imag = self.band_split_module.bandwise_decoding(x)  # (B·P, T, F) each
@@ -73,8 +76,9 @@ class TussModel(nn.Module):
         self.stft = STFT(config.stft)
         self.separator = TussSeparator(config)
 
-    def forward(self, mixture: torch.Tensor, prompts: PromptBatch) -> torch.Tensor:
-        """mixture: (B, L) at config.sample_rate -> (B, P, L) float32.
+    def forward(self, mixture: torch.Tensor, prompts: PromptBatch, outputs: Sequence[int] | None = None) -> torch.Tensor:
+        """mixture: (B, L) at config.sample_rate -> (B, O, L) float32: the sources of the prompts at
+        `outputs` (default all P).
 
         One forward pass over the whole input, as the official model does for one segment;
         the official output is a few samples longer (whole hops) and is trimmed to L here.
@@ -84,7 +88,7 @@ class TussModel(nn.Module):
         std = mixture.std(dim=-1, keepdim=True) + VARIANCE_EPS if self.config.variance_normalization else None
         if std is not None:
             mixture = mixture / std
-        estimates = self.separator(self.stft.forward(mixture), prompts)  # (B, P, T, F)
+        estimates = self.separator(self.stft.forward(mixture), prompts, outputs)  # (B, O, T, F)
         waves = self.stft.inverse(estimates.flatten(0, 1)).unflatten(0, estimates.shape[:2])
         if std is not None:
             waves = waves * std.unsqueeze(1)
