@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/bench_stream_memory.py [--short-minutes 1] [--long-minutes 60]
        [--channels 2] [--sample-rate 44100] [--checkpoint ../shared/fixtures/official-parity]
-       [--film mkv|mov|mp4]
+       [--film mkv|mov|mp4] [--dialogue-engine tuss|deepfilternet]
 
 Writes two noise files, separates each in a fresh subprocess through tuss_fx.api (the code
 path of `tuss-fx separate`, resampling and residual included) and prints each child's peak
@@ -35,7 +35,7 @@ from tuss_fx.api import plan_separation, separate_file
 from tuss_fx.film import remix_film
 from tuss_fx.presets import load_preset
 from tuss_fx.separator import Separator
-separator = Separator.from_pretrained(sys.argv[1], device="cpu")
+separator = Separator.from_pretrained(sys.argv[1], device="cpu", dialogue_engine=sys.argv[4])
 source, out_dir = Path(sys.argv[2]), Path(sys.argv[3])
 if source.suffix == ".wav":
     separate_file(separator, plan_separation(source, ["speech", "sfxbg", "musicbg"], out_dir, residual=True))
@@ -63,9 +63,9 @@ def write_film(path: Path, minutes: float, channels: int, sample_rate: int) -> N
     write_clip(path, [soundtrack], sample_rate, FILM_CODECS[path.suffix[1:]])
 
 
-def peak_rss_mib(checkpoint: str, audio: Path, out_dir: Path) -> tuple[float, float]:
+def peak_rss_mib(checkpoint: str, audio: Path, out_dir: Path, engine: str) -> tuple[float, float]:
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", CHILD, checkpoint, str(audio), str(out_dir)],
+    result = subprocess.run([sys.executable, "-c", CHILD, checkpoint, str(audio), str(out_dir), engine],
                             check=True, capture_output=True, text=True)
     return int(result.stdout.split()[-1]) / 1024, time.perf_counter() - start
 
@@ -78,6 +78,8 @@ def main() -> None:
     parser.add_argument("--sample-rate", type=int, default=44100)
     parser.add_argument("--checkpoint", default=str(Path(__file__).resolve().parents[2] / "shared/fixtures/official-parity"))
     parser.add_argument("--film", choices=sorted(FILM_CODECS), default=None, help="films instead of WAV files")
+    parser.add_argument("--dialogue-engine", choices=["auto", "tuss", "deepfilternet"], default="auto",
+                        help="what serves speech (deepfilternet adds DFN3's streaming state)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         results = {}
@@ -85,7 +87,7 @@ def main() -> None:
             audio = Path(tmp) / f"{label}.{args.film or 'wav'}"
             (write_film if args.film else write_noise)(audio, minutes, args.channels, args.sample_rate)
             (Path(tmp) / f"out-{label}").mkdir()
-            results[label] = peak_rss_mib(args.checkpoint, audio, Path(tmp) / f"out-{label}")
+            results[label] = peak_rss_mib(args.checkpoint, audio, Path(tmp) / f"out-{label}", args.dialogue_engine)
             print(f"{label}: {minutes:g} min {audio.suffix[1:]}, {args.channels} ch, {args.sample_rate} Hz -> "
                   f"peak RSS {results[label][0]:.0f} MiB in {results[label][1]:.0f} s", flush=True)
             audio.unlink()
