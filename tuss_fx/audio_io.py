@@ -295,7 +295,7 @@ class AtomicWriter:
         if self._broadcast is not None:
             self._meter.finish()
             sample_rate, _, subtype, num_channels = self._format
-            self._broadcast.write(self._tmp, self._meter.summary(), sample_rate, subtype, num_channels)
+            self._broadcast.write(self._tmp, self._meter.summary(), sample_rate, subtype, num_channels, self.path)
         os.replace(self._tmp, self.path)
 
     def abort(self) -> None:

@@ -90,14 +90,21 @@ class BroadcastOutput:
     source_rate: int
     process: str  # e.g. "tuss-fx 0.1.0 remix dialogue-boost (speech: deepfilternet)"
 
-    def write(self, wav: Path, loudness: dict, sample_rate: int, subtype: str, num_channels: int) -> None:
-        """Rewrite the finished `wav` in place with its bext (and iXML), measured `loudness` in it."""
+    def write(self, wav: Path, loudness: dict, sample_rate: int, subtype: str, num_channels: int,
+              target: Path | None = None) -> None:
+        """Rewrite the finished `wav` (the temporary file of `target`) in place with its bext (and
+        iXML), measured `loudness` in it."""
         from tuss_fx.audio_io import temp_beside
 
         bits = {"PCM_16": 16, "PCM_24": 24}.get(subtype, 32)
         mode = {1: "mono", 2: "stereo"}.get(num_channels, f"{num_channels}-channel")
         line = f"A=PCM,F={sample_rate},W={bits},M={mode},T={self.process}"
         bext = output_bext(self.chunks.bext, self.source_rate, sample_rate, line, loudness)
+        with open(wav, "rb") as handle:
+            if handle.read(4) != b"RIFF":  # an RF64 file past 4 GB: its ds64 layout is not ours to rewrite
+                warnings.warn(MalformedChunkWarning(f"{target or wav}: not a RIFF WAVE file (RF64?); written "
+                                                    "without bext and iXML"), stacklevel=2)
+                return
         staged = temp_beside(wav)
         try:
             write_with_chunks(wav, staged, bext, self.chunks.ixml)
