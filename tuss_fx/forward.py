@@ -92,7 +92,8 @@ class ModelRunner:
             batch = batch.to(self.device)
         with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
                             enabled=self.autocast_dtype is not None):
-            return self.model(batch, list(prompts), outputs).float().cpu().numpy()
+            stems = self.model(batch, list(prompts)) if outputs is None else self.model(batch, list(prompts), outputs)
+            return stems.float().cpu().numpy()
 
     def _shrink(self, num_prompts: int, num_samples: int, count: int) -> int:
         size = (count + 1) // 2
