@@ -60,47 +60,53 @@ class DialoguePlan:
         return len(self.speech_indices) > 1
 
     @property
-    def needs_mix_pass(self) -> bool:
-        """Whether any stem comes from TUSS on the mix (anything but speech was asked for)."""
-        return len(self.speech_indices) < len(self.prompts)
+    def other_indices(self) -> list[int]:
+        return [i for i, prompt in enumerate(self.prompts) if prompt != SPEECH_PROMPT]
 
     @property
     def needs_tuss(self) -> bool:
-        return self.talkers or self.needs_mix_pass
+        """Talkers to split, or any stem but speech asked for."""
+        return self.talkers or bool(self.other_indices)
 
     @property
     def tuss_passes(self) -> int:
         """Stems TUSS computes per segment, for sizing its batches."""
         return (len(self.speech_indices) if self.talkers else 0) + len(self.other_indices)
 
-    @property
-    def other_indices(self) -> list[int]:
-        return [i for i, prompt in enumerate(self.prompts) if prompt != SPEECH_PROMPT]
+    def engine_channels(self, num_channels: int) -> int:
+        """Channels of the overlap-add engine's input: the dialogue's and the mix's with talkers, else
+        the mix's alone."""
+        return 2 * num_channels if self.talkers else num_channels
+
+    def engine_input(self, dialogue: np.ndarray, mixture: np.ndarray) -> np.ndarray:
+        """(C, k) dialogue and mix -> what the overlap-add engine separates (engine_channels rows)."""
+        return np.concatenate([dialogue, mixture]) if self.talkers else mixture
 
     def segment_processor(self, separate: SegmentSeparator) -> Callable[[np.ndarray], np.ndarray]:
-        """The overlap-add engine's model call on (N, 2C, S): the dialogue's channels, then the
-        mix's. Returns (N, P, C, S) with talkers in the speech rows, or (N, P - 1, C, S): the other
-        stems, for assemble() to put the dialogue beside. On the mix, TUSS sees every prompt (they
-        steer where speech goes) but computes only the stems it serves."""
+        """The overlap-add engine's model call on engine_input segments. Returns (N, P, C, S) with
+        talkers in the speech rows, or (N, P - 1, C, S): the other stems, for assemble() to put the
+        dialogue beside. On the mix, TUSS sees every prompt (they steer where speech goes) but
+        computes only the stems it serves."""
         speech_prompts = [SPEECH_PROMPT] * len(self.speech_indices)
 
+        def others(mix: np.ndarray) -> np.ndarray | None:
+            return separate(mix, list(self.prompts), self.other_indices) if self.other_indices else None
+
         def process(segments: np.ndarray) -> np.ndarray:
-            channels = segments.shape[1] // 2
-            dialogue, mix = segments[:, :channels], segments[:, channels:]
-            others = separate(mix, list(self.prompts), self.other_indices) if self.needs_mix_pass else None
             if not self.talkers:
-                return others
+                return others(segments)
+            channels = segments.shape[1] // 2
             stems = np.empty((len(segments), len(self.prompts), channels, segments.shape[-1]), np.float32)
-            stems[:, self.speech_indices] = separate(dialogue, speech_prompts)
-            if others is not None:
-                stems[:, self.other_indices] = others
+            stems[:, self.speech_indices] = separate(segments[:, :channels], speech_prompts)
+            if self.other_indices:
+                stems[:, self.other_indices] = others(segments[:, channels:])
             return stems
 
         return process
 
-    def assemble(self, tuss_stems: np.ndarray | None, dialogue: np.ndarray) -> np.ndarray:
+    def assemble(self, tuss_stems: np.ndarray | None, dialogue: np.ndarray | None) -> np.ndarray:
         """TUSS's stems ((P, C, k) with talkers, else the (P - 1, C, k) others, or None when speech is
-        all) + the (C, k) dialogue -> (P, C, k) stems in prompt order."""
+        all) + the (C, k) dialogue (None with talkers: it is in TUSS's stems) -> (P, C, k) stems."""
         if self.talkers:
             return tuss_stems
         stems = np.empty((len(self.prompts), *dialogue.shape), np.float32)

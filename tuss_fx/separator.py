@@ -14,7 +14,7 @@ import torch
 
 from tuss_fx.audio_io import check_finite
 from tuss_fx.checkpoint import load_model, recorded_dialogue_engine, resolve
-from tuss_fx.dialogue import DialoguePlan, DialogueSplit, check_model_rate, resolve_engine, SPEECH_PROMPT
+from tuss_fx.dialogue import SPEECH_PROMPT, DialoguePlan, DialogueSplit, check_model_rate, resolve_engine
 from tuss_fx.errors import PromptError
 from tuss_fx.forward import ModelRunner
 from tuss_fx.model import TussModel, UnknownPromptError
@@ -261,7 +261,7 @@ class SeparationStream:
         needs_tuss, passes = True, len(prompts)
         if self._plan is not None:
             self._split = DialogueSplit(separator.dialogue_network, num_channels, separator.dialogue_atten_lim_db)
-            self._dialogue = SampleQueue(num_channels)  # DFN3's dialogue waiting for TUSS's stems
+            self._dialogue = SampleQueue(num_channels)  # DFN3's dialogue waiting for TUSS's other stems
             process = self._plan.segment_processor(separator._separate_segments)
             needs_tuss, passes = self._plan.needs_tuss, self._plan.tuss_passes
         self._engine = None if not needs_tuss else OverlapAdd(
@@ -269,7 +269,7 @@ class SeparationStream:
             model_frames,
             separator.segment_samples,
             separator.overlap,
-            num_channels * (1 if self._plan is None else 2),
+            num_channels if self._plan is None else self._plan.engine_channels(num_channels),
             separator.segments_per_call(passes, num_channels, num_frames is not None),
         )
         self._pushed = self._emitted = 0
@@ -315,11 +315,13 @@ class SeparationStream:
         """DFN3's dialogue and the mix it came from -> (P, C, k) regions, once TUSS has done its part."""
         if self._engine is None:  # speech was the only prompt
             return [self._plan.assemble(None, dialogue)]
-        self._dialogue.push(dialogue)
-        return [self._with_dialogue(region) for region in self._engine.push(np.concatenate([dialogue, mixture]))]
+        if not self._plan.talkers:  # with talkers the dialogue rides in the engine's input instead
+            self._dialogue.push(dialogue)
+        return [self._with_dialogue(region) for region in self._engine.push(self._plan.engine_input(dialogue, mixture))]
 
     def _with_dialogue(self, tuss_stems: np.ndarray) -> np.ndarray:
-        return self._plan.assemble(tuss_stems, self._dialogue.pop(tuss_stems.shape[-1]))
+        dialogue = None if self._plan.talkers else self._dialogue.pop(tuss_stems.shape[-1])
+        return self._plan.assemble(tuss_stems, dialogue)
 
     @staticmethod
     def _flat(region: np.ndarray) -> np.ndarray:
