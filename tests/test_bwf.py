@@ -161,3 +161,15 @@ def test_overs_in_pcm_are_clipped_with_a_warning(tmp_path):
         writer.commit()
     written = sf.read(path, dtype="float64")[0]
     assert written[1] == pytest.approx(1 - 2**-23) and written[2] == -1.0
+
+
+def test_an_rf64_output_is_kept_without_chunks_and_a_warning(tmp_path):
+    from tuss_fx.bwf import BroadcastChunks, BroadcastOutput
+
+    wav = tmp_path / "long.wav"
+    sf.write(wav, noise(2, 4800).T, RATE, format="RF64", subtype="PCM_24")
+    before = wav.read_bytes()
+    plan = BroadcastOutput(BroadcastChunks(Bext(description="Reel 3")), RATE, "tuss-fx test")
+    with pytest.warns(MalformedChunkWarning, match="not a RIFF WAVE file"):
+        plan.write(wav, {}, RATE, "PCM_24", 2)
+    assert wav.read_bytes() == before and not list(tmp_path.glob("*.part"))

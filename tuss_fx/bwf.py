@@ -10,6 +10,7 @@ Tested against FFmpeg's BWF reader and writer (tests/test_bwf.py).
 from __future__ import annotations
 
 import datetime
+import os
 import struct
 import warnings
 from dataclasses import dataclass, replace
@@ -100,15 +101,13 @@ class BroadcastOutput:
         mode = {1: "mono", 2: "stereo"}.get(num_channels, f"{num_channels}-channel")
         line = f"A=PCM,F={sample_rate},W={bits},M={mode},T={self.process}"
         bext = output_bext(self.chunks.bext, self.source_rate, sample_rate, line, loudness)
-        with open(wav, "rb") as handle:
-            if handle.read(4) != b"RIFF":  # an RF64 file past 4 GB: its ds64 layout is not ours to rewrite
-                warnings.warn(MalformedChunkWarning(f"{target or wav}: not a RIFF WAVE file (RF64?); written "
-                                                    "without bext and iXML"), stacklevel=2)
-                return
         staged = temp_beside(wav)
         try:
             write_with_chunks(wav, staged, bext, self.chunks.ixml)
             staged.replace(wav)
+        except NotRiffWave:  # an RF64 file past 4 GB: its ds64 layout is not ours to rewrite
+            warnings.warn(MalformedChunkWarning(f"{target or wav}: not a RIFF WAVE file (RF64?); written "
+                                                "without bext and iXML"), stacklevel=2)
         finally:
             staged.unlink(missing_ok=True)
 
@@ -135,23 +134,26 @@ def read_chunks(path: Path) -> BroadcastChunks:
     """bext and iXML of a WAV (RIFF/RF64) file; none for other files. A malformed chunk is a warning."""
     bext = ixml = None
     with open(path, "rb") as handle:
-        if handle.read(12)[:4] != b"RIFF":
+        try:
+            chunks = _chunks(handle)
+        except NotRiffWave:
             return BroadcastChunks()  # FLAC, RF64, AIFF...: no Broadcast WAV chunks to carry
-    try:
-        for chunk_id, offset, size in _chunks(path):
-            if chunk_id in (b"bext", b"iXML"):
-                with open(path, "rb") as handle:
-                    handle.seek(offset)
-                    payload = handle.read(size)
-                if chunk_id == b"iXML":
-                    ixml = payload.rstrip(b"\0")
-                else:
-                    try:
-                        bext = Bext.unpack(payload)
-                    except ValueError as exc:
-                        warnings.warn(MalformedChunkWarning(f"{path}: {exc}; its bext is ignored"), stacklevel=2)
-    except ValueError as exc:
-        warnings.warn(MalformedChunkWarning(f"{path}: {exc}; no Broadcast WAV metadata read from it"), stacklevel=2)
+        except ValueError as exc:
+            warnings.warn(MalformedChunkWarning(f"{path}: {exc}; no Broadcast WAV metadata read from it"),
+                          stacklevel=2)
+            return BroadcastChunks()
+        for chunk_id, offset, size in chunks:
+            if chunk_id not in (b"bext", b"iXML"):
+                continue
+            handle.seek(offset)
+            payload = handle.read(size)
+            if chunk_id == b"iXML":
+                ixml = payload.rstrip(b"\0")
+                continue
+            try:
+                bext = Bext.unpack(payload)
+            except ValueError as exc:
+                warnings.warn(MalformedChunkWarning(f"{path}: {exc}; its bext is ignored"), stacklevel=2)
     return BroadcastChunks(bext, ixml)
 
 
@@ -178,42 +180,52 @@ def write_with_chunks(source: Path, target: Path, bext: Bext, ixml: bytes | None
     it had. Other chunks are copied as they are.
 
     Raises:
-        ValueError: `source` is no RIFF WAVE file (RF64 outputs are written without these chunks).
+        NotRiffWave: `source` is no RIFF WAVE file (RF64 outputs are written without these chunks).
     """
-    chunks = list(_chunks(source))
     extra = [(b"bext", bext.pack())] + ([(b"iXML", ixml)] if ixml else [])
-    with open(source, "rb") as inp, open(target, "wb") as out:
-        out.write(b"RIFF\0\0\0\0WAVE")
-        for chunk_id, offset, size in chunks:
-            if chunk_id in (b"bext", b"iXML"):
-                continue
-            if chunk_id == b"data":
-                for extra_id, payload in extra:
-                    _write_chunk(out, extra_id, payload)
-                    extra = []
-            out.write(chunk_id + struct.pack("<I", size))
-            inp.seek(offset)
-            _copy(inp, out, size + (size & 1))
-        riff_size = out.tell() - 8
-        out.seek(4)
-        out.write(struct.pack("<I", riff_size))
+    with open(source, "rb") as inp:
+        chunks = _chunks(inp)
+        with open(target, "wb") as out:
+            out.write(b"RIFF\0\0\0\0WAVE")
+            for chunk_id, offset, size in chunks:
+                if chunk_id in (b"bext", b"iXML"):
+                    continue
+                if chunk_id == b"data":
+                    for extra_id, payload in extra:
+                        _write_chunk(out, extra_id, payload)
+                    extra = []  # once, before the (first) data chunk
+                out.write(chunk_id + struct.pack("<I", size))
+                inp.seek(offset)
+                _copy(inp, out, size + (size & 1))
+            riff_size = out.tell() - 8
+            out.seek(4)
+            out.write(struct.pack("<I", riff_size))
 
 
-def _chunks(path: Path):
-    """(id, payload offset, payload size) of each chunk of a RIFF WAVE file."""
-    with open(path, "rb") as handle:
-        header = handle.read(12)
-        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
-            raise ValueError("not a RIFF WAVE file")
-        end = min(struct.unpack("<I", header[4:8])[0] + 8, path.stat().st_size)
-        position = 12
-        while position + 8 <= end:
-            handle.seek(position)
-            chunk_id, size = struct.unpack("<4sI", handle.read(8))
-            if position + 8 + size > end:
-                raise ValueError(f"chunk {chunk_id!r} at byte {position} runs past the end of the file")
-            yield chunk_id, position + 8, size
-            position += 8 + size + (size & 1)
+class NotRiffWave(ValueError):
+    """A file that is no RIFF WAVE (FLAC, RF64, ...): it has no chunks for us to read or rewrite."""
+
+
+def _chunks(handle) -> list[tuple[bytes, int, int]]:
+    """(id, payload offset, payload size) of each chunk of the RIFF WAVE file open in `handle`.
+
+    Raises:
+        NotRiffWave: not a RIFF WAVE file. ValueError: a chunk runs past the end of the file.
+    """
+    handle.seek(0)
+    header = handle.read(12)
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        raise NotRiffWave("not a RIFF WAVE file")
+    end = min(struct.unpack("<I", header[4:8])[0] + 8, os.fstat(handle.fileno()).st_size)
+    chunks, position = [], 12
+    while position + 8 <= end:
+        handle.seek(position)
+        chunk_id, size = struct.unpack("<4sI", handle.read(8))
+        if position + 8 + size > end:
+            raise ValueError(f"chunk {chunk_id!r} at byte {position} runs past the end of the file")
+        chunks.append((chunk_id, position + 8, size))
+        position += 8 + size + (size & 1)
+    return chunks
 
 
 def _write_chunk(out, chunk_id: bytes, payload: bytes) -> None:
