@@ -11,6 +11,7 @@ import click
 
 from tuss_fx.audio_io import FORMAT_CHOICES, file_extension
 from tuss_fx.cli_options import AUDIO_TRACK_OPTION, FORMAT_HELP, REPORT_OPTION, check_template, model_options
+from tuss_fx.delivery import SPECS
 from tuss_fx.errors import TussFxError
 from tuss_fx.model.prompts import DMX_PROMPTS
 from tuss_fx.remux import CODEC_CHOICES
@@ -164,7 +165,7 @@ def _format_lufs(value: float) -> str:
 @click.option("--automation", type=INPUT_FILE, default=None,
               help="MIDI file whose CC7 lanes ride the stem faders (channel n = stem n, see docs).")
 @click.option("--target-lufs", type=float, default=None, help="Loudness target overriding the preset's.")
-@click.option("--spec", type=click.Choice(["ebu-r128", "atsc-a85", "streaming", "podcast"]), default=None,
+@click.option("--spec", type=click.Choice(list(SPECS)), default=None,
               help="Normalise to a delivery spec instead of the preset's target: its loudness (dialogue-gated "
                    "for streaming) and its true-peak ceiling; check the result with `tuss-fx loudness --spec`.")
 @click.option("--stems-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -194,8 +195,6 @@ def remix(input_path, preset, output, file_format, overrides, automation, target
     from tuss_fx.separator import source_names
 
     if spec:
-        from tuss_fx.delivery import SPECS
-
         chosen_spec = SPECS[spec]
         overrides = (*overrides, f"master.target_lufs={chosen_spec.target_lufs}",
                      f"master.ceiling_db={chosen_spec.max_true_peak_dbtp}",

@@ -9,13 +9,14 @@ from pathlib import Path
 import click
 
 from tuss_fx.cli_options import AUDIO_TRACK_OPTION
+from tuss_fx.delivery import SPECS
 
 SPEC_FAILED_EXIT = 3  # measured, and a spec asked for is not met (1 is an error, 2 a usage error)
 
 
 @click.command("loudness")
 @click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--spec", "specs", multiple=True, type=click.Choice(["ebu-r128", "atsc-a85", "streaming", "podcast"]),
+@click.option("--spec", "specs", multiple=True, type=click.Choice(list(SPECS)),
               help="Check against a delivery spec (repeatable): ebu-r128 -23 LUFS ±0.5, -1 dBTP; atsc-a85 -24 LKFS "
                    "±2, -2 dBTP; streaming -27 LKFS dialogue-gated ±2, -2 dBTP; podcast -16 LUFS ±1, -1 dBTP.")
 @click.option("--dialogue-stem", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
@@ -29,7 +30,7 @@ def loudness(input_path, specs, dialogue_stem, no_dialogue, audio_track, device,
     """Integrated, dialogue-gated and short-term loudness, loudness range (EBU Tech 3342) and true peak
     of INPUT; with --spec, a PASS/FAIL line per spec and exit status 3 if one fails."""
     from tuss_fx.audio_io import probe, read_blocks
-    from tuss_fx.delivery import SPECS, DialogueTracker, check, measure
+    from tuss_fx.delivery import DialogueTracker, check, measure
     from tuss_fx.errors import TussFxError
 
     info = probe(input_path, audio_track)

@@ -3,6 +3,9 @@
 One pass over the file meters integrated loudness, loudness range, true peak and the highest
 momentary and short-term loudness; its dialogue (DeepFilterNet3 run over the programme, or a
 dialogue stem the user already has) gives the dialogue-gated loudness.
+
+The meters (scipy, soxr) are imported where they run: the CLI reads SPECS for its --spec choices
+at start-up, and importing scipy.signal there would cost every command about 0.7 s.
 """
 
 from __future__ import annotations
@@ -14,8 +17,6 @@ import numpy as np
 
 from tuss_fx.audio_io import AudioInfo, read_blocks
 from tuss_fx.errors import TussFxError
-from tuss_fx.loudness import LoudnessMeter, dialogue_gated_loudness
-from tuss_fx.meters import HOP_SECONDS, ProgrammeMeter
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,9 @@ def measure(info: AudioInfo, dialogue_blocks=None, dialogue_rate: int | None = N
     Raises:
         TussFxError: a channel layout BS.1770 does not define here.
     """
+    from tuss_fx.loudness import LoudnessMeter, dialogue_gated_loudness
+    from tuss_fx.meters import HOP_SECONDS, ProgrammeMeter
+
     try:
         programme = ProgrammeMeter(info.sample_rate, info.num_channels)
     except ValueError as exc:
