@@ -14,7 +14,7 @@ import numpy as np
 
 from tuss_fx.audio_io import AudioInfo, check_targets, temp_beside
 from tuss_fx.errors import TussFxError
-from tuss_fx.loudness import DialogueGate, dialogue_gated_loudness
+from tuss_fx.loudness import BLOCK_SECONDS, DialogueGate, dialogue_gated_loudness
 from tuss_fx.meters import HOP_SECONDS, MOMENTARY_SECONDS, SHORT_TERM_SECONDS, ProgrammeMeter
 
 REPORT_SUFFIXES = (".png", ".html")
@@ -139,12 +139,12 @@ def _signal(meter: ProgrammeMeter) -> dict:
 
 
 def _regions(gate: DialogueGate) -> list[list[float]]:
-    """[start, end] seconds of each run of dialogue blocks (a block spans the 0.4 s before its end)."""
+    """[start, end] seconds of each run of dialogue blocks (a block spans the BLOCK_SECONDS before its end)."""
     regions: list[list[float]] = []
     for end_hop, speaking in zip(gate.block_ends, gate.dialogue):
         if not speaking:
             continue
-        start, end = round((end_hop - 4) * HOP_SECONDS, 2), round(end_hop * HOP_SECONDS, 2)
+        start, end = round(end_hop * HOP_SECONDS - BLOCK_SECONDS, 2), round(end_hop * HOP_SECONDS, 2)
         if regions and start <= regions[-1][1]:
             regions[-1][1] = end
         else:

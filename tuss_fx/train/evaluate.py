@@ -35,11 +35,13 @@ def evaluate(model: TussModel, examples: Iterable[Example]) -> dict[str, dict[st
         for index, prompt in enumerate(prompts):
             if reference[index].abs().max() > 0:
                 scores[prompt].append((float(si_snr[index]), float(si_snr[index] - baseline[index]), float(snr[index])))
-    return {
-        prompt: {"si_snr": float(np.mean([v[0] for v in values])), "si_snri": float(np.mean([v[1] for v in values])),
-                 "snr": float(np.mean([v[2] for v in values])), "count": len(values)}
-        for prompt, values in sorted(scores.items())
-    }
+    return {prompt: _means(values) for prompt, values in sorted(scores.items())}
+
+
+def _means(values: list[tuple[float, float, float]]) -> dict[str, float]:
+    """(SI-SNR, SI-SNRi, SNR) per example -> their means and the count."""
+    si_snr, si_snri, snr = np.mean(values, axis=0)
+    return {"si_snr": float(si_snr), "si_snri": float(si_snri), "snr": float(snr), "count": len(values)}
 
 
 @torch.inference_mode()
@@ -57,10 +59,7 @@ def evaluate_deepfilternet(examples: Iterable[Example]) -> dict[str, float] | No
         si_snr = float(scale_invariant_signal_noise_ratio(estimate, reference))
         baseline = float(scale_invariant_signal_noise_ratio(torch.from_numpy(mixture), reference))
         values.append((si_snr, si_snr - baseline, float(signal_noise_ratio(estimate, reference))))
-    if not values:
-        return None
-    return {"si_snr": float(np.mean([v[0] for v in values])), "si_snri": float(np.mean([v[1] for v in values])),
-            "snr": float(np.mean([v[2] for v in values])), "count": len(values)}
+    return _means(values) if values else None
 
 
 def dialogue_engine_record(tuss_speech: dict[str, float] | None, dfn_speech: dict[str, float] | None,
