@@ -12,6 +12,7 @@ import click
 from tuss_fx.audio_io import FORMAT_CHOICES, file_extension
 from tuss_fx.cli_options import AUDIO_TRACK_OPTION, FORMAT_HELP, REPORT_OPTION, check_template, model_options
 from tuss_fx.delivery import SPECS
+from tuss_fx.dialogue import ENGINES
 from tuss_fx.errors import TussFxError
 from tuss_fx.model.prompts import DMX_PROMPTS
 from tuss_fx.remux import CODEC_CHOICES
@@ -122,7 +123,7 @@ def separate(inputs, prompts, out_dir, filename, file_format, residual, audio_tr
 @main.command()
 @click.option("--checkpoint", default="default", show_default=True, help="Model to describe.")
 @click.option("--device", default="auto", show_default=True, help="Device the model would run on.")
-@click.option("--dialogue-engine", type=click.Choice(["auto", "tuss", "deepfilternet"]), default="auto",
+@click.option("--dialogue-engine", type=click.Choice(ENGINES), default="auto",
               show_default=True, help="Engine asked for; auto shows the one the model's JSON records.")
 def info(checkpoint: str, device: str, dialogue_engine: str) -> None:
     """Print the model, its prompts, the device and which compute path each op takes."""

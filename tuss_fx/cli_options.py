@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from tuss_fx.dialogue import ENGINES
+
 
 def _check_overlap(ctx, param, value: float) -> float:
     if not 0.0 <= value < 1.0:
@@ -32,7 +34,7 @@ def check_template(ctx, param, value: str | None) -> str | None:
 
 
 DIALOGUE_ENGINE_OPTIONS = [
-    click.option("--dialogue-engine", type=click.Choice(["auto", "tuss", "deepfilternet"]), default=None,
+    click.option("--dialogue-engine", type=click.Choice(ENGINES), default=None,
                  help="What serves the speech prompt: deepfilternet (DeepFilterNet3 takes the dialogue, TUSS "
                       "separates the rest), tuss, or auto: the engine measured better for the model, as its "
                       "JSON records (the shipped default: deepfilternet; official checkpoints: tuss) "
