@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
-
 from tuss_fx.audio_io import AudioInfo, WriterGroup, check_targets, concrete_format, file_extension, probe, read_blocks
 from tuss_fx.bwf import BroadcastOutput, broadcast_output, tool_version
 from tuss_fx.report import ReportRecorder, check_report_target, programme_name

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import sys
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
 from tuss_fx.audio_io import FORMAT_CHOICES, file_extension
-from tuss_fx.cli_options import AUDIO_TRACK_OPTION, FORMAT_HELP, REPORT_OPTION, check_template, model_options
+from tuss_fx.cli_options import AUDIO_TRACK_OPTION, FORMAT_HELP, REPORT_OPTION, check_template, model_options, progress_bar
 from tuss_fx.delivery import SPECS
 from tuss_fx.dialogue import ENGINES
 from tuss_fx.errors import TussFxError
@@ -63,20 +62,6 @@ def load_separator(checkpoint: str, device: str, segment_seconds: float | None =
                                      precision=precision, batch_size=batch_size,
                                      dialogue_engine=dialogue_engine or "auto",
                                      dialogue_atten_lim_db=dialogue_atten_lim_db)
-
-
-@contextmanager
-def progress_bar(label: str, quiet: bool):
-    """A bar on stderr when it is a terminal and --quiet is off; yields a progress callback."""
-    if quiet or not sys.stderr.isatty():
-        yield None
-        return
-    with click.progressbar(length=1, label=label, file=sys.stderr, show_eta=True) as bar:
-        def update(done: int, total: int) -> None:
-            bar.length = total
-            bar.update(done - bar.pos)
-
-        yield update
 
 
 @main.command()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
+
+from tuss_fx.cli_options import progress_bar
 
 
 @click.group(invoke_without_command=True)
@@ -58,7 +59,8 @@ def pull(name: str, mirror: str | None, quiet: bool) -> None:
         click.echo(f"{name} is already installed", err=True)
     else:
         _licence_notice(model)
-    folder = _with_bar(f"{name}", quiet, lambda progress: pull_model(model, mirror, progress))
+    with progress_bar(name, quiet) as progress:
+        folder = pull_model(model, mirror, progress)
     click.echo(str(folder))
 
 
@@ -78,14 +80,3 @@ def add(name: str, path: Path) -> None:
 def _licence_notice(model) -> None:
     click.echo(f"{model.name}: {model.description}, by MERL ({model.licence}); its licence travels with "
                "anything you distribute that includes it", err=True)
-
-
-def _with_bar(label: str, quiet: bool, work):
-    if quiet or not sys.stderr.isatty():
-        return work(None)
-    with click.progressbar(length=1, label=label, file=sys.stderr, show_eta=True) as bar:
-        def update(done: int, total: int) -> None:
-            bar.length = total
-            bar.update(done - bar.pos)
-
-        return work(update)

@@ -1,7 +1,9 @@
-"""Options shared by the commands that separate (tuss-fx separate, remix, batch)."""
+"""Options shared by the commands that separate (tuss-fx separate, remix, batch), and their progress bar."""
 
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -90,3 +92,17 @@ FORMAT_HELP = ("wav: the input's depth (16/24-bit PCM, TPDF-dithered), 32-bit fl
                "wav24, wav16: PCM with TPDF dither; wav32f: float (keeps peaks over 0 dBFS); flac, flac24: 24-bit "
                "FLAC. WAV outputs of a Broadcast WAV input are Broadcast WAVs: its bext (timecode, description) "
                "and iXML, with this file's loudness and coding history.")
+
+
+@contextmanager
+def progress_bar(label: str, quiet: bool):
+    """A bar on stderr when it is a terminal and --quiet is off; yields a progress callback."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=1, label=label, file=sys.stderr, show_eta=True) as bar:
+        def update(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        yield update
