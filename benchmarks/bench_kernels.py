@@ -79,8 +79,8 @@ def bench_attention(dtype) -> None:
         def sdpa(backend):
             def run():
                 q, k, v = qkv.view(batch, seq_len, 3, heads, -1).permute(2, 0, 3, 1, 4)
-                cos, sin = ops.rotary_tables(freqs, seq_len)
-                q, k = ops.apply_rotary(q, cos, sin), ops.apply_rotary(k, cos, sin)
+                phases = ops.rotary_phases(freqs, seq_len)
+                q, k = ops.apply_rotary(q, phases), ops.apply_rotary(k, phases)
                 with sdpa_kernel(backend):
                     return F.scaled_dot_product_attention(q, k, v)
             return run

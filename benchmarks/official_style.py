@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from tuss_fx import ops
 from tuss_fx.model import TussModel
 from tuss_fx.model.blocks import LocoformerBlock, SwiGLUConvDeconv1d, TFLocoformerBlock
 
@@ -33,13 +32,20 @@ def _ffn(ffn: SwiGLUConvDeconv1d, x: torch.Tensor) -> torch.Tensor:
     return x[..., k - 1 : k - 1 + s2, :].contiguous().view(b, s1, s2, h)
 
 
+def _rotate_half_rotary(x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
+    """rotary-embedding-torch's pattern: x·cos + rotate_half(x)·sin, tables rebuilt on every call."""
+    angles = torch.outer(torch.arange(x.shape[-2], dtype=torch.float32), freqs.float()).repeat_interleave(2, -1)
+    pairs = x.unflatten(-1, (-1, 2))
+    rotated_half = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
+    return x * angles.cos() + rotated_half * angles.sin()
+
+
 def _attention(block: LocoformerBlock, x: torch.Tensor) -> torch.Tensor:
     attn = block.attn
     batch, seq_len = x.shape[:2]
     qkv = attn.qkv(x).reshape(batch, seq_len, 3, attn.n_heads, -1).movedim(-2, 1)
     q, k, v = qkv[..., 0, :], qkv[..., 1, :], qkv[..., 2, :]
-    cos, sin = ops.rotary_tables(attn.rope.freqs, seq_len)
-    q, k = ops.apply_rotary(q, cos, sin), ops.apply_rotary(k, cos, sin)
+    q, k = _rotate_half_rotary(q, attn.rope.freqs), _rotate_half_rotary(k, attn.rope.freqs)
     with sdpa_kernel(OFFICIAL_BACKENDS):
         out = F.scaled_dot_product_attention(q, k, v)
     return attn.aggregate_heads(out.transpose(1, 2).reshape(batch, seq_len, -1))

@@ -40,10 +40,10 @@ def test_rotary_freqs_are_rotary_embedding_torch_defaults():
 def test_rotary_is_a_relative_position_encoding():
     """<R_m q, R_n k> depends on m - n only, and rotation keeps norms."""
     freqs = RotaryEmbedding(8).freqs
-    cos, sin = ops.rotary_tables(freqs, 12)
+    phases = ops.rotary_phases(freqs, 12)
     q, k = torch.randn(8), torch.randn(8)
-    rq = ops.apply_rotary(q.expand(12, 8), cos, sin)
-    rk = ops.apply_rotary(k.expand(12, 8), cos, sin)
+    rq = ops.apply_rotary(q.expand(12, 8), phases)
+    rk = ops.apply_rotary(k.expand(12, 8), phases)
     torch.testing.assert_close(rq.norm(dim=-1), q.norm().expand(12))
     torch.testing.assert_close(rq[5] @ rk[2], rq[9] @ rk[6], atol=1e-5, rtol=1e-5)
     # position 1 rotates pair (0, 1) by freqs[0] = 1 rad
@@ -57,8 +57,8 @@ def test_rotary_attention_equals_explicit_softmax():
     freqs = RotaryEmbedding(4).freqs.double()
     out = ops.rotary_attention(qkv, freqs, num_heads=2)
     q, k, v = qkv.view(2, 7, 3, 2, 4).permute(2, 0, 3, 1, 4)
-    cos, sin = ops.rotary_tables(freqs, 7)
-    q, k = ops.apply_rotary(q, cos.double(), sin.double()), ops.apply_rotary(k, cos.double(), sin.double())
+    phases = ops.rotary_phases(freqs, 7)
+    q, k = ops.apply_rotary(q, phases), ops.apply_rotary(k, phases)
     weights = torch.softmax(q @ k.transpose(-1, -2) / 2.0, dim=-1)
     expected = (weights @ v).transpose(1, 2).reshape(2, 7, 8)
     torch.testing.assert_close(out, expected)
