@@ -3,7 +3,7 @@
 Usage: python benchmarks/bench_batch.py [--files 8] [--seconds 30] [--checkpoint default]
        [--mode separate|remix] [--no-ray]
 
-Writes FILES stereo 48 kHz noise files of SECONDS each, runs the batch engine (tuss_fx.batch_run,
+Writes FILES stereo 48 kHz noise files of SECONDS each, runs the batch engine (tuss_fx.batch.local,
 the code path of `tuss-fx batch`, manifest included) once per configuration into a fresh output
 folder, and prints files per hour, real-time factor and the ratio to one worker measured in the
 same run. Each configuration's time includes loading its models, which is the overhead a batch
@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from tuss_fx.batch import BatchJob
-from tuss_fx.batch_run import run_batch
+from tuss_fx.batch.jobs import BatchJob
+from tuss_fx.batch.local import run_batch
 
 
 def write_inputs(folder: Path, files: int, seconds: float) -> list[Path]:

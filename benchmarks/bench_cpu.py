@@ -72,10 +72,10 @@ def forward_worker(args: argparse.Namespace) -> dict:
     """One configuration, timed in this process: {"seconds": best, "output": path of the waveforms}."""
     from official_style import official_style_forward
 
-    from tuss_fx import ops
+    from tuss_fx.model import ops
     from tuss_fx.model import TussModel
     from tuss_fx.model.config import PRESETS
-    from tuss_fx.separator import tune_allocator
+    from tuss_fx.separation.separator import tune_allocator
 
     torch.set_num_threads(args.threads)
     if args.allocator == "tuned":
@@ -131,7 +131,7 @@ def si_snr_db(estimate: np.ndarray, reference: np.ndarray) -> float:
 
 def bf16_quality(seconds: float = 20.0) -> float:
     """Worst SI-SNR (dB) of bf16 stems against fp32 with the shipped weights on the real scene."""
-    from tuss_fx.separator import Separator
+    from tuss_fx.separation.separator import Separator
 
     audio = scene(seconds)[:1]
     stems = {precision: Separator.from_pretrained(precision=precision, dialogue_engine="tuss").separate(
@@ -157,7 +157,7 @@ def gemm_precisions(threads: int) -> list[tuple[str, float]]:
 def time_remix(checkout: Path, source: Path, target: Path, repeats: int, *options: str) -> float:
     """Best wall seconds of the remix CLI run from `checkout`'s sources."""
     env = dict(os.environ, PYTHONPATH=str(checkout))
-    command = [sys.executable, "-c", "from tuss_fx.cli import main; main()", "remix", str(source), "-o", str(target),
+    command = [sys.executable, "-c", "from tuss_fx.cli.commands import main; main()", "remix", str(source), "-o", str(target),
                "--preset", "dialogue-boost", "--overwrite", "--quiet", *options]
     return best_time(lambda: subprocess.run(command, env=env, cwd=checkout, check=True, capture_output=True), repeats)
 

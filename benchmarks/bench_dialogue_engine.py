@@ -24,9 +24,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tuss_fx.deepfilternet import enhance, load_network  # noqa: E402
-from tuss_fx.presets import load_preset  # noqa: E402
-from tuss_fx.remix import remix_file  # noqa: E402
-from tuss_fx.separator import Separator  # noqa: E402
+from tuss_fx.mix.presets import load_preset  # noqa: E402
+from tuss_fx.mix.remix import remix_file  # noqa: E402
+from tuss_fx.separation.separator import Separator  # noqa: E402
 
 RATE = 48000
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"

@@ -5,7 +5,7 @@ Usage: python benchmarks/bench_kernels.py [--dtype bf16|fp16|fp32] [--write-tabl
 Needs a CUDA GPU (prints so and exits 0 elsewhere). For each shape it prints milliseconds,
 the ratio to each baseline (higher = kernel faster) and achieved throughput:
 - attention: FLOPs = 4·B·H·L²·E forward (QKᵀ and PV), 2.5x that for forward+backward;
-  baselines: eager reference (tuss_fx.ops with kernels off) and SDPA with the flash and the
+  baselines: eager reference (tuss_fx.model.ops with kernels off) and SDPA with the flash and the
   memory-efficient backend (rotary applied in PyTorch before SDPA).
 - band projection (all 61 encoder 1×1 convs as one grouped matmul): FLOPs = 2·N·C·D forward,
   3x that for forward+backward; baseline: eager reference (one einsum per run of equal widths).
@@ -14,7 +14,7 @@ the ratio to each baseline (higher = kernel faster) and achieved throughput:
   baseline: eager reference. GB/s is compared with the GPU's peak bandwidth where known.
 
 It ends with the table TUSS_FX_KERNELS=auto chooses from: per op and mode (inference = fwd,
-training = fwd+bwd), the smallest speed-up of the kernel over the reference path (tuss_fx.ops
+training = fwd+bwd), the smallest speed-up of the kernel over the reference path (tuss_fx.model.ops
 with kernels off) across the shapes above; --write-table merges it into the shipped table under
 this GPU's name.
 """
@@ -64,7 +64,7 @@ def bench_attention(dtype) -> None:
     from torch.nn.attention import SDPBackend, sdpa_kernel
     import torch.nn.functional as F
 
-    from tuss_fx import ops
+    from tuss_fx.model import ops
     from tuss_fx.kernels.attention import rotary_attention
 
     print("attention (B·H sequences of L, head E): kernel ms | ratio vs eager, SDPA-flash, SDPA-efficient | TFLOP/s")
@@ -105,7 +105,7 @@ def bench_attention(dtype) -> None:
 
 
 def bench_norms(dtype, peak_gbs: float | None) -> None:
-    from tuss_fx import ops
+    from tuss_fx.model import ops
     from tuss_fx.kernels.band_group_norm import band_group_norm
     from tuss_fx.kernels.rms_group_norm import add_rms_group_norm, rms_group_norm
     from tuss_fx.model.encoder import band_widths
@@ -120,7 +120,7 @@ def bench_norms(dtype, peak_gbs: float | None) -> None:
     spec = torch.randn(3, 575, sum(widths), device="cuda", dtype=dtype, requires_grad=True)
     starts = torch.tensor([0, *widths], device="cuda").cumsum(0).int()
     w, b = torch.ones(sum(widths), device="cuda", requires_grad=True), torch.zeros(sum(widths), device="cuda", requires_grad=True)
-    cases = [  # (name, kernel, reference, elements moved, op in tuss_fx.ops)
+    cases = [  # (name, kernel, reference, elements moved, op in tuss_fx.model.ops)
         ("RMSGroupNorm", lambda: rms_group_norm(x, gamma, 8, 1e-5), lambda: ops.rms_group_norm(x, gamma, 8, 1e-5), 2 * x.numel(),
          "rms_group_norm"),
         ("add+RMSGroupNorm", lambda: add_rms_group_norm(x, delta, gamma, 8, 1e-5),
@@ -140,7 +140,7 @@ def bench_norms(dtype, peak_gbs: float | None) -> None:
 
 
 def bench_projection(dtype) -> None:
-    from tuss_fx import ops
+    from tuss_fx.model import ops
     from tuss_fx.kernels.band_projection import band_projection
     from tuss_fx.model.encoder import band_widths
 

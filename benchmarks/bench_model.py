@@ -5,7 +5,7 @@ Usage: python benchmarks/bench_model.py [--config medium] [--seconds 6] [--promp
 Prints seconds per segment (best of --repeats), the real-time factor, the speed-up of tuss-fx
 over the official-style baseline measured in this run, and the largest output difference.
 Both paths run first with glibc's default allocator, then again after tuss-fx's allocator
-setting (tuss_fx.separator.tune_allocator), so the two sources of the speed-up show apart.
+setting (tuss_fx.separation.separator.tune_allocator), so the two sources of the speed-up show apart.
 
 With --device cuda it also times segments per second with the Triton kernels on
 (TUSS_FX_KERNELS=1) against the PyTorch reference path (TUSS_FX_KERNELS=0), same weights.
@@ -25,7 +25,7 @@ from official_style import official_style_forward  # noqa: E402
 
 from tuss_fx.model import TussModel  # noqa: E402
 from tuss_fx.model.config import PRESETS  # noqa: E402
-from tuss_fx.separator import tune_allocator  # noqa: E402
+from tuss_fx.separation.separator import tune_allocator  # noqa: E402
 
 
 def best_seconds(fn, repeats: int) -> float:

@@ -24,10 +24,10 @@ import soundfile as sf
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tuss_fx.audio_io import probe, read_blocks  # noqa: E402
+from tuss_fx.media.audio_io import probe, read_blocks  # noqa: E402
 from tuss_fx.model import TussModel  # noqa: E402
 from tuss_fx.model.config import PRESETS  # noqa: E402
-from tuss_fx.separator import Separator  # noqa: E402
+from tuss_fx.separation.separator import Separator  # noqa: E402
 
 RATE = 48000
 

@@ -4,13 +4,13 @@ Usage: python benchmarks/bench_stream_memory.py [--short-minutes 1] [--long-minu
        [--channels 2] [--sample-rate 44100] [--checkpoint ../shared/fixtures/official-parity]
        [--film mkv|mov|mp4] [--dialogue-engine tuss|deepfilternet]
 
-Writes two noise files, separates each in a fresh subprocess through tuss_fx.api (the code
+Writes two noise files, separates each in a fresh subprocess through tuss_fx.separation.files (the code
 path of `tuss-fx separate`, resampling and residual included) and prints each child's peak
 RSS and the long/short ratio (target <= 1.2). The model only sets the constant part of the
 memory; the default checkpoint is the small official-parity network so the long run is quick.
 
 With --film the inputs are films (examples/make_film_clip.py's picture and subtitle, the noise
-as PCM, or ALAC in MP4) and the child runs `remix` into a copy of the film (tuss_fx.film):
+as PCM, or ALAC in MP4) and the child runs `remix` into a copy of the film (tuss_fx.mix.film):
 reading through FFmpeg, the remix and the packet copy with the new track. The film's soundtrack
 is built in the parent's memory, so keep --long-minutes to about 10 there.
 """
@@ -31,10 +31,10 @@ import soundfile as sf
 CHILD = """
 import resource, sys
 from pathlib import Path
-from tuss_fx.api import plan_separation, separate_file
-from tuss_fx.film import remix_film
-from tuss_fx.presets import load_preset
-from tuss_fx.separator import Separator
+from tuss_fx.separation.files import plan_separation, separate_file
+from tuss_fx.mix.film import remix_film
+from tuss_fx.mix.presets import load_preset
+from tuss_fx.separation.separator import Separator
 separator = Separator.from_pretrained(sys.argv[1], device="cpu", dialogue_engine=sys.argv[4])
 source, out_dir = Path(sys.argv[2]), Path(sys.argv[3])
 if source.suffix == ".wav":

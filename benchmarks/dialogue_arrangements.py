@@ -1,5 +1,5 @@
 """How should DeepFilterNet3 and TUSS share a dialogue/music/effects request? The measurement behind
-tuss_fx/dialogue.py, on the real suite of `tuss-fx evaluate-real` (real readings over real music and
+tuss_fx/separation/dialogue.py, on the real suite of `tuss-fx evaluate-real` (real readings over real music and
 effects at 0/-6/-12 dB, and each reading alone).
 
 Usage: python benchmarks/dialogue_arrangements.py [--media ../shared/media] [--checkpoint default]
@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tuss_fx.deepfilternet import enhance, load_network  # noqa: E402
-from tuss_fx.separator import Separator  # noqa: E402
+from tuss_fx.separation.separator import Separator  # noqa: E402
 from tuss_fx.train.real_suite import DMX_PROMPTS, Recordings, default_scenes, render, si_snr  # noqa: E402
 
 BOOST_GAINS = np.array([10 ** (5 / 20) - 1, 10 ** (-4 / 20) - 1, 10 ** (-6 / 20) - 1])[:, None]  # stem gain - 1

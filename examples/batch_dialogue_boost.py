@@ -15,8 +15,7 @@ import sys
 from pathlib import Path
 
 from tuss_fx import TussFxError
-from tuss_fx.batch import BatchJob, collect_inputs
-from tuss_fx.batch_run import run_batch
+from tuss_fx.batch import BatchJob, collect_inputs, run_batch
 
 
 def report(entry: dict) -> None:

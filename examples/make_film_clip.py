@@ -88,7 +88,7 @@ def _write_subtitle(output, muxer: str, text: str) -> None:
 
 
 def _write_audio(output, stream, track: np.ndarray, sample_rate: int, start_seconds: float) -> None:
-    from tuss_fx.container import float_to_frame
+    from tuss_fx.media.container import float_to_frame
 
     sample_format = stream.codec_context.format.name
     bits = 24 if stream.codec_context.name in ("pcm_s24le", "alac") else 16 if "16" in sample_format else 32
@@ -102,8 +102,8 @@ def _write_audio(output, stream, track: np.ndarray, sample_rate: int, start_seco
 
 def film_soundtrack(seconds: float, sample_rate: int = 48000) -> np.ndarray:
     """(2, L) real speech (LibriSpeech) 6 dB over real music (Kevin MacLeod), from ../shared/media."""
-    from tuss_fx.audio_io import read_audio
-    from tuss_fx.resample import resample
+    from tuss_fx.media.audio_io import read_audio
+    from tuss_fx.media.resample import resample
 
     length = round(seconds * sample_rate)
     tracks = []

@@ -1,1 +1,1 @@
-"""Triton kernels for tuss-fx; dispatched from tuss_fx.ops only."""
+"""Triton kernels for tuss-fx; dispatched from tuss_fx.model.ops only."""

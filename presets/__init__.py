@@ -1,1 +1,1 @@
-"""Shipped remix presets (*.toml), installed as package data; tuss_fx.presets reads them."""
+"""Shipped remix presets (*.toml), installed as package data; tuss_fx.mix.presets reads them."""

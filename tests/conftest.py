@@ -10,8 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tuss_fx.checkpoint import load_model
-from tuss_fx.separator import Separator
+from tuss_fx.separation.checkpoint import load_model
+from tuss_fx.separation.separator import Separator
 
 PARITY_DIR = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "official-parity"
 # the fixture README: max abs error below 1e-4 relative to the output's peak, fp32 on CPU

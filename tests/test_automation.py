@@ -4,7 +4,7 @@ import mido
 import numpy as np
 import pytest
 
-from tuss_fx.automation import RAMP_MS, GainAutomation, cc_to_gain_db, gain_db_to_cc, template
+from tuss_fx.mix.automation import RAMP_MS, GainAutomation, cc_to_gain_db, gain_db_to_cc, template
 
 
 def test_fader_law():
@@ -60,7 +60,7 @@ def test_template_round_trips(tmp_path):
 
 
 def test_not_midi(tmp_path):
-    from tuss_fx.automation import AutomationError
+    from tuss_fx.mix.automation import AutomationError
 
     (tmp_path / "x.mid").write_text("not midi")
     with pytest.raises(AutomationError, match="not a readable MIDI file"):

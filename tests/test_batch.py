@@ -8,8 +8,8 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from tuss_fx.batch import BatchJob, collect_inputs
-from tuss_fx.cli import main
+from tuss_fx.batch.jobs import BatchJob, collect_inputs
+from tuss_fx.cli.commands import main
 
 from tests.conftest import noise
 

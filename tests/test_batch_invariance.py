@@ -4,9 +4,9 @@ per call against one."""
 
 import numpy as np
 
-from tuss_fx.audio_io import read_audio
-from tuss_fx.resample import resample
-from tuss_fx.separator import Separator
+from tuss_fx.media.audio_io import read_audio
+from tuss_fx.media.resample import resample
+from tuss_fx.separation.separator import Separator
 
 from tests.conftest import PARITY_DIR
 

@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 from tests.conftest import noise
 from tests.film_clips import make_film_clip
-from tuss_fx.audio_io import AtomicWriter, concrete_format, probe
-from tuss_fx.bwf import Bext, MalformedChunkWarning, output_bext, read_chunks, write_with_chunks
-from tuss_fx.cli import main
+from tuss_fx.media.audio_io import AtomicWriter, concrete_format, probe
+from tuss_fx.media.bwf import Bext, MalformedChunkWarning, output_bext, read_chunks, write_with_chunks
+from tuss_fx.cli.commands import main
 
 RATE = 48000
 ONE_HOUR = 3600 * RATE  # TimeReference of 01:00:00:00: samples since midnight
@@ -164,7 +164,7 @@ def test_overs_in_pcm_are_clipped_with_a_warning(tmp_path):
 
 
 def test_an_rf64_output_is_kept_without_chunks_and_a_warning(tmp_path):
-    from tuss_fx.bwf import BroadcastChunks, BroadcastOutput
+    from tuss_fx.media.bwf import BroadcastChunks, BroadcastOutput
 
     wav = tmp_path / "long.wav"
     sf.write(wav, noise(2, 4800).T, RATE, format="RF64", subtype="PCM_24")

@@ -3,7 +3,7 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from tuss_fx.cli import main
+from tuss_fx.cli.commands import main
 
 from tests.conftest import noise
 
@@ -89,7 +89,7 @@ def test_unwritable_output_folder(run, stereo_44k, tmp_path):
 
 
 def test_unknown_prompt_and_missing_default(run, stereo_44k, tmp_path, monkeypatch):
-    from tuss_fx import checkpoint
+    from tuss_fx.separation import checkpoint
 
     _one_line_error(run("separate", str(stereo_44k), "-p", "dialog"), "dialog", "speech, sfx")
     monkeypatch.setattr(checkpoint, "WEIGHTS_DIR", tmp_path / "no-weights")  # a build without the default model

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tuss_fx.audio_io import probe, read_audio, read_blocks
+from tuss_fx.media.audio_io import probe, read_audio, read_blocks
 from tuss_fx.errors import AudioReadError
 
 from tests.film_clips import CLIP_CODECS, RATE, soundtrack, write_clip
@@ -79,7 +79,7 @@ def _strip_audio(source, target):
 def test_separate_cli_takes_a_film_and_its_track(tmp_path, parity_dir):
     from click.testing import CliRunner
 
-    from tuss_fx.cli import main
+    from tuss_fx.cli.commands import main
 
     path = tmp_path / "reel.mkv"
     write_clip(path, [soundtrack(1.0, 2, seed=1), soundtrack(1.2, 1, seed=2)], RATE, "pcm_f32le")

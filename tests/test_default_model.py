@@ -8,9 +8,9 @@ import soundfile as sf
 import torch
 from torchmetrics.functional.audio import scale_invariant_signal_noise_ratio
 
-from tuss_fx.checkpoint import default_checkpoint
-from tuss_fx.resample import resample
-from tuss_fx.separator import Separator
+from tuss_fx.separation.checkpoint import default_checkpoint
+from tuss_fx.media.resample import resample
+from tuss_fx.separation.separator import Separator
 from tuss_fx.train.corpus import coloured_noise
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
@@ -56,7 +56,7 @@ def test_bf16_on_cpu_keeps_every_stem_within_35_db_of_fp32_on_a_real_scene():
 def test_commands_use_the_default_model_without_a_checkpoint(tmp_path):
     from click.testing import CliRunner
 
-    from tuss_fx.cli import main
+    from tuss_fx.cli.commands import main
 
     source = tmp_path / "scene.wav"
     sf.write(source, _clip("librispeech-198-209-0000.ogg", 2)[:48000], 48000)

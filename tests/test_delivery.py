@@ -13,9 +13,9 @@ import soxr
 from click.testing import CliRunner
 
 from tests.conftest import PARITY_DIR
-from tuss_fx.cli import main
-from tuss_fx.delivery import SPECS, DeliveryLoudness, check
-from tuss_fx.loudness import LoudnessMeter, dialogue_gated_loudness
+from tuss_fx.cli.commands import main
+from tuss_fx.report.delivery import SPECS, DeliveryLoudness, check
+from tuss_fx.measure.loudness import LoudnessMeter, dialogue_gated_loudness
 
 RATE = 48000
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
@@ -145,7 +145,7 @@ def test_remix_to_the_streaming_spec_lands_its_dialogue_gated_target(scene, tmp_
 
 
 def test_preset_loudness_gate_is_validated():
-    from tuss_fx.presets import PresetError, parse_preset
+    from tuss_fx.mix.presets import PresetError, parse_preset
 
     base = {"name": "p", "prompts": ["speech", "musicbg"]}
     assert parse_preset({**base, "master": {"loudness_gate": "dialogue", "target_lufs": -27}},

@@ -2,7 +2,7 @@ import numpy as np
 import pedalboard
 import pytest
 
-from tuss_fx.effects import ChainStream
+from tuss_fx.mix.effects import ChainStream
 
 from tests.conftest import noise
 

@@ -107,7 +107,7 @@ def test_readme_deliverables_commands(parity_dir, tmp_path):
         assert result.returncode in ((0, 3) if args[0] == "loudness" else (0,)), (command, result.stderr)
     with av.open(str(tmp_path / "reel.boosted.mov")) as film:
         assert [s.metadata.get("timecode") for s in film.streams if s.type == "data"] == ["01:00:00:00"]
-    from tuss_fx.bwf import read_chunks
+    from tuss_fx.media.bwf import read_chunks
 
     for path in [tmp_path / "reel3.dialogue-boost.wav", *(tmp_path / "reel3.stems").glob("*.wav")]:
         assert sf.info(path).subtype == "PCM_24"

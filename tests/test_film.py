@@ -7,10 +7,10 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from tuss_fx.audio_io import probe, read_audio
-from tuss_fx.cli import main
+from tuss_fx.media.audio_io import probe, read_audio
+from tuss_fx.cli.commands import main
 from tuss_fx.errors import AudioWriteError
-from tuss_fx.remux import plan_remux
+from tuss_fx.media.remux import plan_remux
 
 from tests.film_clips import CLIP_CODECS, RATE, cues, packets, soundtrack, write_clip
 
@@ -118,7 +118,7 @@ def test_impossible_film_outputs_fail_before_separating(run, tmp_path, case, pro
 
 def test_a_failed_remux_leaves_nothing(separator, tmp_path, monkeypatch):
     """FFmpeg failing half-way through the copy (a disk filling up) removes the partial film."""
-    from tuss_fx import remux
+    from tuss_fx.media import remux
 
     film = tmp_path / "reel.mov"
     write_clip(film, [soundtrack(1.0)], RATE, "pcm_s24le")
@@ -139,8 +139,8 @@ def test_a_failed_remux_leaves_nothing(separator, tmp_path, monkeypatch):
 
 
 def test_progress_runs_through_separation_and_copy_to_the_end(separator, tmp_path):
-    from tuss_fx.film import remix_film
-    from tuss_fx.presets import load_preset
+    from tuss_fx.mix.film import remix_film
+    from tuss_fx.mix.presets import load_preset
 
     film = tmp_path / "reel.mov"
     write_clip(film, [soundtrack(2.0)], RATE, "pcm_s24le")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from tuss_fx.forward import BatchShrunkWarning, ModelRunner, items_that_fit, resolve_precision
-from tuss_fx.separator import Separator
+from tuss_fx.separation.forward import BatchShrunkWarning, ModelRunner, items_that_fit, resolve_precision
+from tuss_fx.separation.separator import Separator
 
 from tests.conftest import noise
 

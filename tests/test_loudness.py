@@ -2,7 +2,7 @@ import numpy as np
 import pyloudnorm
 import pytest
 
-from tuss_fx.loudness import LoudnessMeter
+from tuss_fx.measure.loudness import LoudnessMeter
 
 
 def _stream(signal, sample_rate, block):
@@ -76,7 +76,7 @@ def _sine_programme(levels_dbfs, seconds_each=20.0, rate=48000):
     ((-50, -35, -20, -35, -50), 15.0),  # 4
 ])
 def test_loudness_range_of_the_tech_3342_test_signals(levels, expected_lu):
-    from tuss_fx.meters import ProgrammeMeter
+    from tuss_fx.measure.meters import ProgrammeMeter
 
     meter = ProgrammeMeter(48000, 2)
     signal = _sine_programme(levels)
@@ -92,7 +92,7 @@ def test_loudness_range_of_the_tech_3342_test_signals(levels, expected_lu):
 
 
 def test_loudness_range_gates():
-    from tuss_fx.loudness import loudness_range
+    from tuss_fx.measure.loudness import loudness_range
 
     assert loudness_range(np.array([np.nan, -80.0, -90.0])) == 0.0  # all under the absolute gate
     # a quiet tail more than 20 LU under the rest is gated out, so it does not widen the range

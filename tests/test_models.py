@@ -11,12 +11,12 @@ from click.testing import CliRunner
 
 from tests.conftest import PARITY_DIR
 from tests.model_server import ModelServer
-from tuss_fx import models
-from tuss_fx.checkpoint import load_model, resolve, weights_digest
-from tuss_fx.cli import main
-from tuss_fx.download import DownloadError, download
+from tuss_fx.separation import models
+from tuss_fx.separation.checkpoint import load_model, resolve, weights_digest
+from tuss_fx.cli.commands import main
+from tuss_fx.separation.download import DownloadError, download
 from tuss_fx.errors import CheckpointError
-from tuss_fx.models import CHECKPOINT_FILE, HPARAMS_FILE, OfficialModel, PinnedFile
+from tuss_fx.separation.models import CHECKPOINT_FILE, HPARAMS_FILE, OfficialModel, PinnedFile
 
 FOLDER = "pretrained_models/tuss.test.2-4src"
 
@@ -123,7 +123,7 @@ def test_offline_is_one_line(catalogue):
 def test_a_full_disk_is_one_line_and_keeps_the_part(catalogue, monkeypatch):
     model, files = catalogue
     import errno
-    import tuss_fx.download as download_module
+    import tuss_fx.separation.download as download_module
 
     real_open = open
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from tuss_fx import ops
+from tuss_fx.model import ops
 
 
 @pytest.mark.parametrize("widths, frames", [([2, 2, 5, 1], 7), ([3], 1), ([4] * 6, 33)])

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from tuss_fx.prefetch import prefetched
+from tuss_fx.separation.prefetch import prefetched
 
 
 def test_items_arrive_in_order_and_ahead_of_the_consumer():

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from tuss_fx.presets import PresetError, apply_override, builtin_names, load_preset, parse_preset
+from tuss_fx.mix.presets import PresetError, apply_override, builtin_names, load_preset, parse_preset
 
 SHIPPED = ["dialogue-boost", "dialogue-only", "music-and-effects", "karaoke", "stems-4", "dme", "podcast-clean"]
 

@@ -3,9 +3,9 @@ import pyloudnorm
 import pytest
 import soundfile as sf
 
-from tuss_fx.automation import RAMP_MS, GainAutomation
-from tuss_fx.presets import builtin_names, load_preset
-from tuss_fx.remix import remix_file
+from tuss_fx.mix.automation import RAMP_MS, GainAutomation
+from tuss_fx.mix.presets import builtin_names, load_preset
+from tuss_fx.mix.remix import remix_file
 
 RATE = 44100
 

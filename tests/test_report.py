@@ -9,9 +9,9 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from tuss_fx.audio_io import read_audio
-from tuss_fx.cli import main
-from tuss_fx.meters import ProgrammeMeter
+from tuss_fx.media.audio_io import read_audio
+from tuss_fx.cli.commands import main
+from tuss_fx.measure.meters import ProgrammeMeter
 
 from tests.film_clips import RATE, soundtrack, write_clip
 
@@ -67,7 +67,7 @@ def test_remix_report_numbers_match_the_files(run, scene, tmp_path):
     curve = signals["output"]["short_term_lufs"]
     assert len(curve) == 40 and curve[:29] == [None] * 29 and all(v is not None for v in curve[29:])
     # loudness range and the dialogue gate, from the same meters as `tuss-fx loudness`
-    from tuss_fx.loudness import loudness_range
+    from tuss_fx.measure.loudness import loudness_range
 
     assert signals["output"]["loudness_range_lu"] == pytest.approx(loudness_range(np.array(curve, dtype=float)),
                                                                    abs=0.02)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tuss_fx.resample import StreamResampler, resample, resampled_length
+from tuss_fx.media.resample import StreamResampler, resample, resampled_length
 
 
 @pytest.mark.parametrize("in_rate, out_rate", [(44100, 48000), (48000, 44100), (16000, 48000), (48000, 48000)])

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from tuss_fx.errors import AudioReadError, PromptError
-from tuss_fx.separator import stem_names
+from tuss_fx.separation.separator import stem_names
 
 from tests.conftest import noise
 

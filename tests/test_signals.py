@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from tuss_fx.audio_io import AtomicWriter, WriterGroup, remove_stale_temps, temp_beside
+from tuss_fx.media.audio_io import AtomicWriter, WriterGroup, remove_stale_temps, temp_beside
 
 from tests.conftest import noise
 
@@ -99,7 +99,7 @@ def test_an_aborted_write_removes_only_the_folders_it_made(tmp_path):
 
 
 def test_exported_weights_get_ordinary_file_permissions(tmp_path, parity_model):
-    from tuss_fx.checkpoint import save_native
+    from tuss_fx.separation.checkpoint import save_native
 
     umask = os.umask(0o022)
     try:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tuss_fx.stream import OverlapAdd, plan_chunks, segment_window
+from tuss_fx.separation.stream import OverlapAdd, plan_chunks, segment_window
 
 from tests.conftest import noise
 

@@ -1,6 +1,49 @@
-"""tuss-fx: prompt-driven source separation (TUSS) for audio post-production."""
+"""tuss-fx: prompt-driven source separation (TUSS) for audio post-production.
+
+The public Python API, in one place:
+- here: Separator, TussFxError, and, loaded on first use so that `import tuss_fx` stays light,
+  load_preset, remix_file, remix_film, separate_file;
+- tuss_fx.plugin: the pedalboard-style processors (TUSSExtract, TUSSRemove, TUSSRemix) and Chain;
+- tuss_fx.batch: BatchJob, collect_inputs, run_batch;
+- tuss_fx.deepfilternet: the dialogue engine's network (enhance, load_network);
+- tuss_fx.model: the TUSS network (TussModel, TussConfig).
+
+Layout, by floor: a package imports only from its own floor and those below it, never upwards
+(tests/test_layout.py holds every import to this):
+  0  errors, signals         errors a user can act on; signals that end a command cleanly
+  1  measure                 loudness, loudness range, meters: signals in blocks, no files
+  2  media                   audio files, Broadcast WAV, film containers, remux, resampling
+  3  model, kernels,         the TUSS network and its op dispatch; the Triton kernels;
+     deepfilternet           DeepFilterNet3 in PyTorch
+  4  report                  run reports (JSON/PNG/HTML), stem-folder reports, delivery specs
+  5  separation              Separator, streaming, forward passes, dialogue engine, checkpoints
+  6  mix                     presets, effect chains, automation, remix of files and films
+  7  plugin, batch           processors and chains; batch jobs, local and on Ray
+  8  train                   corpus, training loop, evaluation, fine-tuning
+  9  cli                     the tuss-fx command line
+"""
+
+from importlib import import_module
 
 from tuss_fx.errors import TussFxError
-from tuss_fx.separator import Separator
+from tuss_fx.separation.separator import Separator
 
-__all__ = ["Separator", "TussFxError"]
+_LOADED_ON_FIRST_USE = {
+    "load_preset": "tuss_fx.mix.presets",
+    "remix_file": "tuss_fx.mix.remix",
+    "remix_film": "tuss_fx.mix.film",
+    "separate_file": "tuss_fx.separation.files",
+}
+
+__all__ = ["Separator", "TussFxError", *_LOADED_ON_FIRST_USE]
+
+
+def __getattr__(name: str):
+    """The public names of pedalboard- and PyAV-backed modules, imported when first asked for."""
+    if name in _LOADED_ON_FIRST_USE:
+        return getattr(import_module(_LOADED_ON_FIRST_USE[name]), name)
+    raise AttributeError(f"module 'tuss_fx' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LOADED_ON_FIRST_USE])

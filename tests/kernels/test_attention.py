@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from tuss_fx import ops
+from tuss_fx.model import ops
 from tuss_fx.kernels.attention import rotary_attention
 
 # fp32 kernels use IEEE dots and the same softmax maths; only summation order differs

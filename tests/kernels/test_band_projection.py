@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from tuss_fx import ops
+from tuss_fx.model import ops
 from tuss_fx.kernels.band_projection import band_projection
 from tuss_fx.model.encoder import band_widths
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from tuss_fx import ops
-from tuss_fx.checkpoint import load_model
+from tuss_fx.model import ops
+from tuss_fx.separation.checkpoint import load_model
 
 from tests.conftest import PARITY_RTOL, max_rel_error
 

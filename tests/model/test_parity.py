@@ -44,7 +44,7 @@ def test_separator_api_is_the_official_forward_for_one_segment(separator, parity
 
 def test_a_skipped_layer_breaks_parity(parity_dir, parity_io, prompt_sets):
     """The fixture is sensitive: zeroing one TSE FFN moves the output far beyond the tolerance."""
-    from tuss_fx.checkpoint import load_model
+    from tuss_fx.separation.checkpoint import load_model
 
     model = load_model(parity_dir)
     with torch.no_grad():

@@ -13,9 +13,9 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from tuss_fx.cli import main
-from tuss_fx.resample import resample
-from tuss_fx.separator import Separator
+from tuss_fx.cli.commands import main
+from tuss_fx.media.resample import resample
+from tuss_fx.separation.separator import Separator
 from tuss_fx.train.finetune import FinetuneResult, split_holdout
 from tuss_fx.train.stems_folder import StemsFolderError, parse_name_map, scan_tracks
 from tuss_fx.train.stems_sampler import StemsSampler, heldout_examples

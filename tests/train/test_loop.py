@@ -61,7 +61,7 @@ def test_train_and_evaluate_commands(tmp_path):
     import soundfile as sf
     from click.testing import CliRunner
 
-    from tuss_fx.cli import main
+    from tuss_fx.cli.commands import main
 
     corpus = _corpus(tmp_path)
     lines = (corpus / "manifest.jsonl").read_text().splitlines()
@@ -186,8 +186,8 @@ def test_train_continues_from_given_weights_and_records_them(tmp_path, parity_di
 
     from click.testing import CliRunner
 
-    from tuss_fx.checkpoint import load_model
-    from tuss_fx.cli import main
+    from tuss_fx.separation.checkpoint import load_model
+    from tuss_fx.cli.commands import main
 
     corpus = _corpus(tmp_path)
     export = tmp_path / "tuned.safetensors"

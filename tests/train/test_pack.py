@@ -67,7 +67,7 @@ def test_pack_names_what_is_missing(tmp_path):
 def test_corpus_pack_command(tmp_path):
     from click.testing import CliRunner
 
-    from tuss_fx.cli import main
+    from tuss_fx.cli.commands import main
 
     corpus = _corpus(tmp_path / "corpus", clips_per_class=2)
     result = CliRunner().invoke(main, ["corpus", "pack", str(corpus), str(tmp_path / "pack"), "--max-mib", "1", "-q"])

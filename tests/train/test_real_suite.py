@@ -93,7 +93,7 @@ def test_missing_media_is_a_one_line_error(tmp_path):
 def test_evaluate_real_command_reports_and_writes_json(tmp_path, parity_dir):
     from click.testing import CliRunner
 
-    from tuss_fx.cli import main
+    from tuss_fx.cli.commands import main
 
     report = tmp_path / "real.json"
     result = CliRunner().invoke(main, ["evaluate-real", str(MEDIA), "--checkpoint", str(parity_dir), "--dbr", "-6",

@@ -3,6 +3,8 @@
 network.py holds the network, features.py libDF's STFT and features, enhancer.py the streaming
 runtime (lookahead, deep filtering, latency removed), convert.py the one-off weight conversion
 from the upstream ONNX export. It imports nothing from the rest of tuss_fx.
+
+Floor 3, beside the TUSS network: may import what the network may.
 """
 
 from tuss_fx.deepfilternet.enhancer import LATENCY_SAMPLES, DeepFilterNet3Stream, enhance, load_network

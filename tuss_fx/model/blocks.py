@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tuss_fx import ops
+from tuss_fx.model import ops
 from tuss_fx.model.config import BlockConfig, FFNConfig
 
 

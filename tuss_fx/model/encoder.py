@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tuss_fx import ops
+from tuss_fx.model import ops
 from tuss_fx.model.config import STFTConfig
 
 # BS-RoFormer band layout used by TUSS: (range in Hz) -> bins per band

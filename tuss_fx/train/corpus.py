@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from tuss_fx.resample import resample
+from tuss_fx.media.resample import resample
 from tuss_fx.train.packages import CorpusError, Decoded, Source
 from tuss_fx.train.sources import DEFAULT_SOURCES
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tuss_fx.audio_io import temp_beside
+from tuss_fx.media.audio_io import temp_beside
 from tuss_fx.model import TussModel
 from tuss_fx.train.distributed import Placement, gather
 from tuss_fx.train.losses import snr_loss

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import soundfile as sf
 
-from tuss_fx.resample import resample
+from tuss_fx.media.resample import resample
 from tuss_fx.train.stems_folder import Track
 
 Example = tuple[np.ndarray, np.ndarray, list[str]]  # mixture (L,), sources (P, L), prompts

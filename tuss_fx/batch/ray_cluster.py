@@ -1,0 +1,77 @@
+"""A batch on a Ray cluster: one model per actor, one input in flight per actor, a lost task retried once.
+
+Paths are shared storage, as on a render farm: the driver lists the inputs and writes the
+manifest, actors read and write the files. Each node needs tuss-fx installed (`pip install
+"tuss-fx[ray]"`). A bad file is not retried (process_input records it); a task that dies with
+its actor (a node lost, a crash) is run once more on a live actor, then recorded as failed.
+Ctrl-C or SIGTERM cancels the tasks in flight (they remove their temporary files) and stops.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from tuss_fx.batch.jobs import BatchError, BatchJob, Result, failed_entry, process_input
+
+CANCEL_GRACE_SECONDS = 30  # tasks finishing their clean-up after a cancel; then actors are killed
+
+
+class _Worker:
+    """The actor: loads the model once, then processes one input per call."""
+
+    def __init__(self, job: BatchJob) -> None:
+        self._job = job
+        self._separator = job.load_separator()
+
+    def run(self, input_path: str) -> dict:
+        return process_input(self._job, self._separator, Path(input_path))
+
+
+def run_ray(job: BatchJob, inputs: Sequence[Path], address: str, on_result: Result, actors: int = 1) -> None:
+    """Process every input on the cluster at `address` ("auto", "host:port" or "ray://host:10001").
+
+    Raises:
+        BatchError: Ray is not installed, or the cluster cannot be reached.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise BatchError("--ray", "Ray is not installed: pip install \"tuss-fx[ray]\"") from None
+    try:
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, logging_level=logging.WARNING)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise BatchError(address, f"cannot connect to the Ray cluster ({exc})") from None
+    gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+    remote = ray.remote(num_cpus=1, num_gpus=gpus)(_Worker)
+    pool = [remote.remote(job) for _ in range(max(1, min(actors, len(inputs))))]
+    queue = [(str(path), 0) for path in inputs]
+    running: dict = {}  # ObjectRef -> (input, attempt, actor)
+    try:
+        while queue or running:
+            idle = [actor for actor in pool if actor not in {a for _, _, a in running.values()}]
+            while queue and idle:
+                path, attempt = queue.pop(0)
+                actor = idle.pop()
+                running[actor.run.remote(path)] = (path, attempt, actor)
+            done, _ = ray.wait(list(running), num_returns=1)
+            path, attempt, actor = running.pop(done[0])
+            try:
+                on_result(ray.get(done[0]))
+            except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError, ray.exceptions.WorkerCrashedError) \
+                    as exc:
+                if isinstance(exc, ray.exceptions.RayActorError):  # gone for good: a fresh actor takes its place
+                    pool[pool.index(actor)] = remote.remote(job)
+                if attempt == 0:
+                    queue.insert(0, (path, 1))
+                else:
+                    on_result(failed_entry(path, f"failed twice on the Ray cluster ({type(exc).__name__})"))
+    except BaseException:
+        for ref in running:
+            ray.cancel(ref)  # KeyboardInterrupt inside the task: its clean-up removes the temporary files
+        ray.wait(list(running), num_returns=len(running), timeout=CANCEL_GRACE_SECONDS)
+        raise
+    finally:
+        for actor in pool:
+            ray.kill(actor)

@@ -1,0 +1,109 @@
+"""Options shared by the commands that separate (tuss-fx separate, remix, batch), and their progress bar."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from tuss_fx.separation.dialogue import ENGINES
+
+
+def _check_overlap(ctx, param, value: float) -> float:
+    if not 0.0 <= value < 1.0:
+        raise click.BadParameter("must be in [0, 1)")
+    return value
+
+
+def _check_positive(ctx, param, value: float) -> float:
+    if value is not None and value <= 0:
+        raise click.BadParameter("must be > 0")
+    return value
+
+
+def check_template(ctx, param, value: str | None) -> str | None:
+    from tuss_fx.separation.files import output_path
+
+    if value is None:
+        return value
+    try:
+        output_path(Path("."), value, "track", "stem", "wav")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+DIALOGUE_ENGINE_OPTIONS = [
+    click.option("--dialogue-engine", type=click.Choice(ENGINES), default=None,
+                 help="What serves the speech prompt: deepfilternet (DeepFilterNet3 takes the dialogue, TUSS "
+                      "separates the rest), tuss, or auto: the engine measured better for the model, as its "
+                      "JSON records (the shipped default: deepfilternet; official checkpoints: tuss) "
+                      "[default: the preset's, else auto]."),
+    click.option("--dialogue-atten-lim-db", type=float, default=None, callback=_check_positive,
+                 help="With deepfilternet: the most it may attenuate, in dB (the mix is mixed back in "
+                      "below that) [default: no limit]."),
+]
+
+
+def dialogue_engine_options(func):
+    """--dialogue-engine and --dialogue-atten-lim-db."""
+    for option in reversed(DIALOGUE_ENGINE_OPTIONS):
+        func = option(func)
+    return func
+
+
+def model_options(func):
+    """--checkpoint, --device, --segment-seconds, --overlap, --precision, --batch-size and the dialogue
+    engine's options, shared by every command that separates."""
+    options = [
+        click.option("--checkpoint", default="default", show_default=True,
+                     help="'default' (shipped model), an official TUSS folder/.pth/.ckpt, or a .safetensors."),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ..."),
+        click.option("--segment-seconds", type=float, default=None, callback=_check_positive,
+                     help="Segment length fed to the model [default: the model's training length, 6 s]."),
+        click.option("--overlap", type=float, default=0.25, show_default=True, callback=_check_overlap,
+                     help="Fraction of each segment overlapping the next (windowed overlap-add)."),
+        click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+                     help="auto: bf16 autocast on CUDA (1.7-2x the segments per second of fp32 on an H100), "
+                          "fp32 on CPU; fp32 opts out. bf16 on a CPU with AVX512-BF16: 1.2x (small) to 1.4x "
+                          "(medium) faster, stems 50 dB from fp32."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=None,
+                     help="Most mono segments (segments x channels) per forward pass [default: 4 on CPU; on "
+                          "CUDA as many as fit in free memory, up to 64]. CUDA out of memory halves it."),
+        *DIALOGUE_ENGINE_OPTIONS,
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+AUDIO_TRACK_OPTION = click.option(
+    "--audio-track", type=click.IntRange(min=1), default=None,
+    help="Audio track of a film container (.mov .mp4 .m4a .mkv .webm .mxf), numbered from 1 as A1, A2... "
+         "[default: the first].")
+REPORT_OPTION = click.option(
+    "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Also draw a report (.png, or .html with the picture inside) of loudness curves, true peaks and "
+         "spectrograms, with its numbers in a .json beside it.")
+
+
+FORMAT_HELP = ("wav: the input's depth (16/24-bit PCM, TPDF-dithered), 32-bit float for float or lossy input; "
+               "wav24, wav16: PCM with TPDF dither; wav32f: float (keeps peaks over 0 dBFS); flac, flac24: 24-bit "
+               "FLAC. WAV outputs of a Broadcast WAV input are Broadcast WAVs: its bext (timecode, description) "
+               "and iXML, with this file's loudness and coding history.")
+
+
+@contextmanager
+def progress_bar(label: str, quiet: bool):
+    """A bar on stderr when it is a terminal and --quiet is off; yields a progress callback."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=1, label=label, file=sys.stderr, show_eta=True) as bar:
+        def update(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        yield update

@@ -1,0 +1,377 @@
+"""Block reads with input checks, and all-or-nothing writes through temporary files."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import socket
+import struct
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import soundfile as sf
+
+from tuss_fx.media.container import CONTAINER_SUFFIXES, is_container, probe_track, read_track_blocks
+from tuss_fx.errors import AudioReadError, AudioWriteError
+
+if TYPE_CHECKING:
+    from tuss_fx.media.bwf import BroadcastOutput
+
+# output formats: name -> (libsndfile format, subtype). Float WAV keeps the headroom stems need (a
+# stem may exceed 0 dBFS); PCM is what deliveries ask for, written with TPDF dither; FLAC has no float
+OUTPUT_FORMATS = {"wav16": ("WAV", "PCM_16"), "wav24": ("WAV", "PCM_24"), "wav32f": ("WAV", "FLOAT"),
+                  "flac16": ("FLAC", "PCM_16"), "flac24": ("FLAC", "PCM_24")}
+# what a user may ask for: "wav" is the input's PCM depth (16 or 24 bit), float when it was not PCM;
+# "flac" is 24-bit FLAC
+FORMAT_CHOICES = ("wav", "wav24", "wav32f", "wav16", "flac", "flac24")
+PCM_BITS = {"PCM_16": 16, "PCM_24": 24}
+BLOCK_FRAMES = 65536
+# the file names a folder search takes for audio: what libsndfile (with MP3) reads, and film containers
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".aifc", ".w64", ".rf64", ".caf", ".mp3",
+                  *CONTAINER_SUFFIXES}
+# below 1 kHz a header is broken, not audio (and resampling it to 48 kHz would take hours);
+# above 768 kHz (twice DXD) no converter records
+SAMPLE_RATE_RANGE_HZ = (1000, 768_000)
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    path: Path
+    sample_rate: int
+    num_channels: int
+    num_frames: int
+    audio_track: int | None = None  # 1-based audio track of a film container; None: a plain audio file
+    start_seconds: float = 0.0  # timestamp of the first sample (containers; 0 for audio files)
+    pcm_bits: int | None = None  # 16 or 24 for 16/24-bit PCM (or FLAC) input; None for float and lossy
+
+    @property
+    def duration_seconds(self) -> float:
+        return self.num_frames / self.sample_rate
+
+
+def probe(path: str | Path, audio_track: int | None = None) -> AudioInfo:
+    """Open an input and check it can be separated.
+
+    Film containers (CONTAINER_SUFFIXES) are read through FFmpeg: `audio_track` picks a track,
+    numbered from 1 (default the first). Plain audio files have one track.
+
+    Raises:
+        AudioReadError: missing, empty, not audio, truncated (RIFF size past the end), no samples,
+            a sample rate outside SAMPLE_RATE_RANGE_HZ, or no such audio track.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioReadError(path, "no such file")
+    if path.stat().st_size == 0:
+        raise AudioReadError(path, "file is empty")
+    if is_container(path):
+        track = probe_track(path, audio_track or 1)
+        _check_rate(path, track.sample_rate)
+        return AudioInfo(path, track.sample_rate, track.num_channels, track.num_frames, track.number,
+                         track.start_seconds, track.pcm_bits)
+    if audio_track not in (None, 1):
+        raise AudioReadError(path, f"is an audio file with one track; there is no audio track {audio_track}")
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        raise AudioReadError(path, f"not a readable audio file ({_reason(exc)})") from None
+    if info.frames <= 0:
+        raise AudioReadError(path, "holds no audio samples (zero length)")
+    _check_rate(path, info.samplerate)
+    _check_riff_size(path)
+    return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames),
+                     pcm_bits={"PCM_U8": 16, "PCM_S8": 16, **PCM_BITS}.get(info.subtype))
+
+
+def _check_rate(path: Path, sample_rate: int) -> None:
+    low, high = SAMPLE_RATE_RANGE_HZ
+    if not low <= sample_rate <= high:
+        raise AudioReadError(path, f"sample rate {sample_rate} Hz is outside the {low}-{high} Hz tuss-fx reads")
+
+
+def read_blocks(info: AudioInfo, block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
+    """Yield (C, n) float32 blocks of the whole file, checking every sample is finite.
+
+    Raises:
+        AudioReadError: a decoding error (truncated or corrupt data) or NaN/inf samples.
+    """
+    if info.audio_track is not None:
+        blocks = read_track_blocks(info.path, info.audio_track, block_frames)
+    else:
+        blocks = (block.T for block in sf.blocks(str(info.path), blocksize=block_frames, always_2d=True,
+                                                 dtype="float32"))
+    done = 0
+    try:
+        for block in blocks:
+            check_finite(block, info.path, offset=done)
+            done += block.shape[1]
+            yield block
+    except sf.LibsndfileError as exc:
+        raise AudioReadError(info.path, f"truncated or corrupt after {done} frames ({_reason(exc)})") from None
+    if done != info.num_frames:
+        raise AudioReadError(info.path, f"truncated: header says {info.num_frames} frames, read {done}")
+
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Whole file as (C, L) float32 and its sample rate (for short files, tests and presets)."""
+    info = probe(path)
+    return np.concatenate(list(read_blocks(info)), axis=1), info.sample_rate
+
+
+def check_finite(audio: np.ndarray, where: str | Path, offset: int = 0) -> None:
+    """Raise AudioReadError at the first NaN/inf sample (frame index counted from `offset`)."""
+    bad = ~np.isfinite(audio)
+    if bad.any():
+        frame = offset + int(np.argwhere(bad)[0][-1])
+        raise AudioReadError(where, f"non-finite sample (NaN or inf) at frame {frame}")
+
+
+def temp_beside(target: Path) -> Path:
+    """A new empty temporary file in target's folder (same file system, so os.replace is atomic),
+    with the permissions a plain open() would have given the target.
+
+    Its name carries this process's id and host, `.NAME.tuss-fx-PID@HOST.XXXXXX.part`, so that a
+    later run can tell the leftovers of a killed run (SIGKILL, power loss) from a live writer's:
+    stale ones beside the same target are removed first. Other hosts' files (shared storage on a
+    render farm) are left alone.
+    """
+    remove_stale_temps(target)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.{_temp_owner()}.", suffix=".part")
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return Path(tmp)
+
+
+def remove_stale_temps(target: Path) -> list[Path]:
+    """Remove the temporary files beside `target` left by dead tuss-fx processes of this host."""
+    removed = []
+    for path in target.parent.glob(f".{glob.escape(target.name)}.tuss-fx-*.part"):
+        owner = _TEMP_OWNER.fullmatch(path.name[len(target.name) + 2 :])
+        if owner and owner["host"] == socket.gethostname() and not _alive(int(owner["pid"])):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+_TEMP_OWNER = re.compile(r"tuss-fx-(?P<pid>\d+)@(?P<host>.+)\.[^.]+\.part")
+
+
+def _temp_owner() -> str:
+    return f"tuss-fx-{os.getpid()}@{socket.gethostname()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
+
+
+def make_parents(path: Path) -> list[Path]:
+    """Create path's missing parent folders; returns those created, outermost first."""
+    missing = []
+    folder = path.parent
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        folder.mkdir(exist_ok=True)
+    return missing[::-1]
+
+
+def remove_if_empty(folders: list[Path]) -> None:
+    """Remove folders a failed run created, innermost first, where nothing else was put in them."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            return  # not empty (or gone): its parents are not empty either
+
+
+def concrete_format(requested: str, input_bits: int | None = None) -> str:
+    """An OUTPUT_FORMATS name for a FORMAT_CHOICES one: "wav" follows the input's PCM depth (float
+    when it was not PCM), "flac" is 24-bit.
+
+    Raises:
+        ValueError: a format outside FORMAT_CHOICES and OUTPUT_FORMATS.
+    """
+    if requested in OUTPUT_FORMATS:
+        return requested
+    if requested == "wav":
+        return f"wav{input_bits}" if input_bits in (16, 24) else "wav32f"
+    if requested == "flac":
+        return "flac24"
+    raise ValueError(f"format must be one of {', '.join(FORMAT_CHOICES)}, got {requested!r}")
+
+
+def file_extension(file_format: str) -> str:
+    """The suffix (without the dot) of files in a format: wav or flac."""
+    return "flac" if file_format.startswith("flac") else "wav"
+
+
+class ClippedWarning(UserWarning):
+    """Samples past full scale were clipped writing integer PCM."""
+
+
+class AtomicWriter:
+    """Writes (C, n) blocks to a temporary file beside `path`; `commit` renames it into place.
+
+    Nothing appears at `path` unless commit() runs, so a failure never leaves a partial output.
+    Integer PCM formats get TPDF dither (two uniform variates of one LSB, triangular over +-1 LSB)
+    and are rounded by us, not truncated; samples past full scale are clipped, and counted in a
+    warning at commit. With `broadcast` the output is a Broadcast WAV: its loudness is measured as
+    it is written and the bext (and iXML) chunks go in at commit (tuss_fx.media.bwf).
+    """
+
+    def __init__(self, path: Path, sample_rate: int, num_channels: int, file_format: str,
+                 broadcast: "BroadcastOutput | None" = None) -> None:
+        self.path = path
+        container, subtype = OUTPUT_FORMATS[concrete_format(file_format)]
+        self._bits = PCM_BITS.get(subtype)
+        self._dither = np.random.default_rng(0)  # fixed: the same input gives the same file
+        self._clipped = 0
+        self._broadcast = broadcast if container == "WAV" else None
+        self._meter = None
+        if self._broadcast is not None:
+            from tuss_fx.measure.meters import ProgrammeMeter
+
+            self._meter = ProgrammeMeter(sample_rate, num_channels)
+        self._format = (sample_rate, container, subtype, num_channels)
+        try:
+            self._created = make_parents(path)  # removed again if the write is aborted and they stay empty
+            self._tmp = temp_beside(path)
+        except OSError as exc:
+            raise AudioWriteError(path, f"cannot write here ({exc.strerror or exc})") from None
+        self._file = sf.SoundFile(self._tmp, "w", samplerate=sample_rate, channels=num_channels, format=container,
+                                  subtype=subtype)
+
+    def write(self, block: np.ndarray) -> None:
+        """block: (C, n) float32."""
+        if self._meter is not None:
+            self._meter.push(block)
+        try:
+            self._file.write(np.ascontiguousarray(self._quantised(block).T))
+        except (sf.LibsndfileError, OSError) as exc:
+            self.abort()
+            raise AudioWriteError(self.path, f"write failed ({_reason(exc)})") from None
+
+    def _quantised(self, block: np.ndarray) -> np.ndarray:
+        """Float for float formats; else TPDF-dithered integers, left-aligned in int32 for 24 bit."""
+        if self._bits is None:
+            return block
+        scale = 2.0 ** (self._bits - 1)
+        noise = self._dither.random(block.shape) - self._dither.random(block.shape)  # TPDF, +-1 LSB
+        levels = np.round(block.astype(np.float64) * scale + noise)
+        over = (levels > scale - 1) | (levels < -scale)
+        self._clipped += int(np.count_nonzero(over & (np.abs(block) >= 1.0)))
+        levels = np.clip(levels, -scale, scale - 1)
+        return levels.astype(np.int16) if self._bits == 16 else levels.astype(np.int32) << 8
+
+    @property
+    def temp_path(self) -> Path:
+        """Where the data is until commit(); readable after close()."""
+        return self._tmp
+
+    def close(self) -> None:
+        """Finish the temporary file without putting it in place (to read it back)."""
+        self._file.close()
+
+    def commit(self) -> None:
+        self._file.close()
+        if self._clipped:
+            warnings.warn(ClippedWarning(f"{self.path}: {self._clipped} samples past full scale clipped in "
+                                         f"{self._bits}-bit PCM (wav32f keeps them)"), stacklevel=2)
+        if self._broadcast is not None:
+            self._meter.finish()
+            sample_rate, _, subtype, num_channels = self._format
+            self._broadcast.write(self._tmp, self._meter.summary(), sample_rate, subtype, num_channels, self.path)
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        self._tmp.unlink(missing_ok=True)
+        remove_if_empty(self._created)
+
+
+class WriterGroup:
+    """Several outputs that appear together or not at all (the stems of one track)."""
+
+    def __init__(self, paths: dict[str, Path], sample_rate: int, num_channels: int, file_format: str,
+                 broadcast: "BroadcastOutput | None" = None) -> None:
+        self.writers: dict[str, AtomicWriter] = {}
+        try:
+            for name, path in paths.items():
+                self.writers[name] = AtomicWriter(path, sample_rate, num_channels, file_format, broadcast)
+        except Exception:
+            self.abort()
+            raise
+
+    def __enter__(self) -> dict[str, AtomicWriter]:
+        return self.writers
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            for writer in self.writers.values():
+                writer.commit()
+        else:
+            self.abort()
+
+    def abort(self) -> None:
+        # newest first: the writer that created a shared folder removes it once the others are gone
+        for writer in reversed(self.writers.values()):
+            writer.abort()
+
+
+def write_audio(path: Path, audio: np.ndarray, sample_rate: int, file_format: str = "wav") -> None:
+    """Write a whole (C, L) array atomically."""
+    writer = AtomicWriter(path, sample_rate, audio.shape[0], file_format)
+    writer.write(audio)
+    writer.commit()
+
+
+def format_for(path: Path) -> str:
+    """The output format a path asks for by its suffix: FLAC for .flac, WAV otherwise (a FORMAT_CHOICES
+    name: concrete_format gives the depth)."""
+    return "flac" if path.suffix.lower() == ".flac" else "wav"
+
+
+def check_targets(paths: list[Path], overwrite: bool, how_to_overwrite: str = "--overwrite") -> None:
+    """Raise AudioWriteError for the first existing output when overwriting was not asked for;
+    the message names `how_to_overwrite` (the CLI flag, or the Python argument)."""
+    for path in paths:
+        if path.exists() and not overwrite:
+            raise AudioWriteError(path, f"exists already (pass {how_to_overwrite} to replace it)")
+
+
+def feed_file(digest, path: Path) -> None:
+    """Update a hashlib digest with a file's bytes, read in 1 MiB chunks (files may be hours of audio)."""
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+
+
+def _check_riff_size(path: Path) -> None:
+    """libsndfile silently shortens a cut-off WAV; its RIFF header still says how long it was."""
+    with open(path, "rb") as handle:
+        header = handle.read(12)
+    if len(header) == 12 and header[:4] == b"RIFF" and header[8:12] == b"WAVE":
+        declared = struct.unpack("<I", header[4:8])[0] + 8
+        actual = path.stat().st_size
+        if declared > actual and declared != 0xFFFFFFFF + 8:  # 0xFFFFFFFF: streamed, size unknown
+            raise AudioReadError(path, f"truncated: header declares {declared} bytes, file has {actual}")
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc).splitlines()[0].split(": ", 1)[-1] if str(exc) else type(exc).__name__
