@@ -3,6 +3,7 @@ runs down the floors or stays on its own, no circle, and the public API where th
 
 import ast
 import importlib
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,13 @@ def test_every_folder_is_on_a_floor_and_says_so():
     for package in packages - {"weights", "kernels"}:
         docstring = ast.get_docstring(ast.parse((ROOT / "tuss_fx" / package / "__init__.py").read_text()))
         assert docstring and f"Floor {FLOORS[package]}" in docstring, package
+
+
+def test_every_package_folder_is_installed():
+    """pyproject lists packages one by one: a folder left out would be missing from a wheel."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "tuss_fx").rglob("__init__.py")}
+    assert folders <= listed, sorted(folders - listed)
 
 
 def test_imports_never_run_up_a_floor():
