@@ -65,7 +65,8 @@ def _mean_square_norm(x: torch.Tensor, gamma: torch.Tensor, num_groups: int, eps
     return (grouped / (rms + eps)).reshape(x.shape) * gamma
 
 
-LEVERS_OFF = {"rotary": ("rotary_attention", _rotate_half_attention), "norm": ("rms_group_norm", _mean_square_norm)}
+LEVERS_OFF = {"rotary": ("rotary_attention", _rotate_half_attention), "norm": ("rms_group_norm", _mean_square_norm),
+              "onednn": ("linear", torch.nn.functional.linear)}
 
 
 def forward_worker(args: argparse.Namespace) -> dict:

@@ -26,3 +26,31 @@ def test_rms_group_norm_keeps_dtype_and_computes_in_fp32():
     assert out.dtype == torch.bfloat16
     expected = ops.rms_group_norm(x.float(), torch.ones(16), 4, 1e-5)
     torch.testing.assert_close(out.float(), expected, atol=2e-2, rtol=1e-2)
+
+
+def _ran_ops(fn) -> set[str]:
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    return {event.key for event in prof.key_averages()}
+
+
+@pytest.mark.skipif(not ops._ONEDNN_LINEAR, reason="this torch build has no oneDNN linear")
+def test_linear_takes_onednn_for_cpu_inference_and_equals_f_linear():
+    torch.manual_seed(0)
+    x, weight, bias = torch.randn(3, 50, 96), torch.randn(40, 96), torch.randn(40)
+    strided = torch.randn(3, 50, 192)[..., :96]  # rows 192 apart, as the FFN's gated half
+    with torch.inference_mode():
+        assert "mkldnn::_linear_pointwise" in _ran_ops(lambda: ops.linear(x, weight, bias))
+        torch.testing.assert_close(ops.linear(x, weight, bias), torch.nn.functional.linear(x, weight, bias))
+        torch.testing.assert_close(ops.linear(strided, weight.t().contiguous().t()),
+                                   torch.nn.functional.linear(strided, weight))
+
+
+def test_linear_keeps_autograd_and_autocast_on_f_linear():
+    x, weight = torch.randn(5, 8, requires_grad=True), torch.randn(3, 8, requires_grad=True)
+    assert "mkldnn::_linear_pointwise" not in _ran_ops(lambda: ops.linear(x, weight).sum().backward())
+    torch.testing.assert_close(weight.grad, x.detach().sum(0).expand(3, 8))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert ops.linear(x, weight).dtype == torch.bfloat16

@@ -57,9 +57,9 @@ class SwiGLUConvDeconv1d(nn.Module):
         if k > 1:
             padded = F.pad(x, (0, 0, k - 1, k - 1))
             x = padded.unfold(1, k, 1).flatten(2)  # (N, L+k-1, D·k): window t holds t..t+k-1
-        hidden = F.linear(x, in_weight, self.conv1d.bias)
+        hidden = ops.linear(x, in_weight, self.conv1d.bias)
         gated = hidden[..., : self.dim_inner] * F.silu(hidden[..., self.dim_inner :])
-        taps = torch.matmul(gated, out_weight)  # (N, L+k-1, D·k)
+        taps = ops.linear(gated, out_weight.t())  # (N, L+k-1, D·k)
         if k == 1:
             return taps + self.deconv1d.bias
         taps = taps.unflatten(-1, (-1, k))  # (N, L+k-1, D, k)
@@ -91,8 +91,8 @@ class MultiHeadSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, L, D) -> (N, L, D)."""
-        heads = ops.rotary_attention(self.qkv(x), self.rope.freqs, self.n_heads)
-        return self.aggregate_heads(heads)
+        heads = ops.rotary_attention(ops.linear(x, self.qkv.weight), self.rope.freqs, self.n_heads)
+        return ops.linear(heads, self.aggregate_heads[0].weight)
 
 
 class LocoformerBlock(nn.Module):
