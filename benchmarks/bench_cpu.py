@@ -158,7 +158,7 @@ def gemm_precisions(threads: int) -> list[tuple[str, float]]:
 def time_remix(checkout: Path, source: Path, target: Path, repeats: int, *options: str) -> float:
     """Best wall seconds of the remix CLI run from `checkout`'s sources."""
     env = dict(os.environ, PYTHONPATH=str(checkout))
-    command = [sys.executable, "-c", "from tuss_fx.cli.commands import main; main()", "remix", str(source), "-o", str(target),
+    command = [sys.executable, "-c", "from tuss_fx.cli import main; main()", "remix", str(source), "-o", str(target),
                "--preset", "dialogue-boost", "--overwrite", "--quiet", *options]
     return best_time(lambda: subprocess.run(command, env=env, cwd=checkout, check=True, capture_output=True), repeats)
 

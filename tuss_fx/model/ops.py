@@ -11,8 +11,8 @@ Dispatch (environment variable TUSS_FX_KERNELS):
   Triton's interpreter, which needs TRITON_INTERPRET=1 set before the kernels are imported.
   Tests and benchmarks use it to prove the kernel path ran.
 
-On CPU, `linear` runs oneDNN's linear (the op inductor lowers CPU linears to) when no gradient is
-wanted: 1.1x on a whole `medium` forward (benchmarks/bench_cpu.py), the same result within 1e-6.
+On x86 CPUs, `linear` runs oneDNN's linear (the op inductor lowers CPU linears to) when no gradient
+is wanted (benchmarks/bench_cpu.py measures it), the same result within 3e-6 of peak.
 """
 
 from __future__ import annotations
@@ -127,15 +127,17 @@ def dispatch_report(device: torch.device) -> dict[str, str]:
     return report
 
 
-# oneDNN's linear is registered in x86 and aarch64 builds with mkldnn; it has no autograd formula
-_ONEDNN_LINEAR = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+# oneDNN's linear has no autograd formula; it was measured on x86 (AVX-512) only, so ARM CPUs keep
+# their BLAS through F.linear
+_ONEDNN_LINEAR = (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+                  and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"))
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """x (..., I) @ weight (O, I)ᵀ + bias (O,) -> (..., O), as F.linear.
 
-    On CPU in fp32 with gradients off, oneDNN's linear, which measured 1.06-1.12x faster than
-    F.linear's BLAS call on the model's FFN shapes; training and autocast take F.linear.
+    On an x86 CPU in fp32 with gradients off, oneDNN's linear, which measured 1.06-1.12x faster than
+    F.linear's BLAS call on the model's FFN shapes; training, autocast and other CPUs take F.linear.
     """
     if (_ONEDNN_LINEAR and x.device.type == "cpu" and x.dtype == weight.dtype == torch.float32
             and not torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu")):
