@@ -64,8 +64,8 @@ def bench_attention(dtype) -> None:
     from torch.nn.attention import SDPBackend, sdpa_kernel
     import torch.nn.functional as F
 
-    from tuss_fx.model import ops
     from tuss_fx.kernels.attention import rotary_attention
+    from tuss_fx.model import ops
 
     print("attention (B·H sequences of L, head E): kernel ms | ratio vs eager, SDPA-flash, SDPA-efficient | TFLOP/s")
     # medium: freq path 61 bands over B·T ≈ 3·574 rows, time path ~574 frames over 3·61 rows
@@ -105,9 +105,9 @@ def bench_attention(dtype) -> None:
 
 
 def bench_norms(dtype, peak_gbs: float | None) -> None:
-    from tuss_fx.model import ops
     from tuss_fx.kernels.band_group_norm import band_group_norm
     from tuss_fx.kernels.rms_group_norm import add_rms_group_norm, rms_group_norm
+    from tuss_fx.model import ops
     from tuss_fx.model.encoder import band_widths
 
     size = torch.finfo(dtype).bits // 8
@@ -140,8 +140,8 @@ def bench_norms(dtype, peak_gbs: float | None) -> None:
 
 
 def bench_projection(dtype) -> None:
-    from tuss_fx.model import ops
     from tuss_fx.kernels.band_projection import band_projection
+    from tuss_fx.model import ops
     from tuss_fx.model.encoder import band_widths
 
     print("band projection: kernel ms | ratio vs eager | TFLOP/s")

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tuss_fx.media.audio_io import AtomicWriter, WriterGroup, probe, read_audio
 from tuss_fx.errors import AudioReadError
+from tuss_fx.media.audio_io import AtomicWriter, WriterGroup, probe, read_audio
 
 from tests.conftest import noise
 

@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tuss_fx.media.audio_io import probe, read_blocks
 from tuss_fx.cli.commands import main
 from tuss_fx.errors import TussFxError
+from tuss_fx.media.audio_io import probe, read_blocks
 
 from tests.conftest import noise
 from tests.film_clips import write_clip

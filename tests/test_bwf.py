@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 from tests.conftest import noise
 from tests.film_clips import make_film_clip
+from tuss_fx.cli.commands import main
 from tuss_fx.media.audio_io import AtomicWriter, concrete_format, probe
 from tuss_fx.media.bwf import Bext, MalformedChunkWarning, output_bext, read_chunks, write_with_chunks
-from tuss_fx.cli.commands import main
 
 RATE = 48000
 ONE_HOUR = 3600 * RATE  # TimeReference of 01:00:00:00: samples since midnight

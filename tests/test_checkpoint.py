@@ -3,9 +3,9 @@ import shutil
 import pytest
 import torch
 
+from tuss_fx.errors import CheckpointError
 from tuss_fx.separation import checkpoint
 from tuss_fx.separation.checkpoint import load_model, save_native
-from tuss_fx.errors import CheckpointError
 
 from tests.conftest import PARITY_RTOL, max_rel_error
 

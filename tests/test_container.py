@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tuss_fx.media.audio_io import probe, read_audio, read_blocks
 from tuss_fx.errors import AudioReadError
+from tuss_fx.media.audio_io import probe, read_audio, read_blocks
 
 from tests.film_clips import CLIP_CODECS, RATE, soundtrack, write_clip
 

@@ -8,8 +8,8 @@ import soundfile as sf
 import torch
 from torchmetrics.functional.audio import scale_invariant_signal_noise_ratio
 
-from tuss_fx.separation.checkpoint import default_checkpoint
 from tuss_fx.media.resample import resample
+from tuss_fx.separation.checkpoint import default_checkpoint
 from tuss_fx.separation.separator import Separator
 from tuss_fx.train.corpus import coloured_noise
 

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from tests.conftest import PARITY_DIR
 from tuss_fx.cli.commands import main
-from tuss_fx.report.delivery import SPECS, DeliveryLoudness, check
 from tuss_fx.measure.loudness import LoudnessMeter, dialogue_gated_loudness
+from tuss_fx.report.delivery import SPECS, DeliveryLoudness, check
 
 RATE = 48000
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"

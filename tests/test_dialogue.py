@@ -13,10 +13,10 @@ from tests.conftest import PARITY_DIR
 from tuss_fx.batch.jobs import BatchJob
 from tuss_fx.cli.commands import main
 from tuss_fx.deepfilternet import enhance, load_network
-from tuss_fx.separation.dialogue import DialogueSplit, check_model_rate, resolve_engine
 from tuss_fx.mix.presets import PresetError
-from tuss_fx.plugin import TUSSExtract
 from tuss_fx.mix.presets import parse_preset
+from tuss_fx.plugin import TUSSExtract
+from tuss_fx.separation.dialogue import DialogueSplit, check_model_rate, resolve_engine
 from tuss_fx.separation.separator import Separator
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"

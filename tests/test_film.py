@@ -7,9 +7,9 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from tuss_fx.media.audio_io import probe, read_audio
 from tuss_fx.cli.commands import main
 from tuss_fx.errors import AudioWriteError
+from tuss_fx.media.audio_io import probe, read_audio
 from tuss_fx.media.remux import plan_remux
 
 from tests.film_clips import CLIP_CODECS, RATE, cues, packets, soundtrack, write_clip

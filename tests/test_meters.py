@@ -6,7 +6,8 @@ import numpy as np
 import pyloudnorm
 import pytest
 
-from tuss_fx.measure.meters import MOMENTARY_SECONDS, SHORT_TERM_SECONDS, ProgrammeMeter, SpectrogramStrip, TruePeakMeter
+from tuss_fx.measure.meters import (MOMENTARY_SECONDS, SHORT_TERM_SECONDS, ProgrammeMeter, SpectrogramStrip,
+                                    TruePeakMeter)
 
 RATE = 48000
 

@@ -11,11 +11,11 @@ from click.testing import CliRunner
 
 from tests.conftest import PARITY_DIR
 from tests.model_server import ModelServer
+from tuss_fx.cli.commands import main
+from tuss_fx.errors import CheckpointError
 from tuss_fx.separation import models
 from tuss_fx.separation.checkpoint import load_model, resolve, weights_digest
-from tuss_fx.cli.commands import main
 from tuss_fx.separation.download import DownloadError, download
-from tuss_fx.errors import CheckpointError
 from tuss_fx.separation.models import CHECKPOINT_FILE, HPARAMS_FILE, OfficialModel, PinnedFile
 
 FOLDER = "pretrained_models/tuss.test.2-4src"

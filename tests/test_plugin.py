@@ -7,8 +7,8 @@ import pytest
 import soundfile as sf
 from pedalboard.io import AudioFile
 
-from tuss_fx.media.audio_io import read_audio
 from tuss_fx.errors import AudioReadError, AudioWriteError
+from tuss_fx.media.audio_io import read_audio
 
 from tuss_fx.plugin import DEFAULT_BUFFER_SIZE, Chain, HeldAudioWarning, TUSSExtract, TUSSRemix, TUSSRemove
 

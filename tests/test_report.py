@@ -9,9 +9,9 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from tuss_fx.media.audio_io import read_audio
 from tuss_fx.cli.commands import main
 from tuss_fx.measure.meters import ProgrammeMeter
+from tuss_fx.media.audio_io import read_audio
 
 from tests.film_clips import RATE, soundtrack, write_clip
 

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from tuss_fx.model import ops
 from tuss_fx.kernels.attention import rotary_attention
+from tuss_fx.model import ops
 
 # fp32 kernels use IEEE dots and the same softmax maths; only summation order differs
 TOLERANCE = {torch.float32: dict(atol=2e-5, rtol=1e-4), torch.float16: dict(atol=2e-3, rtol=2e-3)}

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from tuss_fx.model import ops
 from tuss_fx.kernels.band_group_norm import band_group_norm
+from tuss_fx.model import ops
 from tuss_fx.model.encoder import band_widths
 
 FP32 = dict(atol=2e-5, rtol=1e-4)  # two-pass statistics in both; sums reorder

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from tuss_fx.model import ops
 from tuss_fx.kernels.band_projection import band_projection
+from tuss_fx.model import ops
 from tuss_fx.model.encoder import band_widths
 
 FP32 = dict(atol=2e-5, rtol=1e-4)  # IEEE fp32 dots in both; only summation order differs

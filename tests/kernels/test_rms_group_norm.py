@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from tuss_fx.model import ops
 from tuss_fx.kernels.rms_group_norm import add_rms_group_norm, rms_group_norm
+from tuss_fx.model import ops
 
 FP32 = dict(atol=1e-5, rtol=1e-5)  # same formula, fp32 throughout; reductions reorder sums
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tuss_fx.model import ops
 from tuss_fx.model.blocks import RMSGroupNorm, RotaryEmbedding, SwiGLUConvDeconv1d
 from tuss_fx.model.config import FFNConfig
-from tuss_fx.model import ops
 
 
 @pytest.mark.parametrize("kernel", [1, 2, 4])

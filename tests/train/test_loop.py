@@ -186,8 +186,8 @@ def test_train_continues_from_given_weights_and_records_them(tmp_path, parity_di
 
     from click.testing import CliRunner
 
-    from tuss_fx.separation.checkpoint import load_model
     from tuss_fx.cli.commands import main
+    from tuss_fx.separation.checkpoint import load_model
 
     corpus = _corpus(tmp_path)
     export = tmp_path / "tuned.safetensors"

@@ -1,8 +1,8 @@
 """The default corpus keeps evaluation honest: no held-out class shares a source with training."""
 
 from tuss_fx.model.prompts import DMX_PROMPTS, STEM_PROMPTS
-from tuss_fx.train.packages import SourceSpec
 from tuss_fx.train.midi_stems import MidiStemSource
+from tuss_fx.train.packages import SourceSpec
 from tuss_fx.train.sources import DEFAULT_SOURCES
 
 

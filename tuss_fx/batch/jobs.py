@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-from tuss_fx.separation.files import DEFAULT_FILENAME, output_path, plan_separation, separate_file
-from tuss_fx.media.audio_io import AUDIO_SUFFIXES, AudioInfo, feed_file, file_extension, probe, read_blocks
 from tuss_fx.errors import TussFxError
 from tuss_fx.measure.loudness import LoudnessMeter
-from tuss_fx.model.prompts import DMX_PROMPTS
+from tuss_fx.media.audio_io import AUDIO_SUFFIXES, AudioInfo, feed_file, file_extension, probe, read_blocks
 from tuss_fx.mix.presets import load_preset
 from tuss_fx.mix.remix import remix_file
+from tuss_fx.model.prompts import DMX_PROMPTS
+from tuss_fx.separation.files import DEFAULT_FILENAME, output_path, plan_separation, separate_file
 from tuss_fx.separation.separator import Separator, stem_names
 
 MANIFEST_NAME = "manifest.jsonl"

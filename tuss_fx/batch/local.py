@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuss_fx.batch.jobs import (BatchJob, Manifest, Result, check_outputs_distinct, failed_entry, process_input,
-                           run_identity)
-from tuss_fx.separation.checkpoint import weights_digest
+                                run_identity)
 from tuss_fx.mix.presets import load_preset
+from tuss_fx.separation.checkpoint import weights_digest
 from tuss_fx.separation.separator import Separator
 from tuss_fx.signals import Terminated, terminate_by_exception
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from tuss_fx.media.audio_io import FORMAT_CHOICES
 from tuss_fx.cli.options import FORMAT_HELP, check_template, model_options
+from tuss_fx.media.audio_io import FORMAT_CHOICES
 from tuss_fx.model.prompts import DMX_PROMPTS
 
 
@@ -84,8 +84,8 @@ class _Progress:
 
     def __init__(self, paths: list[Path], quiet: bool) -> None:
         # probing reads only headers; a file that fails it counts no audio and fails in the run
-        from tuss_fx.media.audio_io import probe
         from tuss_fx.errors import TussFxError
+        from tuss_fx.media.audio_io import probe
 
         self._seconds = {}
         for path in paths:

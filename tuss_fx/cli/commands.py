@@ -8,13 +8,14 @@ from pathlib import Path
 
 import click
 
+from tuss_fx.cli.options import (AUDIO_TRACK_OPTION, FORMAT_HELP, REPORT_OPTION, check_template, model_options,
+                                 progress_bar)
+from tuss_fx.errors import TussFxError
 from tuss_fx.media.audio_io import FORMAT_CHOICES, file_extension
-from tuss_fx.cli.options import AUDIO_TRACK_OPTION, FORMAT_HELP, REPORT_OPTION, check_template, model_options, progress_bar
+from tuss_fx.media.remux import CODEC_CHOICES
+from tuss_fx.model.prompts import DMX_PROMPTS
 from tuss_fx.report.delivery import SPECS
 from tuss_fx.separation.dialogue import ENGINES
-from tuss_fx.errors import TussFxError
-from tuss_fx.model.prompts import DMX_PROMPTS
-from tuss_fx.media.remux import CODEC_CHOICES
 from tuss_fx.signals import Terminated, terminate_by_exception
 
 # existence is checked by audio_io.probe, so a missing input is the same one-line error (exit 1)
@@ -173,11 +174,11 @@ def remix(input_path, preset, output, file_format, overrides, automation, target
     INPUT may be a film container: its audio track is remixed, and a film output is a copy of
     the container with the picture, subtitles and other tracks copied untouched."""
     from tuss_fx.media.audio_io import format_for
+    from tuss_fx.media.remux import muxer_for
     from tuss_fx.mix.automation import GainAutomation
     from tuss_fx.mix.film import remix_film
     from tuss_fx.mix.presets import load_preset
     from tuss_fx.mix.remix import remix_file
-    from tuss_fx.media.remux import muxer_for
     from tuss_fx.separation.separator import source_names
 
     if spec:

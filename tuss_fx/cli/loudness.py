@@ -29,9 +29,9 @@ SPEC_FAILED_EXIT = 3  # measured, and a spec asked for is not met (1 is an error
 def loudness(input_path, specs, dialogue_stem, no_dialogue, audio_track, device, as_json) -> None:
     """Integrated, dialogue-gated and short-term loudness, loudness range (EBU Tech 3342) and true peak
     of INPUT; with --spec, a PASS/FAIL line per spec and exit status 3 if one fails."""
+    from tuss_fx.errors import TussFxError
     from tuss_fx.media.audio_io import probe, read_blocks
     from tuss_fx.report.delivery import DialogueTracker, check, measure
-    from tuss_fx.errors import TussFxError
 
     info = probe(input_path, audio_track)
     if dialogue_stem:

@@ -19,8 +19,8 @@ def models(ctx: click.Context) -> None:
 
 
 def catalogue_lines() -> list[str]:
-    from tuss_fx.separation.checkpoint import default_checkpoint
     from tuss_fx.deepfilternet.enhancer import WEIGHTS_PATH
+    from tuss_fx.separation.checkpoint import default_checkpoint
     from tuss_fx.separation.models import OFFICIAL_MODELS, home, installed
 
     rows = [("default", "shipped TUSS small, trained by this project", _megabytes(default_checkpoint()), "MIT",

@@ -117,8 +117,8 @@ def train(corpus_dir, config_name, init_model, steps, batch_size, segment_second
     """
     import torch
 
-    from tuss_fx.separation.checkpoint import load_model, resolve, save_native
     from tuss_fx.model import TussModel
+    from tuss_fx.separation.checkpoint import load_model, resolve, save_native
     from tuss_fx.separation.separator import tune_allocator
     from tuss_fx.train.augment import ProductionAugment
     from tuss_fx.train.corpus import coloured_noise, load_pools
@@ -178,8 +178,8 @@ def _model_history(path: Path) -> dict:
 def evaluate(corpus_dir, checkpoint, examples, segment_seconds, json_path) -> None:
     """SI-SNRi / SNR per prompt on CORPUS_DIR's held-out split, for the dialogue/music/effects task
     (speech, sfxbg, musicbg) and the stems task (vocals, drums, bass, other) where the split has both."""
-    from tuss_fx.separation.checkpoint import load_model
     from tuss_fx.model.prompts import DMX_PROMPTS, STEM_PROMPTS
+    from tuss_fx.separation.checkpoint import load_model
     from tuss_fx.train.corpus import load_pools
     from tuss_fx.train.evaluate import evaluate as run_evaluation, format_table
     from tuss_fx.train.sampler import MixtureSampler

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import soundfile as sf
 
-from tuss_fx.media.container import CONTAINER_SUFFIXES, is_container, probe_track, read_track_blocks
 from tuss_fx.errors import AudioReadError, AudioWriteError
+from tuss_fx.media.container import CONTAINER_SUFFIXES, is_container, probe_track, read_track_blocks
 
 if TYPE_CHECKING:
     from tuss_fx.media.bwf import BroadcastOutput

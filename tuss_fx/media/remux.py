@@ -18,9 +18,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+from tuss_fx.errors import AudioReadError, AudioWriteError
 from tuss_fx.media.audio_io import AudioInfo, make_parents, read_blocks, remove_if_empty, temp_beside
 from tuss_fx.media.container import codec_name, ffmpeg_reason, float_to_frame
-from tuss_fx.errors import AudioReadError, AudioWriteError
 
 # the FFmpeg muxer each output suffix asks for
 MUXERS = {".mov": "mov", ".mp4": "mp4", ".m4v": "mp4", ".m4a": "ipod", ".mkv": "matroska", ".webm": "webm",

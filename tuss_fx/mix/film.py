@@ -7,11 +7,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from tuss_fx.media.audio_io import check_targets, probe, temp_beside
+from tuss_fx.media.remux import AudioEncoding, plan_remux, replace_audio_track
 from tuss_fx.mix.automation import GainAutomation
 from tuss_fx.mix.presets import Preset
 from tuss_fx.mix.remix import RemixReport, remix_probed
 from tuss_fx.report.recorder import check_report_target
-from tuss_fx.media.remux import AudioEncoding, plan_remux, replace_audio_track
 from tuss_fx.separation.separator import Progress, Separator, source_names
 
 COPY_SHARE = 0.05  # of the progress bar, for writing the film after the separation

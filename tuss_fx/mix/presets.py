@@ -13,8 +13,8 @@ from typing import Any
 
 import pedalboard
 
-from tuss_fx.mix.effects import build_plugin, effect_names
 from tuss_fx.errors import TussFxError
+from tuss_fx.mix.effects import build_plugin, effect_names
 from tuss_fx.separation.dialogue import ENGINES
 from tuss_fx.separation.separator import source_names, stem_names
 

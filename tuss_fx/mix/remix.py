@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 import pedalboard
 
-from tuss_fx.media.audio_io import (AtomicWriter, AudioInfo, WriterGroup, check_targets, concrete_format, file_extension,
-                              format_for, probe, read_blocks)
-from tuss_fx.media.bwf import BroadcastOutput, broadcast_output
-from tuss_fx.mix.automation import GainAutomation
-from tuss_fx.mix.effects import DEFAULT_BUFFER_SIZE, ChainStream
 from tuss_fx.errors import AudioWriteError, TussFxError
 from tuss_fx.measure.loudness import LoudnessMeter, dialogue_gated_loudness
 from tuss_fx.measure.meters import HOP_SECONDS as GATE_HOP_SECONDS
+from tuss_fx.media.audio_io import (AtomicWriter, AudioInfo, WriterGroup, check_targets, concrete_format,
+                                    file_extension, format_for, probe, read_blocks)
+from tuss_fx.media.bwf import BroadcastOutput, broadcast_output
+from tuss_fx.mix.automation import GainAutomation
+from tuss_fx.mix.effects import DEFAULT_BUFFER_SIZE, ChainStream
 from tuss_fx.mix.presets import Preset
 from tuss_fx.report.recorder import ReportRecorder, check_report_target, programme_name
 from tuss_fx.separation.separator import Progress, Separator, source_names

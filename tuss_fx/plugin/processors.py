@@ -19,9 +19,9 @@ import numpy as np
 import pedalboard
 
 from tuss_fx.mix.effects import DEFAULT_BUFFER_SIZE, ChainStream
+from tuss_fx.mix.remix import RemixStream
 from tuss_fx.model.prompts import DMX_PROMPTS, STEM_PROMPTS
 from tuss_fx.plugin.processor import HeldAudioWarning, Stage, StreamingProcessor
-from tuss_fx.mix.remix import RemixStream
 from tuss_fx.separation.separator import Separator, SeparationStream, source_names, stem_names
 
 __all__ = ["Chain", "DEFAULT_BUFFER_SIZE", "HeldAudioWarning", "TUSSExtract", "TUSSRemix", "TUSSRemove",

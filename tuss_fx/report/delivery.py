@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from tuss_fx.media.audio_io import AudioInfo, read_blocks
 from tuss_fx.errors import TussFxError
+from tuss_fx.media.audio_io import AudioInfo, read_blocks
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from tuss_fx.errors import AudioReadError
 from tuss_fx.media.audio_io import AUDIO_SUFFIXES, AudioInfo, probe, read_blocks
 from tuss_fx.media.container import is_container
-from tuss_fx.errors import AudioReadError
 from tuss_fx.report.recorder import ReportRecorder, check_report_target, programme_name
 
 

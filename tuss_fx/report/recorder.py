@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tuss_fx.media.audio_io import AudioInfo, check_targets, temp_beside
 from tuss_fx.errors import TussFxError
 from tuss_fx.measure.loudness import BLOCK_SECONDS, DialogueGate, dialogue_gated_loudness
 from tuss_fx.measure.meters import HOP_SECONDS, MOMENTARY_SECONDS, SHORT_TERM_SECONDS, ProgrammeMeter
+from tuss_fx.media.audio_io import AudioInfo, check_targets, temp_beside
 
 REPORT_SUFFIXES = (".png", ".html")
 # the stems a report draws a spectrogram of, first found wins

@@ -13,8 +13,8 @@ import yaml
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from tuss_fx.media.audio_io import temp_beside
 from tuss_fx.errors import CheckpointError
+from tuss_fx.media.audio_io import temp_beside
 from tuss_fx.model import ConfigError, TussConfig, TussModel
 from tuss_fx.separation.models import OFFICIAL_MODELS, installed
 

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tuss_fx.media.audio_io import AudioInfo, WriterGroup, check_targets, concrete_format, file_extension, probe, read_blocks
+from tuss_fx.media.audio_io import (AudioInfo, WriterGroup, check_targets, concrete_format, file_extension, probe,
+                                    read_blocks)
 from tuss_fx.media.bwf import BroadcastOutput, broadcast_output, tool_version
 from tuss_fx.report.recorder import ReportRecorder, check_report_target, programme_name
 from tuss_fx.separation.separator import RESIDUAL, Progress, Separator, source_names, stem_names

@@ -15,8 +15,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuss_fx.separation.download import DownloadError, Progress, download, sha256_of
 from tuss_fx.errors import TussFxError
+from tuss_fx.separation.download import DownloadError, Progress, download, sha256_of
 
 OFFICIAL_REPOSITORY = "merlresearch/unified-source-separation"
 OFFICIAL_COMMIT = "f7711c1120e00669d905a4fef9c8494a0f8c9662"  # release 1.0.0

@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tuss_fx.media.audio_io import check_finite
-from tuss_fx.separation.checkpoint import load_model, recorded_dialogue_engine, resolve
-from tuss_fx.separation.dialogue import SPEECH_PROMPT, DialoguePlan, DialogueSplit, check_model_rate, resolve_engine
 from tuss_fx.errors import PromptError
-from tuss_fx.separation.forward import ModelRunner
+from tuss_fx.media.audio_io import check_finite
+from tuss_fx.media.resample import StreamResampler, resampled_length
 from tuss_fx.model import TussModel, UnknownPromptError
 from tuss_fx.model.prompts import check_prompts
-from tuss_fx.media.resample import StreamResampler, resampled_length
+from tuss_fx.separation.checkpoint import load_model, recorded_dialogue_engine, resolve
+from tuss_fx.separation.dialogue import SPEECH_PROMPT, DialoguePlan, DialogueSplit, check_model_rate, resolve_engine
+from tuss_fx.separation.forward import ModelRunner
 from tuss_fx.separation.prefetch import prefetched
 from tuss_fx.separation.stream import OverlapAdd, SampleQueue
 

@@ -18,8 +18,8 @@ import numpy as np
 import pedalboard
 from scipy.signal import fftconvolve, lfilter
 
-from tuss_fx.model.prompts import STEM_PROMPTS
 from tuss_fx.media.resample import resample
+from tuss_fx.model.prompts import STEM_PROMPTS
 
 MODEL_RATE = 48000
 # sample rates real dialogue is recorded or delivered at below 48 kHz: telephone, wideband VoIP,

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tuss_fx.media.audio_io import temp_beside
-from tuss_fx.separation.checkpoint import load_model, record_dialogue_engine, save_native, weights_digest
 from tuss_fx.errors import TussFxError
+from tuss_fx.media.audio_io import temp_beside
 from tuss_fx.model import TussModel
+from tuss_fx.separation.checkpoint import load_model, record_dialogue_engine, save_native, weights_digest
 from tuss_fx.train.distributed import Placement
 from tuss_fx.train.evaluate import dialogue_engine_record, evaluate, evaluate_deepfilternet
 from tuss_fx.train.loop import StepReport, TrainSettings, train

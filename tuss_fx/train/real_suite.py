@@ -24,8 +24,8 @@ import torch
 from torchmetrics.functional.audio import scale_invariant_signal_noise_ratio
 
 from tuss_fx.errors import TussFxError
-from tuss_fx.model.prompts import DMX_PROMPTS
 from tuss_fx.media.resample import resample
+from tuss_fx.model.prompts import DMX_PROMPTS
 
 MODEL_RATE = 48000
 SCENE_SECONDS = 6.0  # one model segment: the score measures the model, not the overlap-add

@@ -7,8 +7,8 @@ Archive member globs are fnmatch patterns, whose * also matches across '/'.
 
 from __future__ import annotations
 
-from tuss_fx.train.packages import SourceSpec
 from tuss_fx.train.midi_stems import ChoraleStemSource, MidiStemSource
+from tuss_fx.train.packages import SourceSpec
 from tuss_fx.train.tts import PiperSpeechSource
 
 _HEDGEWARS_VOICES = "usr/share/games/hedgewars/Data/Sounds/voices/{}/*.ogg"

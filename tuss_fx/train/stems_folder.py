@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tuss_fx.media.audio_io import AUDIO_SUFFIXES, AudioInfo, feed_file, probe, read_blocks
 from tuss_fx.errors import TussFxError
+from tuss_fx.media.audio_io import AUDIO_SUFFIXES, AudioInfo, feed_file, probe, read_blocks
 from tuss_fx.model.prompts import DMX_PROMPTS, STEM_PROMPTS
 
 TASKS = {"dialogue/music/effects": DMX_PROMPTS, "stems": STEM_PROMPTS}
