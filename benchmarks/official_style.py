@@ -32,12 +32,15 @@ def _ffn(ffn: SwiGLUConvDeconv1d, x: torch.Tensor) -> torch.Tensor:
     return x[..., k - 1 : k - 1 + s2, :].contiguous().view(b, s1, s2, h)
 
 
-def _rotate_half_rotary(x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
-    """rotary-embedding-torch's pattern: x·cos + rotate_half(x)·sin, tables rebuilt on every call."""
-    angles = torch.outer(torch.arange(x.shape[-2], dtype=torch.float32), freqs.float()).repeat_interleave(2, -1)
-    pairs = x.unflatten(-1, (-1, 2))
-    rotated_half = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
-    return x * angles.cos() + rotated_half * angles.sin()
+def rotate_pairs(x: torch.Tensor, freqs: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding of x (..., L, E) in rotary-embedding-torch's form, x·cos + swapped pairs·sin,
+    tables rebuilt on every call: the official pattern, and tuss-fx's before the complex multiply
+    (bench_cpu.py's lever off)."""
+    angles = torch.outer(torch.arange(x.shape[-2], dtype=torch.float32), freqs.float())
+    cos = angles.cos().repeat_interleave(2, dim=-1)
+    signed_sin = torch.stack((-angles.sin(), angles.sin()), dim=-1).flatten(-2)
+    swapped = x.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)
+    return (x.float() * cos + swapped.float() * signed_sin).to(x.dtype)
 
 
 def _attention(block: LocoformerBlock, x: torch.Tensor) -> torch.Tensor:
@@ -45,7 +48,7 @@ def _attention(block: LocoformerBlock, x: torch.Tensor) -> torch.Tensor:
     batch, seq_len = x.shape[:2]
     qkv = attn.qkv(x).reshape(batch, seq_len, 3, attn.n_heads, -1).movedim(-2, 1)
     q, k, v = qkv[..., 0, :], qkv[..., 1, :], qkv[..., 2, :]
-    q, k = _rotate_half_rotary(q, attn.rope.freqs), _rotate_half_rotary(k, attn.rope.freqs)
+    q, k = rotate_pairs(q, attn.rope.freqs), rotate_pairs(k, attn.rope.freqs)
     with sdpa_kernel(OFFICIAL_BACKENDS):
         out = F.scaled_dot_product_attention(q, k, v)
     return attn.aggregate_heads(out.transpose(1, 2).reshape(batch, seq_len, -1))
