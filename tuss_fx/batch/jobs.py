@@ -59,6 +59,8 @@ class BatchJob:
     batch_size: int | None = None
     dialogue_engine: str | None = None  # None: the preset's (remix), else auto
     dialogue_atten_lim_db: float | None = None
+    plan: str | None = None  # remix: auto, stems or dialogue (tuss_fx.mix.plan); None: the preset's
+    engine_channels: str = "all"  # remix: the channels the separation engines get (tuss_fx.media.layout)
 
     @property
     def template(self) -> str:
@@ -72,6 +74,7 @@ class BatchJob:
         if self.mode == "remix":
             preset = load_preset(self.preset, self.overrides)
             job["preset"] = {"name": preset.name, "sha256": hashlib.sha256(repr(preset).encode()).hexdigest()}
+            job.update(plan=self.plan or preset.plan, engine_channels=self.engine_channels)
         else:
             job.update(prompts=list(self.prompts), residual=self.residual)
         return job
@@ -201,8 +204,10 @@ def process_input(job: BatchJob, separator: Separator, input_path: Path) -> dict
         targets = job.outputs(input_path)
         if job.mode == "remix":
             report = remix_file(separator, load_preset(job.preset, job.overrides), input_path, targets["remix"],
-                                file_format=job.file_format, overwrite=True, output_format=job.file_format)
+                                file_format=job.file_format, overwrite=True, output_format=job.file_format,
+                                plan=job.plan, engine_channels=job.engine_channels)
             entry["input_lufs"], entry["output_lufs"] = report.input_lufs, {"remix": report.output_lufs}
+            entry["plan"] = report.plan.describe()
         else:
             plan = plan_separation(input_path, job.prompts, job.out_dir, job.file_format, job.template,
                                    job.residual, overwrite=True)

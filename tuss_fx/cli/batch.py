@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from tuss_fx.cli.options import FORMAT_HELP, check_template, model_options
+from tuss_fx.cli.options import ENGINE_CHANNELS_OPTION, FORMAT_HELP, PLAN_OPTION, check_template, model_options
 from tuss_fx.media.audio_io import FORMAT_CHOICES
 from tuss_fx.model.prompts import DMX_PROMPTS
 
@@ -33,12 +33,14 @@ from tuss_fx.model.prompts import DMX_PROMPTS
                    "--ray, the number of actors.")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="auto", default=None, metavar="[ADDRESS]",
               help="Run on a Ray cluster instead (auto, or ray://host:10001); paths must be shared storage.")
+@PLAN_OPTION
+@ENGINE_CHANNELS_OPTION
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per file on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @model_options
 def batch(inputs, out_dir, preset, overrides, separate_mode, prompts, residual, filename, file_format, workers,
-          ray_address, as_json, quiet, checkpoint, device, segment_seconds, overlap, precision, batch_size,
-          dialogue_engine, dialogue_atten_lim_db) -> None:
+          ray_address, plan, engine_channels, as_json, quiet, checkpoint, device, segment_seconds, overlap, precision,
+          batch_size, dialogue_engine, dialogue_atten_lim_db) -> None:
     """Remix (or --separate) INPUTS: files, folders (searched recursively) and quoted globs.
 
     A rerun skips the files whose manifest entry is done and whose outputs verify; the rest are
@@ -49,7 +51,7 @@ def batch(inputs, out_dir, preset, overrides, separate_mode, prompts, residual, 
 
     job = BatchJob("separate" if separate_mode else "remix", out_dir.absolute(), preset, tuple(overrides),
                    tuple(prompts), residual, filename, file_format, checkpoint, device, segment_seconds, overlap,
-                   precision, batch_size, dialogue_engine, dialogue_atten_lim_db)
+                   precision, batch_size, dialogue_engine, dialogue_atten_lim_db, plan, engine_channels)
     paths = collect_inputs(inputs)
     if not paths:
         raise BatchError(" ".join(inputs), "no audio files found")

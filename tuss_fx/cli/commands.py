@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from tuss_fx.cli.options import (AUDIO_TRACK_OPTION, FORMAT_HELP, REPORT_OPTION, check_template, model_options,
-                                 progress_bar)
+from tuss_fx.cli.options import (AUDIO_TRACK_OPTION, ENGINE_CHANNELS_OPTION, FORMAT_HELP, PLAN_OPTION, REPORT_OPTION,
+                                 check_template, model_options, progress_bar)
 from tuss_fx.errors import TussFxError
 from tuss_fx.media.audio_io import FORMAT_CHOICES, file_extension
 from tuss_fx.media.remux import CODEC_CHOICES
@@ -113,6 +113,7 @@ def separate(inputs, prompts, out_dir, filename, file_format, residual, audio_tr
               show_default=True, help="Engine asked for; auto shows the one the model's JSON records.")
 def info(checkpoint: str, device: str, dialogue_engine: str) -> None:
     """Print the model, its prompts, the device and which compute path each op takes."""
+    from tuss_fx.mix.plan import describe_plans
     from tuss_fx.model import ops
     from tuss_fx.separation.dialogue import describe as describe_engine
 
@@ -127,6 +128,7 @@ def info(checkpoint: str, device: str, dialogue_engine: str) -> None:
     click.echo(f"device:     {separator.device}")
     click.echo(f"compute:    {separator.runner.describe()}")
     click.echo(f"dialogue:   {describe_engine(separator.dialogue_engine, config.prompts)}")
+    click.echo(f"remix:      {describe_plans(separator)}")
     for op, path in ops.dispatch_report(separator.device).items():
         click.echo(f"op {op + ':':<20}{path}")
 
@@ -157,6 +159,8 @@ def _format_lufs(value: float) -> str:
                    "for streaming) and its true-peak ceiling; check the result with `tuss-fx loudness --spec`.")
 @click.option("--stems-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write each processed stem (after its chain and gain) and the residual here (WAV).")
+@PLAN_OPTION
+@ENGINE_CHANNELS_OPTION
 @AUDIO_TRACK_OPTION
 @click.option("--audio-codec", type=click.Choice(CODEC_CHOICES), default="auto", show_default=True,
               help="Codec of the replaced track in a film output. auto: PCM in MOV/MKV/MXF (the original's "
@@ -167,8 +171,8 @@ def _format_lufs(value: float) -> str:
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @model_options
-def remix(input_path, preset, output, file_format, overrides, automation, target_lufs, spec, stems_dir, audio_track,
-          audio_codec, drop_other_audio, report_path, overwrite, quiet, **model) -> None:
+def remix(input_path, preset, output, file_format, overrides, automation, target_lufs, spec, stems_dir, plan,
+          engine_channels, audio_track, audio_codec, drop_other_audio, report_path, overwrite, quiet, **model) -> None:
     """Separate INPUT, process and re-balance its stems per a preset, normalise loudness, write it.
 
     INPUT may be a film container: its audio track is remixed, and a film output is a copy of
@@ -197,11 +201,12 @@ def remix(input_path, preset, output, file_format, overrides, automation, target
     with progress_bar(input_path.name, quiet) as progress:
         if muxer_for(output):
             report, encoding = remix_film(separator, chosen, input_path, output, audio_track or 1, audio_codec,
-                                          drop_other_audio, lanes, stems_dir, overwrite, progress, report_path)
+                                          drop_other_audio, lanes, stems_dir, overwrite, progress, report_path,
+                                          plan, engine_channels)
         else:
             report = remix_file(separator, chosen, input_path, output, lanes, stems_dir,
                                 file_format or "wav", overwrite, progress, audio_track, report_path,
-                                file_format or format_for(output))
+                                file_format or format_for(output), plan, engine_channels)
     click.echo(str(report.output))
     for path in report.stems.values():
         click.echo(str(path))
@@ -209,6 +214,7 @@ def remix(input_path, preset, output, file_format, overrides, automation, target
         click.echo(str(report_path))
     if muxer_for(output):
         click.echo(f"audio track {audio_track or 1} replaced: {encoding.describe()}", err=True)
+    click.echo(report.plan.describe(), err=True)
     click.echo(f"input loudness:  {_format_lufs(report.input_lufs)}", err=True)
     click.echo(f"output loudness: {_format_lufs(report.output_lufs)} (normalisation gain "
                f"{report.loudness_gain_db:+.1f} dB{', peak-limited' if report.limited else ''})", err=True)

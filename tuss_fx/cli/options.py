@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from tuss_fx.media.layout import ENGINE_CHANNELS
+from tuss_fx.mix.presets import PLANS
 from tuss_fx.separation.dialogue import ENGINES
 
 
@@ -83,6 +85,16 @@ AUDIO_TRACK_OPTION = click.option(
     "--audio-track", type=click.IntRange(min=1), default=None,
     help="Audio track of a film container (.mov .mp4 .m4a .mkv .webm .mxf), numbered from 1 as A1, A2... "
          "[default: the first].")
+PLAN_OPTION = click.option(
+    "--plan", type=click.Choice(PLANS), default=None,
+    help="How a dialogue/music/effects preset runs. stems: every stem separated, each with its own chain "
+         "and gain; dialogue: the dialogue separated and everything else (mix - dialogue) as one background, "
+         "no TUSS; auto: stems only where the model's music/effects split measured good on real material "
+         "(its JSON records it; official checkpoints count as able) [default: the preset's, else auto].")
+ENGINE_CHANNELS_OPTION = click.option(
+    "--engine-channels", type=click.Choice(ENGINE_CHANNELS), default="all", show_default=True,
+    help="Channels of a 5.1/7.1 input the separation engines get: all but the LFE, the front three (L C R) "
+         "or the centre alone; the others (the LFE always) stay whole in the background.")
 REPORT_OPTION = click.option(
     "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
     help="Also draw a report (.png, or .html with the picture inside) of loudness curves, true peaks and "

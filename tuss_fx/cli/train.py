@@ -213,9 +213,12 @@ def evaluate(corpus_dir, checkpoint, examples, segment_seconds, json_path) -> No
               help="Dialogue-to-background ratios in dB (repeatable).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the scores here.")
+@click.option("--record", is_flag=True,
+              help="Also record the music/effects scores in the model's JSON (a tuss-fx .safetensors model): "
+                   "remix presets use the model's music/effects split only where they are good enough.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress line.")
 @dialogue_engine_options
-def evaluate_real(media_dir, checkpoint, ambience, speech, dbrs_db, json_path, quiet, dialogue_engine,
+def evaluate_real(media_dir, checkpoint, ambience, speech, dbrs_db, json_path, record, quiet, dialogue_engine,
                   dialogue_atten_lim_db) -> None:
     """SI-SNRi of the dialogue/music/effects stems on real recordings in MEDIA_DIR (the project's
     ../shared/media): real readings over real music, effects and ambience at set ratios."""
@@ -239,3 +242,22 @@ def evaluate_real(media_dir, checkpoint, ambience, speech, dbrs_db, json_path, q
         json_path.write_text(json.dumps({"checkpoint": str(checkpoint), "dialogue_engine": separator.dialogue_engine,
                                          "dialogue_atten_lim_db": dialogue_atten_lim_db,
                                          **as_json(scores, summary)}, indent=1))
+    if record:
+        _record_split(checkpoint, summary, " ".join(["tuss-fx evaluate-real", *sys.argv[2:]]))
+
+
+def _record_split(checkpoint: str, summary: dict[str, float], command: str) -> None:
+    """Write the suite's music/effects scores into the model's JSON as its stem_split record."""
+    import datetime
+
+    from tuss_fx.separation.checkpoint import record_in_json, resolve, weights_file
+    from tuss_fx.separation.split import STEM_SPLIT_KEY, read_split, split_record
+
+    scores = {key.split()[0]: value for key, value in summary.items() if key.endswith(" si_snri_db")}
+    try:
+        record = split_record(scores, f"{command} ({datetime.date.today().isoformat()})")
+    except ValueError as exc:
+        raise click.ClickException(f"{checkpoint}: {exc}; the suite needs effects and music scenes") from None
+    weights = weights_file(resolve(checkpoint))
+    record_in_json(weights, STEM_SPLIT_KEY, record)
+    click.echo(f"recorded in {weights.with_suffix('.json')}: {read_split(record, official=False).reason}", err=True)

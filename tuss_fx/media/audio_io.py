@@ -19,6 +19,7 @@ import soundfile as sf
 
 from tuss_fx.errors import AudioReadError, AudioWriteError
 from tuss_fx.media.container import CONTAINER_SUFFIXES, is_container, probe_track, read_track_blocks
+from tuss_fx.media.layout import channel_layout
 
 if TYPE_CHECKING:
     from tuss_fx.media.bwf import BroadcastOutput
@@ -49,6 +50,7 @@ class AudioInfo:
     audio_track: int | None = None  # 1-based audio track of a film container; None: a plain audio file
     start_seconds: float = 0.0  # timestamp of the first sample (containers; 0 for audio files)
     pcm_bits: int | None = None  # 16 or 24 for 16/24-bit PCM (or FLAC) input; None for float and lossy
+    channel_layout: tuple[str, ...] = ()  # the speaker of each channel (media.layout), e.g. FL FR FC LFE BL BR
 
     @property
     def duration_seconds(self) -> float:
@@ -74,7 +76,7 @@ def probe(path: str | Path, audio_track: int | None = None) -> AudioInfo:
         track = probe_track(path, audio_track or 1)
         _check_rate(path, track.sample_rate)
         return AudioInfo(path, track.sample_rate, track.num_channels, track.num_frames, track.number,
-                         track.start_seconds, track.pcm_bits)
+                         track.start_seconds, track.pcm_bits, channel_layout(path, track.num_channels, track.layout))
     if audio_track not in (None, 1):
         raise AudioReadError(path, f"is an audio file with one track; there is no audio track {audio_track}")
     try:
@@ -86,7 +88,8 @@ def probe(path: str | Path, audio_track: int | None = None) -> AudioInfo:
     _check_rate(path, info.samplerate)
     _check_riff_size(path)
     return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames),
-                     pcm_bits={"PCM_U8": 16, "PCM_S8": 16, **PCM_BITS}.get(info.subtype))
+                     pcm_bits={"PCM_U8": 16, "PCM_S8": 16, **PCM_BITS}.get(info.subtype),
+                     channel_layout=channel_layout(path, int(info.channels)))
 
 
 def _check_rate(path: Path, sample_rate: int) -> None:

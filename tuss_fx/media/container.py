@@ -38,6 +38,7 @@ class AudioTrack:
     num_frames: int  # decoded samples per channel
     start_seconds: float  # timestamp of the first decoded sample
     pcm_bits: int | None = None  # 16 or 24 for a 16/24-bit PCM track; None otherwise
+    layout: tuple[str, ...] = ()  # FFmpeg's speaker label of each channel (FL, FR, FC, LFE, ...)
 
 
 def codec_name(stream) -> str:
@@ -59,7 +60,8 @@ def probe_track(path: Path, number: int) -> AudioTrack:
                 start = float(frame.pts * frame.time_base)
             num_frames += frame.samples
         bits = {"pcm_s16le": 16, "pcm_s16be": 16, "pcm_s24le": 24, "pcm_s24be": 24}.get(codec_name(stream))
-        return AudioTrack(number, stream.rate, stream.channels, num_frames, start or 0.0, bits)
+        layout = tuple(channel.name for channel in stream.layout.channels)
+        return AudioTrack(number, stream.rate, stream.channels, num_frames, start or 0.0, bits, layout)
 
 
 def read_track_blocks(path: Path, number: int, block_frames: int) -> Iterator[np.ndarray]:

@@ -9,10 +9,11 @@ from pathlib import Path
 from tuss_fx.media.audio_io import check_targets, probe, temp_beside
 from tuss_fx.media.remux import AudioEncoding, plan_remux, replace_audio_track
 from tuss_fx.mix.automation import GainAutomation
+from tuss_fx.mix.plan import choose_plan
 from tuss_fx.mix.presets import Preset
 from tuss_fx.mix.remix import RemixReport, remix_probed
 from tuss_fx.report.recorder import check_report_target
-from tuss_fx.separation.separator import Progress, Separator, source_names
+from tuss_fx.separation.separator import Progress, Separator
 
 COPY_SHARE = 0.05  # of the progress bar, for writing the film after the separation
 
@@ -30,17 +31,22 @@ def remix_film(
     overwrite: bool = False,
     progress: Progress | None = None,
     report_path: Path | None = None,
+    plan: str | None = None,
+    engine_channels: str = "all",
 ) -> tuple[RemixReport, AudioEncoding]:
     """Remix audio track `audio_track` (1-based) of a film container into a copy of it at output_path.
 
     Everything that can refuse (the muxer, the codec, existing outputs) is checked before the
     separation starts. The remix goes to a float WAV beside the output first, then into the copy.
+    plan and engine_channels as for remix.remix_file.
 
     Raises:
-        AudioReadError / AudioWriteError: bad input, output or stream; PresetError: a prompt the model lacks.
+        AudioReadError / AudioWriteError: bad input, output or stream; PresetError: a prompt the model
+            lacks, or a plan that cannot serve the preset.
     """
+    chosen = choose_plan(preset, separator, plan, automation.lanes if automation else ())
     info = probe(input_path, audio_track)
-    stem_paths = [stems_dir / f"{name}.wav" for name in source_names(preset.prompts)] if stems_dir else []
+    stem_paths = [stems_dir / f"{name}.wav" for name in chosen.preset.source_names] if stems_dir else []
     check_targets([output_path, *stem_paths], overwrite)
     if report_path:
         check_report_target(report_path, overwrite)
@@ -51,9 +57,10 @@ def remix_film(
     total = info.num_frames + copy_frames
     copying = (lambda fraction: progress(info.num_frames + int(fraction * copy_frames), total)) if progress else None
     try:
-        report = remix_probed(separator, preset, info, scratch, automation, stems_dir, "wav", True,
+        report = remix_probed(separator, chosen, info, scratch, automation, stems_dir, "wav", True,
                               progress and (lambda done, _: progress(done, total)), report_path,
-                              output_format="wav32f")  # float: the film's encoder quantises once
+                              output_format="wav32f",  # float: the film's encoder quantises once
+                              engine_channels=engine_channels)
         replace_audio_track(plan, replace(probe(scratch), start_seconds=info.start_seconds), copying)
     finally:
         scratch.unlink(missing_ok=True)

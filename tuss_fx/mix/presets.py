@@ -16,14 +16,16 @@ import pedalboard
 from tuss_fx.errors import TussFxError
 from tuss_fx.mix.effects import build_plugin, effect_names
 from tuss_fx.separation.dialogue import ENGINES
-from tuss_fx.separation.separator import source_names, stem_names
+from tuss_fx.separation.separator import RESIDUAL, source_names, stem_names
 
 DEFAULT_CEILING_DB = -1.0
-_TOP_KEYS = {"name", "description", "prompts", "dialogue_engine", "stems", "master"}
+_TOP_KEYS = {"name", "description", "prompts", "dialogue_engine", "plan", "stems", "background", "master"}
 _STEM_KEYS = {"gain_db", "chain"}
 _MASTER_KEYS = {"chain", "target_lufs", "ceiling_db", "loudness_gate"}
 # what master.target_lufs is measured on: the whole programme (BS.1770), or its dialogue (dialogue-gated)
 LOUDNESS_GATES = ("integrated", "dialogue")
+# how a remix runs (tuss_fx.mix.plan): as measured for the model, every stem, or dialogue + one background
+PLANS = ("auto", "stems", "dialogue")
 
 
 class PresetError(TussFxError):
@@ -64,10 +66,20 @@ class Preset:
     ceiling_db: float = DEFAULT_CEILING_DB
     dialogue_engine: str | None = None  # auto, tuss or deepfilternet; None: the command's choice (auto)
     loudness_gate: str = "integrated"  # LOUDNESS_GATES: target_lufs is integrated or dialogue-gated loudness
+    plan: str = "auto"  # PLANS
+    # [background]: the non-dialogue stems and the residual as one, when the dialogue plan runs;
+    # None: a gain derived from the stems' (tuss_fx.mix.plan.background_settings)
+    background: StemSettings | None = None
+    residual_name: str = RESIDUAL  # what the last source (mixture - Σ stems) is called in files and reports
 
     @property
     def stem_names(self) -> list[str]:
         return stem_names(self.prompts)
+
+    @property
+    def source_names(self) -> list[str]:
+        """The stems and then the residual (named residual_name): every source the remix mixes."""
+        return [*self.stem_names, self.residual_name]
 
     def stem(self, name: str) -> StemSettings:
         return self.stems.get(name, StemSettings())
@@ -165,6 +177,9 @@ def parse_preset(raw: dict[str, Any], source: str) -> Preset:
     engine = raw.get("dialogue_engine")
     if engine is not None and engine not in ENGINES:
         raise fail("dialogue_engine", f"{engine!r} is not one of {', '.join(ENGINES)}")
+    plan = raw.get("plan", "auto")
+    if plan not in PLANS:
+        raise fail("plan", f"{plan!r} is not one of {', '.join(PLANS)}")
     names = source_names(prompts)
     stems_raw = raw.get("stems", {})
     if not isinstance(stems_raw, dict):
@@ -174,13 +189,13 @@ def parse_preset(raw: dict[str, Any], source: str) -> Preset:
         key = f"stems.{stem}"
         if stem not in names:
             raise fail(key, f"no such stem; stems of this preset: {', '.join(names)}")
-        if not isinstance(settings, dict):
-            raise fail(key, "must be a table")
-        _no_unknown_keys(settings, _STEM_KEYS, key, fail)
-        gain = _number(settings.get("gain_db", 0.0), f"{key}.gain_db", fail)
-        if gain > 24.0:
-            raise fail(f"{key}.gain_db", f"{gain} dB is more than +24 dB")
-        stems[stem] = StemSettings(gain, _chain(settings.get("chain", []), f"{key}.chain", fail))
+        stems[stem] = _stem_settings(settings, key, fail)
+    background = raw.get("background")
+    if background is not None:
+        if "speech" not in prompts:
+            raise fail("background", "a background is what the dialogue plan plays beside the dialogue; this "
+                                     "preset has no speech prompt")
+        background = _stem_settings(background, "background", fail)
     master = raw.get("master", {})
     if not isinstance(master, dict):
         raise fail("master", "must be a table")
@@ -199,7 +214,19 @@ def parse_preset(raw: dict[str, Any], source: str) -> Preset:
     if not -20.0 <= ceiling <= 0.0:
         raise fail("master.ceiling_db", f"{ceiling} is outside -20..0 dBFS")
     return Preset(name, tuple(prompts), source, description, stems,
-                  _chain(master.get("chain", []), "master.chain", fail), target, ceiling, engine, gate)
+                  _chain(master.get("chain", []), "master.chain", fail), target, ceiling, engine, gate, plan,
+                  background)
+
+
+def _stem_settings(settings: Any, key: str, fail) -> StemSettings:
+    """A [stems.<stem>] or [background] table: gain_db (at most +24 dB) and chain."""
+    if not isinstance(settings, dict):
+        raise fail(key, "must be a table")
+    _no_unknown_keys(settings, _STEM_KEYS, key, fail)
+    gain = _number(settings.get("gain_db", 0.0), f"{key}.gain_db", fail)
+    if gain > 24.0:
+        raise fail(f"{key}.gain_db", f"{gain} dB is more than +24 dB")
+    return StemSettings(gain, _chain(settings.get("chain", []), f"{key}.chain", fail))
 
 
 def _no_unknown_keys(table: dict, allowed: set[str], where: str, fail) -> None:

@@ -23,10 +23,12 @@ from tuss_fx.media.audio_io import (AtomicWriter, AudioInfo, WriterGroup, check_
                                     file_extension, format_for, probe, read_blocks)
 from tuss_fx.media.bwf import BroadcastOutput, broadcast_output
 from tuss_fx.mix.automation import GainAutomation
+from tuss_fx.media.layout import engine_channels as separated_channels
 from tuss_fx.mix.effects import DEFAULT_BUFFER_SIZE, ChainStream
+from tuss_fx.mix.plan import RemixPlan, choose_plan
 from tuss_fx.mix.presets import Preset
 from tuss_fx.report.recorder import ReportRecorder, check_report_target, programme_name
-from tuss_fx.separation.separator import Progress, Separator, source_names
+from tuss_fx.separation.separator import RESIDUAL, Progress, Separator
 from tuss_fx.separation.stream import SampleQueue
 
 StemSink = Callable[[str, np.ndarray], None]  # (stem name, (C, n) processed stem block)
@@ -50,16 +52,18 @@ class RemixStream:
         automation: GainAutomation | None = None,
         stem_sink: StemSink | None = None,
         block_samples: int = DEFAULT_BUFFER_SIZE,
+        residual_name: str = RESIDUAL,
     ) -> None:
         """
         Args:
-            stems: stem names in prompt order; the residual is added as the last source.
+            stems: stem names in prompt order; the residual (named residual_name: "background" under
+                the dialogue plan) is added as the last source.
             boards / gains_db: per source (stems and "residual"); missing ones: no chain, 0 dB.
             master: chain on the sum. automation: CC lanes overriding gains_db where present.
             stem_sink: receives every processed, gained source block (for --stems-dir).
             block_samples: the fixed block size the chains are fed (effects.ChainStream).
         """
-        self.sources = source_names(stems)
+        self.sources = [*stems, residual_name]
         boards, self._gains_db = boards or {}, gains_db or {}
         self._automation, self._sink = automation, stem_sink
         self._sample_rate = sample_rate
@@ -71,12 +75,13 @@ class RemixStream:
         self._master = ChainStream(master or pedalboard.Pedalboard([]), sample_rate, num_channels, block_samples)
 
     @classmethod
-    def from_preset(cls, preset: Preset, sample_rate: int, num_channels: int, automation=None, stem_sink=None):
-        sources = source_names(preset.prompts)
+    def from_preset(cls, preset: Preset, sample_rate: int, num_channels: int, automation=None, stem_sink=None,
+                    block_samples: int = DEFAULT_BUFFER_SIZE):
+        sources = preset.source_names
         return cls(preset.stem_names, sample_rate, num_channels,
                    {name: preset.stem(name).board() for name in sources},
                    {name: preset.stem(name).gain_db for name in sources},
-                   preset.master_board(), automation, stem_sink)
+                   preset.master_board(), automation, stem_sink, block_samples, preset.residual_name)
 
     @property
     def latency_samples(self) -> int:
@@ -129,6 +134,7 @@ class RemixReport:
     limited: bool
     gains: dict[str, str]
     stems: dict[str, Path]
+    plan: RemixPlan
 
 
 def remix_file(
@@ -144,6 +150,8 @@ def remix_file(
     audio_track: int | None = None,
     report_path: Path | None = None,
     output_format: str | None = None,
+    plan: str | None = None,
+    engine_channels: str = "all",
 ) -> RemixReport:
     """Remix one file per `preset`, streaming; all outputs appear together or not at all.
 
@@ -156,18 +164,23 @@ def remix_file(
     file_format (the stems) and output_format (the remix; default by its suffix) are FORMAT_CHOICES
     names: "wav" follows the input's PCM depth. A Broadcast WAV input makes the WAV outputs
     Broadcast WAVs (its bext and iXML, with each file's loudness and coding history).
+    plan: "auto" (what the model measurably does), "stems" or "dialogue" (tuss_fx.mix.plan); None:
+    the preset's. engine_channels: which channels the separation engines get (media.layout:
+    "all" but the LFE, "front" or "center"); the rest stays whole in the residual or background.
 
     Raises:
-        PresetError: a prompt the model lacks. AudioReadError / AudioWriteError: bad input or output.
+        PresetError: a prompt the model lacks, or a plan that cannot serve the preset.
+        AudioReadError / AudioWriteError: bad input or output.
         TussFxError: a loudness target on a file shorter than one 400 ms loudness block.
     """
-    return remix_probed(separator, preset, probe(input_path, audio_track), output_path, automation, stems_dir,
-                        file_format, overwrite, progress, report_path, output_format)
+    chosen = choose_plan(preset, separator, plan, automation.lanes if automation else ())
+    return remix_probed(separator, chosen, probe(input_path, audio_track), output_path, automation, stems_dir,
+                        file_format, overwrite, progress, report_path, output_format, engine_channels)
 
 
 def remix_probed(
     separator: Separator,
-    preset: Preset,
+    plan: RemixPlan,
     info: AudioInfo,
     output_path: Path,
     automation: GainAutomation | None = None,
@@ -177,15 +190,19 @@ def remix_probed(
     progress: Progress | None = None,
     report_path: Path | None = None,
     output_format: str | None = None,
+    engine_channels: str = "all",
 ) -> RemixReport:
-    """remix_file on an input probed already (film.remix_film: probing a film decodes its track)."""
+    """remix_file on an input probed already (film.remix_film: probing a film decodes its track), with
+    its plan chosen (choose_plan)."""
+    preset = plan.preset
     preset.check_prompts(separator.prompts)
+    channels = separated_channels(info.channel_layout, engine_channels) if info.channel_layout else None
     stem_format = concrete_format(file_format, info.pcm_bits)
     out_format = concrete_format(output_format or format_for(output_path), info.pcm_bits)
     if file_extension(out_format) != format_for(output_path) and output_path.suffix.lower() in (".wav", ".flac"):
         raise AudioWriteError(output_path, f"a {output_path.suffix} file cannot hold {out_format}; pick a "
                                            f"{format_for(output_path)} format")
-    stem_paths = {name: stems_dir / f"{name}.{file_extension(stem_format)}" for name in source_names(preset.prompts)} \
+    stem_paths = {name: stems_dir / f"{name}.{file_extension(stem_format)}" for name in preset.source_names} \
         if stems_dir else {}
     check_targets([output_path, *stem_paths.values()], overwrite)
     if report_path:
@@ -198,8 +215,9 @@ def remix_probed(
     gated = preset.loudness_gate == "dialogue" and preset.target_lufs is not None
     mix_meter = LoudnessMeter(info.sample_rate, info.num_channels, GATE_HOP_SECONDS if gated else None)
     dialogue = _dialogue_meter(preset, info) if gated else None
-    recorder = ReportRecorder(info, source_names(preset.prompts), f"{programme_name(info)} remixed with {preset.name}",
-                              preset.target_lufs, processed=True) if report_path else None
+    recorder = ReportRecorder(info, preset.source_names,
+                              f"{programme_name(info)} remixed with {preset.name} ({plan.name} plan)",
+                              preset.target_lufs, processed=True, plan=plan.as_dict()) if report_path else None
     broadcast = broadcast_output(info, f"remix {preset.name} ({separator.name}, speech by {separator.dialogue_engine})")
     scratch = AtomicWriter(output_path, info.sample_rate, info.num_channels, "wav32f")  # float pre-master mix
     try:
@@ -207,7 +225,7 @@ def remix_probed(
             mixer = RemixStream.from_preset(preset, info.sample_rate, info.num_channels, automation,
                                             _stem_sink(stem_writers, recorder, dialogue))
             for mixture, stems in separator.separate_regions(read_blocks(info), info.sample_rate, info.num_channels,
-                                                             info.num_frames, preset.prompts, progress):
+                                                             info.num_frames, preset.prompts, progress, channels):
                 input_meter.push(mixture)
                 if recorder:
                     recorder.push_input(mixture, stems)
@@ -222,7 +240,7 @@ def remix_probed(
     if recorder:
         recorder.write(report_path)
     return RemixReport(output_path, _lufs(input_meter), output_lufs, gain_db, limited,
-                       {name: mixer.gain_description(name) for name in mixer.sources}, stem_paths)
+                       {name: mixer.gain_description(name) for name in mixer.sources}, stem_paths, plan)
 
 
 def _dialogue_meter(preset: Preset, info: AudioInfo) -> tuple[str, LoudnessMeter]:

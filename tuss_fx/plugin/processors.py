@@ -13,16 +13,20 @@ warns (tuss_fx.plugin.processor has the contract).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pedalboard
 
 from tuss_fx.mix.effects import DEFAULT_BUFFER_SIZE, ChainStream
+from tuss_fx.mix.plan import BACKGROUND, choose_plan
+from tuss_fx.mix.presets import Preset, StemSettings
 from tuss_fx.mix.remix import RemixStream
 from tuss_fx.model.prompts import DMX_PROMPTS, STEM_PROMPTS
 from tuss_fx.plugin.processor import HeldAudioWarning, Stage, StreamingProcessor
-from tuss_fx.separation.separator import Separator, SeparationStream, source_names, stem_names
+from tuss_fx.separation.dialogue import SPEECH_PROMPT
+from tuss_fx.separation.separator import Separator, SeparationStream, source_names
 
 __all__ = ["Chain", "DEFAULT_BUFFER_SIZE", "HeldAudioWarning", "TUSSExtract", "TUSSRemix", "TUSSRemove",
            "task_prompts"]
@@ -98,11 +102,16 @@ class TUSSExtract(TussProcessor):
     """One source out of the mix: TUSSExtract("speech") keeps the dialogue."""
 
     def __init__(self, prompt: str = "speech", prompts: Sequence[str] | None = None, **kwargs) -> None:
-        """prompt: the stem to keep; prompts: the task it is separated in (default: its task's set)."""
+        """prompt: the stem to keep; prompts: the task it is separated in (default: its task's set).
+        When DeepFilterNet3 serves speech, the dialogue does not depend on the other prompts, so
+        `speech` is separated alone and TUSS does not run (the remix's dialogue plan does the same)."""
         prompts = tuple(prompts or task_prompts(prompt))
         if prompt not in prompts:
             raise ValueError(f"prompt {prompt!r} is not in prompts {prompts}")
         super().__init__(prompts, **kwargs)
+        if prompt == SPEECH_PROMPT and prompts.count(SPEECH_PROMPT) == 1 and \
+                self.separator.dialogue_engine == "deepfilternet":
+            self.prompts = (SPEECH_PROMPT,)
         self.prompt = prompt
 
     def _renderer(self, sample_rate: int, num_channels: int, buffer_size: int):
@@ -110,7 +119,8 @@ class TUSSExtract(TussProcessor):
 
 
 class TUSSRemove(TUSSExtract):
-    """Everything but one source: TUSSRemove("musicbg") takes the music out (residual kept)."""
+    """Everything but one source: TUSSRemove("musicbg") takes the music out (residual kept);
+    TUSSRemove("speech") is the mix minus the dialogue, an M&E."""
 
     def _renderer(self, sample_rate: int, num_channels: int, buffer_size: int):
         return _Pick(self.prompts.index(self.prompt), remove=True, num_channels=num_channels)
@@ -118,6 +128,11 @@ class TUSSRemove(TUSSExtract):
 
 class TUSSRemix(TussProcessor):
     """Separate, run a native pedalboard chain per stem, re-balance, sum with the residual.
+
+    It runs the plan `tuss-fx remix` would (tuss_fx.mix.plan): with plan "auto", a dialogue/music/
+    effects request on a model whose music/effects split is not trusted separates the dialogue alone
+    and plays the rest (mix - dialogue) as one "background", with gains_db["background"] and
+    stem_chains["background"] when given, else the power mean of the other stems' gains.
 
     Example: TUSSRemix(["speech", "sfxbg", "musicbg"],
                        stem_chains={"speech": Pedalboard([Compressor(threshold_db=-20)])},
@@ -130,10 +145,11 @@ class TUSSRemix(TussProcessor):
         stem_chains: Mapping[str, pedalboard.Pedalboard] | None = None,
         gains_db: Mapping[str, float] | None = None,
         master: pedalboard.Pedalboard | None = None,
+        plan: str = "auto",
         **kwargs,
     ) -> None:
         super().__init__(prompts, **kwargs)
-        known = set(source_names(prompts))
+        known = set(source_names(prompts)) | ({BACKGROUND} if SPEECH_PROMPT in prompts else set())
         for name in [*(stem_chains or {}), *(gains_db or {})]:
             if name not in known:
                 raise ValueError(f"no stem {name!r}; stems: {', '.join(sorted(known))}")
@@ -144,10 +160,28 @@ class TUSSRemix(TussProcessor):
         self.stem_chains = {name: _as_board(board) for name, board in (stem_chains or {}).items()}
         self.gains_db = dict(gains_db or {})
         self.master = None if master is None else _as_board(master)
+        self.plan = choose_plan(self._as_preset(plan), self.separator)
+        self.prompts = self.plan.preset.prompts
+        if self.plan.name == "dialogue" and len(self.prompts) < len(prompts):
+            dropped = sorted(set(self.stem_chains) - {SPEECH_PROMPT, BACKGROUND})
+            if dropped:
+                warnings.warn(f"the dialogue plan plays {', '.join(dropped)} inside one background: their "
+                              f"stem_chains do not apply (stem_chains['background'] would)", stacklevel=2)
+
+    def _as_preset(self, plan: str) -> Preset:
+        """The arguments as a preset, for choose_plan: gains only (the chains are native objects)."""
+        stems = {name: StemSettings(gain) for name, gain in self.gains_db.items() if name != BACKGROUND}
+        background = StemSettings(self.gains_db[BACKGROUND]) if BACKGROUND in self.gains_db else None
+        return Preset("TUSSRemix", tuple(self.prompts), "TUSSRemix", stems=stems, plan=plan, background=background)
 
     def _renderer(self, sample_rate: int, num_channels: int, buffer_size: int):
-        return RemixStream(stem_names(self.prompts), sample_rate, num_channels,
-                           self.stem_chains, self.gains_db, self.master, block_samples=buffer_size)
+        preset = self.plan.preset
+        return RemixStream(preset.stem_names, sample_rate, num_channels, self.stem_chains,
+                           {name: preset.stem(name).gain_db for name in preset.source_names}, self.master,
+                           block_samples=buffer_size, residual_name=preset.residual_name)
+
+    def _describe(self) -> str:
+        return f" {list(self.prompts)} ({self.plan.name} plan)"
 
 
 def _as_board(plugin: pedalboard.Plugin) -> pedalboard.Pedalboard:

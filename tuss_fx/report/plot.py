@@ -25,8 +25,15 @@ def render(numbers: dict, strips: dict[str, SpectrogramStrip], suffix: str) -> b
     title = html.escape(numbers["title"])
     picture = base64.b64encode(png).decode()
     return (f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{title}</title></head><body>\n"
-            f"<h1>{title}</h1>\n<img alt='loudness and spectrograms' src='data:image/png;base64,{picture}'>\n"
+            f"<h1>{title}</h1>\n{_plan_line(numbers)}"
+            f"<img alt='loudness and spectrograms' src='data:image/png;base64,{picture}'>\n"
             f"{_table(numbers)}\n</body></html>\n").encode()
+
+
+def _plan_line(numbers: dict) -> str:
+    """The remix plan that ran and why, as a paragraph (empty for a separation)."""
+    plan = numbers.get("plan")
+    return f"<p>{html.escape(plan['name'])} plan: {html.escape(plan['reason'])}</p>\n" if plan else ""
 
 
 def _rows(numbers: dict) -> list[tuple[str, dict]]:

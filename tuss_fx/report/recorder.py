@@ -50,11 +50,13 @@ class ReportRecorder:
     """Meters every signal of one programme as it streams past; `write` draws and saves the report."""
 
     def __init__(self, info: AudioInfo, sources: list[str], title: str, target_lufs: float | None,
-                 processed: bool, stem_state: str = "before") -> None:
+                 processed: bool, stem_state: str = "before", plan: dict | None = None) -> None:
         """sources: the stem names (and the residual where it is metered); processed: stems have an
         'after' (gain and chain) state besides the first one, which is named `stem_state` ("before":
-        as separated; "written": stem files read back)."""
+        as separated; "written": stem files read back); plan: the remix plan that ran and why
+        (tuss_fx.mix.plan.RemixPlan.as_dict), kept in the numbers."""
         self.info, self.title, self.target_lufs, self._stem_state = info, title, target_lufs, stem_state
+        self.plan = plan
         rate, channels, frames = info.sample_rate, info.num_channels, info.num_frames
         self.input = ProgrammeMeter(rate, channels, frames)
         dialogue = dialogue_stem(sources)
@@ -100,6 +102,7 @@ class ReportRecorder:
             "duration_seconds": self.info.duration_seconds,
             "hop_seconds": HOP_SECONDS,
             "target_lufs": self.target_lufs,
+            **({"plan": self.plan} if self.plan else {}),
             "signals": {"input": _signal(self.input), **({"output": _signal(output)} if output else {}),
                         "stems": stems},
             **({"dialogue_gate": gate} if gate else {}),

@@ -17,6 +17,7 @@ from tuss_fx.errors import CheckpointError
 from tuss_fx.media.audio_io import temp_beside
 from tuss_fx.model import ConfigError, TussConfig, TussModel
 from tuss_fx.separation.models import OFFICIAL_MODELS, installed
+from tuss_fx.separation.split import STEM_SPLIT_KEY, StemSplit, read_split
 
 # Official files hold the separator's state_dict under one of these prefixes (tried in order).
 # Module names already follow the official keys, so this prefix table is the whole key mapping.
@@ -92,22 +93,46 @@ def load_model(path_or_name: str | Path) -> TussModel:
 def recorded_dialogue_engine(path_or_name: str | Path) -> str | None:
     """The dialogue engine measured better for this model ("tuss" or "deepfilternet"), from the
     `dialogue_engine` record of its native JSON; None for official checkpoints or no record."""
-    path = resolve(path_or_name)
-    if path.is_dir():
-        path = _weights_in_folder(path)
-    config_path = path.with_suffix(".json")
-    if path.suffix != ".safetensors" or not config_path.exists():
-        return None
-    record = json.loads(config_path.read_text()).get(DIALOGUE_ENGINE_KEY)
+    record = _native_json(path_or_name).get(DIALOGUE_ENGINE_KEY)
     return record.get("choice") if isinstance(record, dict) else None
+
+
+def recorded_stem_split(path_or_name: str | Path) -> StemSplit:
+    """Whether this model's music/effects split is trusted, from the `stem_split` record of its native
+    JSON (tuss_fx.separation.split); official checkpoints count as able."""
+    path = weights_file(resolve(path_or_name))
+    return read_split(_native_json(path_or_name).get(STEM_SPLIT_KEY), official=path.suffix != ".safetensors")
 
 
 def record_dialogue_engine(weights: Path, record: dict[str, Any]) -> None:
     """Write `record` ({"choice": ..., what was measured}) into the native JSON beside `weights`."""
+    record_in_json(weights, DIALOGUE_ENGINE_KEY, record)
+
+
+def record_in_json(weights: Path, key: str, record: dict[str, Any]) -> None:
+    """Set `key` of the native JSON beside `weights` (a .safetensors file) to `record`, atomically.
+
+    Raises:
+        CheckpointError: not a native model (official checkpoints carry no JSON of ours).
+    """
     config_path = weights.with_suffix(".json")
+    if weights.suffix != ".safetensors" or not config_path.exists():
+        raise CheckpointError(weights, "only a tuss-fx .safetensors model with its .json can record a measurement")
     config = json.loads(config_path.read_text())
-    config[DIALOGUE_ENGINE_KEY] = record
+    config[key] = record
     _atomic(config_path, lambda tmp: Path(tmp).write_text(json.dumps(config, indent=1)))
+
+
+def weights_file(path: Path) -> Path:
+    """The weights of a resolved checkpoint: the file itself, or the one in its folder."""
+    return _weights_in_folder(path) if path.is_dir() else path
+
+
+def _native_json(path_or_name: str | Path) -> dict[str, Any]:
+    """The native JSON beside a .safetensors model; {} for official checkpoints."""
+    path = weights_file(resolve(path_or_name))
+    config_path = path.with_suffix(".json")
+    return json.loads(config_path.read_text()) if path.suffix == ".safetensors" and config_path.exists() else {}
 
 
 def save_native(model: TussModel, path: str | Path, metadata: dict[str, Any] | None = None) -> Path:

@@ -17,10 +17,11 @@ from tuss_fx.media.audio_io import check_finite
 from tuss_fx.media.resample import StreamResampler, resampled_length
 from tuss_fx.model import TussModel, UnknownPromptError
 from tuss_fx.model.prompts import check_prompts
-from tuss_fx.separation.checkpoint import load_model, recorded_dialogue_engine, resolve
+from tuss_fx.separation.checkpoint import load_model, recorded_dialogue_engine, recorded_stem_split, resolve
 from tuss_fx.separation.dialogue import SPEECH_PROMPT, DialoguePlan, DialogueSplit, check_model_rate, resolve_engine
 from tuss_fx.separation.forward import ModelRunner
 from tuss_fx.separation.prefetch import prefetched
+from tuss_fx.separation.split import StemSplit
 from tuss_fx.separation.stream import OverlapAdd, SampleQueue
 
 DEFAULT_OVERLAP = 0.25
@@ -91,6 +92,8 @@ class Separator:
     "deepfilternet" (DFN3 takes the dialogue, TUSS separates the rest); "auto" is what the
     model's JSON records as measured better, which from_pretrained reads; a bare model has no
     record, so "auto" is TUSS here. dialogue_atten_lim_db: most attenuation DFN3 may apply.
+    stem_split: whether the model's music/effects split is trusted (tuss_fx.separation.split), which
+    decides a remix's plan; from_pretrained reads the model's record, a bare model has none.
     """
 
     def __init__(
@@ -104,6 +107,7 @@ class Separator:
         batch_size: int | None = None,
         dialogue_engine: str = "auto",
         dialogue_atten_lim_db: float | None = None,
+        stem_split: StemSplit | None = None,
     ) -> None:
         tune_allocator()
         self.device = resolve_device(device)
@@ -116,6 +120,8 @@ class Separator:
         self.name = name
         self.dialogue_engine = resolve_engine(dialogue_engine, None)
         self.dialogue_atten_lim_db = dialogue_atten_lim_db
+        self.stem_split = stem_split or StemSplit(False, "a model given without its record; its music/effects "
+                                                         "split was never measured")
         self.dialogue_network = None
         if self.dialogue_engine == "deepfilternet":
             from tuss_fx.deepfilternet import load_network
@@ -135,7 +141,7 @@ class Separator:
         """
         engine = resolve_engine(dialogue_engine, recorded_dialogue_engine(path_or_name))
         return cls(load_model(path_or_name), device=device, name=str(resolve(path_or_name)),
-                   dialogue_engine=engine, **kwargs)
+                   dialogue_engine=engine, stem_split=recorded_stem_split(path_or_name), **kwargs)
 
     @property
     def prompts(self) -> tuple[str, ...]:
@@ -192,14 +198,16 @@ class Separator:
         num_frames: int,
         prompts: Sequence[str],
         progress: Progress | None = None,
+        channels: Sequence[int] | None = None,
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Separate a signal given as (C, n) blocks; yields (mixture (C, m), stems (P, C, m)) regions
         totalling num_frames: each stem region with the input samples it was separated from (for
-        the residual and the remix).
+        the residual and the remix). channels: the channels separated (default all); the others'
+        stems are silent, so they stay whole in the residual (an LFE, surrounds without dialogue).
 
         Memory is bounded by one segment plus one block, whatever num_frames is.
         """
-        stream = self.open_stream(prompts, sample_rate, num_channels, num_frames)
+        stream = self.open_stream(prompts, sample_rate, num_channels, num_frames, channels)
         done = 0
         for block in prefetched(blocks, PREFETCH_BLOCKS):  # reading and decoding overlap the model
             stems = stream.push(block)
@@ -211,11 +219,13 @@ class Separator:
         yield stream.mixture_for(stems), stems
 
     def open_stream(
-        self, prompts: Sequence[str], sample_rate: int, num_channels: int, num_frames: int | None = None
+        self, prompts: Sequence[str], sample_rate: int, num_channels: int, num_frames: int | None = None,
+        channels: Sequence[int] | None = None,
     ) -> SeparationStream:
-        """A push-based separation of one signal; num_frames None for live input of unknown length."""
+        """A push-based separation of one signal; num_frames None for live input of unknown length;
+        channels: those separated (default all; see separate_regions)."""
         self.check_prompts(prompts)
-        return SeparationStream(self, list(prompts), sample_rate, num_channels, num_frames)
+        return SeparationStream(self, list(prompts), sample_rate, num_channels, num_frames, channels)
 
     def dialogue_plan(self, prompts: Sequence[str]) -> DialoguePlan | None:
         """The DFN3 + TUSS cascade for these prompts, or None when TUSS serves them all."""
@@ -244,14 +254,21 @@ class SeparationStream:
 
     Resamples to the model rate, runs the dialogue engine's split when DFN3 serves speech, runs
     the overlap-add engine, resamples back. The stems returned add up to exactly the samples
-    pushed once finish() has run.
+    pushed once finish() has run. Only `channels` (default all) go through; the stems of the
+    others are silent.
     """
 
     def __init__(
-        self, separator: Separator, prompts: list[str], sample_rate: int, num_channels: int, num_frames: int | None
+        self, separator: Separator, prompts: list[str], sample_rate: int, num_channels: int, num_frames: int | None,
+        channels: Sequence[int] | None = None,
     ) -> None:
         model_rate = separator.sample_rate
         model_frames = None if num_frames is None else resampled_length(num_frames, sample_rate, model_rate)
+        self._all_channels = num_channels
+        self._channels = list(range(num_channels)) if channels is None else sorted(set(channels))
+        if not self._channels or not all(0 <= c < num_channels for c in self._channels):
+            raise ValueError(f"channels to separate must be some of 0..{num_channels - 1}, got {channels}")
+        num_channels = len(self._channels)  # from here on: the channels the engines see
         self._num_prompts, self._num_channels = len(prompts), num_channels
         self._to_model = StreamResampler(sample_rate, model_rate, num_channels, num_frames)
         self._from_model = StreamResampler(model_rate, sample_rate, len(prompts) * num_channels, model_frames, num_frames)
@@ -273,7 +290,7 @@ class SeparationStream:
             separator.segments_per_call(passes, num_channels, num_frames is not None),
         )
         self._pushed = self._emitted = 0
-        self._mixture = SampleQueue(num_channels)  # input waiting for its stems (residual, remix)
+        self._mixture = SampleQueue(self._all_channels)  # input waiting for its stems (residual, remix)
         # model-rate latency plus both resamplers' filter delays, at the caller's rate
         model_latency = (self._engine.latency_samples if self._engine else 0) + (
             DialogueSplit.latency_samples if self._split else 0)
@@ -285,6 +302,8 @@ class SeparationStream:
         """(C, n) -> (P, C, m), m >= 0."""
         self._pushed += block.shape[1]
         self._mixture.push(block)
+        if len(self._channels) != self._all_channels:
+            block = block[self._channels]
         regions = [self._from_model.push(self._flat(r)) for r in self._model_push(self._to_model.push(block))]
         return self._stems(regions)
 
@@ -331,4 +350,9 @@ class SeparationStream:
         empty = np.zeros((self._num_prompts * self._num_channels, 0), np.float32)
         flat = np.concatenate([empty, *regions], axis=1)[:, : self._pushed - self._emitted]
         self._emitted += flat.shape[1]
-        return flat.reshape(self._num_prompts, self._num_channels, flat.shape[1])  # (P·C, m) -> (P, C, m)
+        stems = flat.reshape(self._num_prompts, self._num_channels, flat.shape[1])  # (P·C, m) -> (P, C, m)
+        if self._num_channels == self._all_channels:
+            return stems
+        every = np.zeros((self._num_prompts, self._all_channels, flat.shape[1]), np.float32)
+        every[:, self._channels] = stems
+        return every
