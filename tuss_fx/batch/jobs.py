@@ -60,7 +60,7 @@ class BatchJob:
     dialogue_engine: str | None = None  # None: the preset's (remix), else auto
     dialogue_atten_lim_db: float | None = None
     plan: str | None = None  # remix: auto, stems or dialogue (tuss_fx.mix.plan); None: the preset's
-    engine_channels: str = "all"  # remix: the channels the separation engines get (tuss_fx.media.layout)
+    engine_channels: str = "front"  # remix: the channels the separation engines get (tuss_fx.media.layout)
 
     @property
     def template(self) -> str:

@@ -92,9 +92,10 @@ PLAN_OPTION = click.option(
          "no TUSS; auto: stems only where the model's music/effects split measured good on real material "
          "(its JSON records it; official checkpoints count as able) [default: the preset's, else auto].")
 ENGINE_CHANNELS_OPTION = click.option(
-    "--engine-channels", type=click.Choice(ENGINE_CHANNELS), default="all", show_default=True,
-    help="Channels of a 5.1/7.1 input the separation engines get: all but the LFE, the front three (L C R) "
-         "or the centre alone; the others (the LFE always) stay whole in the background.")
+    "--engine-channels", type=click.Choice(ENGINE_CHANNELS), default="front", show_default=True,
+    help="Channels of a 5.1/7.1 input the separation engines get: the front three (L C R), all but the LFE, "
+         "or the centre alone; the others (the LFE always) stay whole in the background. front measured best "
+         "on 5.1 scenes (README).")
 REPORT_OPTION = click.option(
     "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
     help="Also draw a report (.png, or .html with the picture inside) of loudness curves, true peaks and "

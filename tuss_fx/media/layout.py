@@ -28,9 +28,11 @@ VORBIS_ORDER = {3: ("FL", "FC", "FR"), 5: ("FL", "FC", "FR", "BL", "BR"), 6: ("F
 VORBIS_SUFFIXES = (".ogg", ".oga", ".opus")
 MAX_CHUNKS = 64  # chunks looked at before giving up on finding "fmt " (a sane file has it near the start)
 
-# which channels the separation engines get (remix --engine-channels): every one but the LFE, the
-# three front ones, or the centre alone; the others stay whole in the residual (the background)
-ENGINE_CHANNELS = ("all", "front", "center")
+# which channels the separation engines get (remix --engine-channels): the three front ones (the
+# default: dialogue lives there, and DFN3 finds false dialogue in surround beds; measured best by
+# benchmarks/remix_quality.py --surround), every one but the LFE, or the centre alone (loses the
+# dialogue a mix spreads into L and R); the others stay whole in the residual (the background)
+ENGINE_CHANNELS = ("front", "all", "center")
 
 
 def channel_layout(path: Path, num_channels: int, container_layout: Sequence[str] | None = None) -> tuple[str, ...]:

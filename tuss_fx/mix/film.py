@@ -32,7 +32,7 @@ def remix_film(
     progress: Progress | None = None,
     report_path: Path | None = None,
     plan: str | None = None,
-    engine_channels: str = "all",
+    engine_channels: str = "front",
 ) -> tuple[RemixReport, AudioEncoding]:
     """Remix audio track `audio_track` (1-based) of a film container into a copy of it at output_path.
 

@@ -151,7 +151,7 @@ def remix_file(
     report_path: Path | None = None,
     output_format: str | None = None,
     plan: str | None = None,
-    engine_channels: str = "all",
+    engine_channels: str = "front",
 ) -> RemixReport:
     """Remix one file per `preset`, streaming; all outputs appear together or not at all.
 
@@ -190,7 +190,7 @@ def remix_probed(
     progress: Progress | None = None,
     report_path: Path | None = None,
     output_format: str | None = None,
-    engine_channels: str = "all",
+    engine_channels: str = "front",
 ) -> RemixReport:
     """remix_file on an input probed already (film.remix_film: probing a film decodes its track), with
     its plan chosen (choose_plan)."""
