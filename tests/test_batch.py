@@ -1,6 +1,8 @@
 """tuss-fx batch: inputs, manifest, resume that trusts only verified outputs, workers, bad files."""
 
 import json
+import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +73,10 @@ def test_workers_give_the_outputs_of_one_process(inputs, tmp_path, parity_dir):
     two, lines = _batch(inputs, "-o", tmp_path / "two", "--separate", "--residual", "--workers", "2", "--json",
                         parity_dir=parity_dir)
     assert one.exit_code == two.exit_code == 0, two.output
-    assert {line["status"] for line in lines} == {"done"} and len({e["worker"] for e in _manifest(tmp_path / "two")}) == 2
+    # the work ran in worker processes (which of the two takes which file is a race: one may load its
+    # model first and take both, so the count of workers seen is not asserted)
+    workers = {e["worker"] for e in _manifest(tmp_path / "two")}
+    assert {line["status"] for line in lines} == {"done"} and f"{socket.gethostname()}:{os.getpid()}" not in workers
     names = sorted(p.relative_to(tmp_path / "one").as_posix() for p in (tmp_path / "one").rglob("*.wav"))
     assert names == ["a/musicbg.wav", "a/residual.wav", "a/sfxbg.wav", "a/speech.wav",
                      "b/musicbg.wav", "b/residual.wav", "b/sfxbg.wav", "b/speech.wav"]

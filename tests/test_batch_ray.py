@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from tests.conftest import noise
+from tests.conftest import noise, require
 
-pytest.importorskip("ray")
+require("ray", "ray (dev extra) runs the cluster these tests start")
 BIN = Path(sys.executable).parent
 # Ray's token authentication with a token of this test run for both ends: Ray turns token mode on
 # by itself once ~/.ray/auth_token exists (any earlier local ray.init writes one), and a head and a

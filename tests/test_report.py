@@ -55,8 +55,8 @@ def test_remix_report_numbers_match_the_files(run, scene, tmp_path):
     numbers = json.loads(report.with_suffix(".json").read_text())
     signals = numbers["signals"]
     assert numbers["target_lufs"] == -24.0 and numbers["title"] == "scene.wav remixed with dialogue-boost (stems plan)"
-    # the parity fixture is an official checkpoint, which counts as able to split music from effects
-    assert numbers["plan"]["name"] == "stems" and "official" in numbers["plan"]["reason"]
+    # the parity fixture is an official checkpoint: TUSS serves the dialogue and makes every stem
+    assert numbers["plan"]["name"] == "stems" and "TUSS serves the dialogue" in numbers["plan"]["reason"]
     assert signals["input"]["integrated_lufs"] == pytest.approx(_lufs(scene), abs=0.006)
     assert signals["output"]["integrated_lufs"] == pytest.approx(_lufs(out), abs=0.006)
     assert signals["output"]["true_peak_dbtp"] == pytest.approx(_true_peak(out), abs=0.006)

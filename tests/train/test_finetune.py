@@ -143,8 +143,14 @@ def test_finetune_scores_exports_and_records_its_origin(stems_dir, tmp_path, par
     scored = engine["speech si_snri_db"]
     assert engine["choice"] == max(scored, key=scored.get) == "deepfilternet"  # the random-weight start can't win
     assert "dialogue engine: deepfilternet" in result.output
+    # the music/effects split is re-measured on the same held-out stems: remix plans read it
+    split = json.loads(out.with_suffix(".json").read_text())["stem_split"]
+    best = next(e for e in scores["evaluations"] if e["step"] == scores["best_step"])["scores"]
+    assert split["si_snri_db"] == {p: best[p]["si_snri"] for p in ("sfxbg", "musicbg")}
+    assert split["trusted"] == (min(split["si_snri_db"].values()) >= split["threshold_db"])
+    assert "music/effects split:" in result.output
     separator = Separator.from_pretrained(out)
-    assert separator.dialogue_engine == "deepfilternet"
+    assert separator.dialogue_engine == "deepfilternet" and separator.stem_split.trusted == split["trusted"]
     stems = separator.separate(np.zeros((2, 9000), np.float32) + 0.01, 48000, ["speech", "sfxbg", "musicbg"])
     assert stems.shape == (3, 2, 9000)
     again = _invoke("finetune", stems_dir, "-o", out, "--checkpoint", parity_dir, *FAST)

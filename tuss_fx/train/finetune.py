@@ -20,7 +20,8 @@ import torch
 from tuss_fx.errors import TussFxError
 from tuss_fx.media.audio_io import temp_beside
 from tuss_fx.model import TussModel
-from tuss_fx.separation.checkpoint import load_model, record_dialogue_engine, save_native, weights_digest
+from tuss_fx.separation.checkpoint import load_model, record_dialogue_engine, record_in_json, save_native, weights_digest
+from tuss_fx.separation.split import SPLIT_PROMPTS, STEM_SPLIT_KEY, read_split, split_record
 from tuss_fx.train.distributed import Placement
 from tuss_fx.train.evaluate import dialogue_engine_record, evaluate, evaluate_deepfilternet
 from tuss_fx.train.loop import StepReport, TrainSettings, train
@@ -144,11 +145,23 @@ def finetune(
             log(f"dialogue engine: {record['choice']} (held-out speech SI-SNRi: TUSS "
                 f"{record['speech si_snri_db']['tuss']:+.2f} dB, DeepFilterNet3 "
                 f"{record['speech si_snri_db']['deepfilternet']:+.2f} dB)")
+        _record_split(exported, best["scores"], f"{len(held)} held-out track(s) of the fine-tuning stems", log)
         result = FinetuneResult(run["start"], best, step, exported, identity["heldout_tracks"])
     _write_json(output.with_suffix(".heldout.json"),
                 {"start": run["start"], "evaluations": run["evaluations"], "best_step": best and best["step"],
                  "exported": str(result.exported) if result.exported else None, **identity})
     return result
+
+
+def _record_split(exported: Path, scores: Scores, measured_on: str, log: Callable[[str], None]) -> None:
+    """Re-measure the music/effects split on the held-out stems (remix plans read it); a show without
+    both stems leaves the model unmeasured, so its presets keep to the dialogue plan."""
+    if not all(prompt in scores for prompt in SPLIT_PROMPTS):
+        return
+    record = split_record({prompt: scores[prompt]["si_snri"] for prompt in SPLIT_PROMPTS}, measured_on)
+    record_in_json(exported, STEM_SPLIT_KEY, record)
+    log(f"music/effects split: {'trusted' if record['trusted'] else 'not trusted'} "
+        f"({read_split(record, official=False).reason})")
 
 
 def _record(run: dict, step: int, scores: Scores, model: TussModel, work_dir: Path) -> None:
