@@ -7,6 +7,7 @@ Rows, on --seconds of 48 kHz stereo (a real reading over real strings, looped):
   separate -p speech -p sfxbg -p musicbg --dialogue-engine tuss (TUSS makes every stem; the gate's yardstick)
   remix --preset dialogue-boost (the default: its plan as chosen for the shipped model)
   remix --preset dialogue-boost --plan stems (every stem separated, as today's main did)
+  remix --preset dialogue-ride (the dialogue ride: a measuring pass, then the ridden remix)
 and on --surround-seconds of 5.1 (the same scene panned as a film mix, LFE included):
   remix --preset dialogue-boost (default plan, the engines on the front channels)
   remix --preset dialogue-boost --plan stems --engine-channels all
@@ -71,6 +72,8 @@ def main() -> None:
              timed(["remix", stereo, "--preset", "dialogue-boost", "-o", out], args.repeats)),
             ("stereo", "remix dialogue-boost --plan stems",
              timed(["remix", stereo, "--preset", "dialogue-boost", "--plan", "stems", "-o", out], args.repeats)),
+            ("stereo", "remix dialogue-ride (two passes, no TUSS)",
+             timed(["remix", stereo, "--preset", "dialogue-ride", "-o", out], args.repeats)),
             ("5.1", "remix dialogue-boost (default plan, front channels)",
              timed(["remix", surround, "--preset", "dialogue-boost", "-o", out], args.repeats)),
             ("5.1", "remix dialogue-boost --plan stems --engine-channels all",

@@ -152,7 +152,11 @@ def _format_lufs(value: float) -> str:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a preset value, e.g. --set stems.speech.gain_db=8 (repeatable).")
 @click.option("--automation", type=INPUT_FILE, default=None,
-              help="MIDI file whose CC7 lanes ride the stem faders (channel n = stem n, see docs).")
+              help="MIDI file whose CC7 lanes ride the stem faders (channel n = stem n, see docs); replaces a "
+                   "preset's ride.")
+@click.option("--write-automation", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the fader lanes this remix ran (a ride, --automation, or each stem's static gain) "
+                   "as a MIDI file in the format --automation reads, for a DAW to edit and feed back.")
 @click.option("--target-lufs", type=float, default=None, help="Loudness target overriding the preset's.")
 @click.option("--spec", type=click.Choice(list(SPECS)), default=None,
               help="Normalise to a delivery spec instead of the preset's target: its loudness (dialogue-gated "
@@ -171,8 +175,9 @@ def _format_lufs(value: float) -> str:
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @model_options
-def remix(input_path, preset, output, file_format, overrides, automation, target_lufs, spec, stems_dir, plan,
-          engine_channels, audio_track, audio_codec, drop_other_audio, report_path, overwrite, quiet, **model) -> None:
+def remix(input_path, preset, output, file_format, overrides, automation, write_automation, target_lufs, spec,
+          stems_dir, plan, engine_channels, audio_track, audio_codec, drop_other_audio, report_path, overwrite, quiet,
+          **model) -> None:
     """Separate INPUT, process and re-balance its stems per a preset, normalise loudness, write it.
 
     INPUT may be a film container: its audio track is remixed, and a film output is a copy of
@@ -202,19 +207,24 @@ def remix(input_path, preset, output, file_format, overrides, automation, target
         if muxer_for(output):
             report, encoding = remix_film(separator, chosen, input_path, output, audio_track or 1, audio_codec,
                                           drop_other_audio, lanes, stems_dir, overwrite, progress, report_path,
-                                          plan, engine_channels)
+                                          plan, engine_channels, write_automation)
         else:
             report = remix_file(separator, chosen, input_path, output, lanes, stems_dir,
                                 file_format or "wav", overwrite, progress, audio_track, report_path,
-                                file_format or format_for(output), plan, engine_channels)
+                                file_format or format_for(output), plan, engine_channels, write_automation)
     click.echo(str(report.output))
-    for path in report.stems.values():
+    for path in [*report.stems.values(), *([write_automation] if write_automation else [])]:
         click.echo(str(path))
     if report_path:
         click.echo(str(report_path))
     if muxer_for(output):
         click.echo(f"audio track {audio_track or 1} replaced: {encoding.describe()}", err=True)
     click.echo(report.plan.describe(), err=True)
+    if report.ride:
+        ride = report.ride
+        click.echo(f"dialogue ride: {ride['clear_before']:.0%} of {ride['dialogue_windows']} dialogue windows within 1 dB "
+                   f"of {ride['target_lu']:g} LU before, {ride['clear_after']:.0%} after; background down up to "
+                   f"{ride['max_reduction_db']:.1f} dB, ridden {ride['ridden_share']:.0%} of the time", err=True)
     click.echo(f"input loudness:  {_format_lufs(report.input_lufs)}", err=True)
     click.echo(f"output loudness: {_format_lufs(report.output_lufs)} (normalisation gain "
                f"{report.loudness_gain_db:+.1f} dB{', peak-limited' if report.limited else ''})", err=True)

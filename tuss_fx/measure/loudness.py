@@ -161,8 +161,8 @@ def dialogue_gated_loudness(programme: LoudnessMeter, dialogue: LoudnessMeter) -
     The selected programme blocks then go through BS.1770's gates (-70 LUFS, -10 LU).
     """
     hops = round(BLOCK_SECONDS / (programme.hop_samples / programme.sample_rate))
-    program_ms = _block_mean_squares(programme, hops)
-    dialogue_ms = _block_mean_squares(dialogue, hops)
+    program_ms = block_mean_squares(programme, hops)
+    dialogue_ms = block_mean_squares(dialogue, hops)
     count = min(len(program_ms), len(dialogue_ms))
     program_ms, dialogue_ms = program_ms[:count], dialogue_ms[:count]
     with np.errstate(divide="ignore"):
@@ -176,7 +176,7 @@ def dialogue_gated_loudness(programme: LoudnessMeter, dialogue: LoudnessMeter) -
     return DialogueGate(lufs, share, np.arange(count) + hops, speaking)
 
 
-def _block_mean_squares(meter: LoudnessMeter, hops: int) -> np.ndarray:
+def block_mean_squares(meter: LoudnessMeter, hops: int) -> np.ndarray:
     """Channel-weighted mean square of every `hops`-hop block, one block per hop."""
     energies = np.asarray(meter._hop_energies)
     return np.maximum(energies[hops:] - energies[:-hops], 0.0) / (hops * meter.hop_samples)

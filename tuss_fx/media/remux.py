@@ -121,6 +121,18 @@ def source_timecode(container) -> str | None:
     return container.metadata.get(TIMECODE_TAG)
 
 
+def film_timecode(path: Path) -> tuple[str, Fraction] | None:
+    """(start timecode, picture rate) of a film with both, else None (unreadable films too)."""
+    try:
+        with av.open(str(path)) as container:
+            timecode = source_timecode(container)
+            video = next(iter(container.streams.video), None)
+            rate = video.average_rate or video.guessed_rate if video is not None else None
+            return (timecode, Fraction(rate)) if timecode and rate else None
+    except (av.FFmpegError, OSError):
+        return None
+
+
 def _is_timecode_track(stream) -> bool:
     """A QuickTime/MP4 tmcd track: the muxer re-creates it from the timecode tag, not from packets."""
     return stream.type == "data" and (TIMECODE_TAG in stream.metadata

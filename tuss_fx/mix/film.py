@@ -33,12 +33,13 @@ def remix_film(
     report_path: Path | None = None,
     plan: str | None = None,
     engine_channels: str = "front",
+    write_automation: Path | None = None,
 ) -> tuple[RemixReport, AudioEncoding]:
     """Remix audio track `audio_track` (1-based) of a film container into a copy of it at output_path.
 
     Everything that can refuse (the muxer, the codec, existing outputs) is checked before the
     separation starts. The remix goes to a float WAV beside the output first, then into the copy.
-    plan and engine_channels as for remix.remix_file.
+    plan, engine_channels and write_automation as for remix.remix_file.
 
     Raises:
         AudioReadError / AudioWriteError: bad input, output or stream; PresetError: a prompt the model
@@ -47,7 +48,7 @@ def remix_film(
     chosen = choose_plan(preset, separator, plan, automation.lanes if automation else ())
     info = probe(input_path, audio_track)
     stem_paths = [stems_dir / f"{name}.wav" for name in chosen.preset.source_names] if stems_dir else []
-    check_targets([output_path, *stem_paths], overwrite)
+    check_targets([output_path, *stem_paths, *([write_automation] if write_automation else [])], overwrite)
     if report_path:
         check_report_target(report_path, overwrite)
     plan = plan_remux(info, output_path, audio_codec, drop_other_audio)
@@ -60,7 +61,7 @@ def remix_film(
         report = remix_probed(separator, chosen, info, scratch, automation, stems_dir, "wav", True,
                               progress and (lambda done, _: progress(done, total)), report_path,
                               output_format="wav32f",  # float: the film's encoder quantises once
-                              engine_channels=engine_channels)
+                              engine_channels=engine_channels, write_automation=write_automation)
         replace_audio_track(plan, replace(probe(scratch), start_seconds=info.start_seconds), copying)
     finally:
         scratch.unlink(missing_ok=True)

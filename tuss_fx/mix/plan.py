@@ -39,6 +39,16 @@ class RemixPlan:
     name: str
     reason: str
     preset: Preset
+    channels: tuple[str, ...] = ()  # the preset's own sources in order: MIDI automation's channels 1, 2, ...
+
+    def __post_init__(self) -> None:
+        if not self.channels:
+            object.__setattr__(self, "channels", tuple(self.preset.source_names))
+
+    def lane_name(self, source: str) -> str:
+        """The automation lane (a name of `channels`) that rides `source` of the preset as it runs:
+        the dialogue plan's background rides on the residual's channel."""
+        return RESIDUAL if source == self.preset.residual_name else source
 
     def describe(self) -> str:
         return f"{self.name} plan: {self.reason}"
@@ -67,7 +77,7 @@ def choose_plan(preset: Preset, separator: Separator, requested: str | None = No
         return RemixPlan("dialogue", "the preset asks for the dialogue alone", preset)
     if requested == "stems" or (requested == "auto" and needs_stems):
         return RemixPlan("stems", needs_stems or "asked for (plan stems)", preset)
-    ridden = sorted(set(automated) - {SPEECH_PROMPT})
+    ridden = sorted(set(automated) - {SPEECH_PROMPT, RESIDUAL})  # the residual's lane rides the background
     if requested == "dialogue":
         if needs_stems:
             raise PresetError(preset.source, f"the dialogue plan cannot serve this preset: {needs_stems}")
@@ -128,4 +138,4 @@ def _dialogue_plan(preset: Preset, why: str) -> RemixPlan:
     collapsed = replace(preset, prompts=(SPEECH_PROMPT,),
                         stems={SPEECH_PROMPT: preset.stem(SPEECH_PROMPT), BACKGROUND: background},
                         residual_name=BACKGROUND, background=None)
-    return RemixPlan("dialogue", f"{why}; {what}", collapsed)
+    return RemixPlan("dialogue", f"{why}; {what}", collapsed, tuple(preset.source_names))

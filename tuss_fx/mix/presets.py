@@ -6,7 +6,7 @@ import copy
 import math
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -15,11 +15,13 @@ import pedalboard
 
 from tuss_fx.errors import TussFxError
 from tuss_fx.mix.effects import build_plugin, effect_names
+from tuss_fx.mix.ride import RideSettings
 from tuss_fx.separation.dialogue import ENGINES
 from tuss_fx.separation.separator import RESIDUAL, source_names, stem_names
 
 DEFAULT_CEILING_DB = -1.0
-_TOP_KEYS = {"name", "description", "prompts", "dialogue_engine", "plan", "stems", "background", "master"}
+_TOP_KEYS = {"name", "description", "prompts", "dialogue_engine", "plan", "stems", "background", "ride", "master"}
+_RIDE_KEYS = {field.name for field in fields(RideSettings)}
 _STEM_KEYS = {"gain_db", "chain"}
 _MASTER_KEYS = {"chain", "target_lufs", "ceiling_db", "loudness_gate"}
 # what master.target_lufs is measured on: the whole programme (BS.1770), or its dialogue (dialogue-gated)
@@ -71,6 +73,7 @@ class Preset:
     # None: a gain derived from the stems' (tuss_fx.mix.plan.background_settings)
     background: StemSettings | None = None
     residual_name: str = RESIDUAL  # what the last source (mixture - Σ stems) is called in files and reports
+    ride: RideSettings | None = None  # [ride]: the background ridden under buried dialogue (tuss_fx.mix.ride)
 
     @property
     def stem_names(self) -> list[str]:
@@ -210,12 +213,29 @@ def parse_preset(raw: dict[str, Any], source: str) -> Preset:
         raise fail("master.loudness_gate", f"{gate!r} is not one of {', '.join(LOUDNESS_GATES)}")
     if gate == "dialogue" and "speech" not in prompts:
         raise fail("master.loudness_gate", "dialogue gating needs a speech prompt to find the dialogue")
+    ride = _ride(raw.get("ride"), prompts, fail)
     ceiling = _number(master.get("ceiling_db", DEFAULT_CEILING_DB), "master.ceiling_db", fail)
     if not -20.0 <= ceiling <= 0.0:
         raise fail("master.ceiling_db", f"{ceiling} is outside -20..0 dBFS")
     return Preset(name, tuple(prompts), source, description, stems,
                   _chain(master.get("chain", []), "master.chain", fail), target, ceiling, engine, gate, plan,
-                  background)
+                  background, ride=ride)
+
+
+def _ride(table: Any, prompts: list[str], fail) -> RideSettings | None:
+    """A [ride] table: RideSettings' fields, numbers, checked together."""
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise fail("ride", "must be a table")
+    if "speech" not in prompts:
+        raise fail("ride", "a ride lowers the background under the dialogue; this preset has no speech prompt")
+    _no_unknown_keys(table, _RIDE_KEYS, "ride", fail)
+    ride = RideSettings(**{key: _number(value, f"ride.{key}", fail) for key, value in table.items()})
+    problem = ride.check()
+    if problem:
+        raise fail("ride", problem)
+    return ride
 
 
 def _stem_settings(settings: Any, key: str, fail) -> StemSettings:

@@ -20,13 +20,15 @@ from tuss_fx.errors import AudioWriteError, TussFxError
 from tuss_fx.measure.loudness import LoudnessMeter, dialogue_gated_loudness
 from tuss_fx.measure.meters import HOP_SECONDS as GATE_HOP_SECONDS
 from tuss_fx.media.audio_io import (AtomicWriter, AudioInfo, WriterGroup, check_targets, concrete_format,
-                                    file_extension, format_for, probe, read_blocks)
+                                    file_extension, format_for, probe, read_blocks, temp_beside)
 from tuss_fx.media.bwf import BroadcastOutput, broadcast_output
-from tuss_fx.mix.automation import GainAutomation
 from tuss_fx.media.layout import engine_channels as separated_channels
+from tuss_fx.mix.automation import GainAutomation, lanes_to_midi
 from tuss_fx.mix.effects import DEFAULT_BUFFER_SIZE, ChainStream
 from tuss_fx.mix.plan import RemixPlan, choose_plan
 from tuss_fx.mix.presets import Preset
+from tuss_fx.mix.ride import GRID_SECONDS as RIDE_GRID_SECONDS
+from tuss_fx.mix.ride_pass import RidePass
 from tuss_fx.report.recorder import ReportRecorder, check_report_target, programme_name
 from tuss_fx.separation.separator import RESIDUAL, Progress, Separator
 from tuss_fx.separation.stream import SampleQueue
@@ -135,6 +137,7 @@ class RemixReport:
     gains: dict[str, str]
     stems: dict[str, Path]
     plan: RemixPlan
+    ride: dict | None = None  # RidePass.summary(): the DBR before and after the ride
 
 
 def remix_file(
@@ -152,6 +155,7 @@ def remix_file(
     output_format: str | None = None,
     plan: str | None = None,
     engine_channels: str = "front",
+    write_automation: Path | None = None,
 ) -> RemixReport:
     """Remix one file per `preset`, streaming; all outputs appear together or not at all.
 
@@ -167,6 +171,10 @@ def remix_file(
     plan: "auto" (what the model measurably does), "stems" or "dialogue" (tuss_fx.mix.plan); None:
     the preset's. engine_channels: which channels the separation engines get (media.layout:
     "all" but the LFE, "front" or "center"); the rest stays whole in the residual or background.
+    A preset with a [ride] (tuss_fx.mix.ride) separates in a first pass, measures where the dialogue
+    is buried and rides the background in the second; given `automation` replaces the ride.
+    write_automation: a MIDI file of the fader lanes the remix ran (the ride's, the automation's, or
+    each source's static gain), in the channel order `automation` reads.
 
     Raises:
         PresetError: a prompt the model lacks, or a plan that cannot serve the preset.
@@ -175,7 +183,8 @@ def remix_file(
     """
     chosen = choose_plan(preset, separator, plan, automation.lanes if automation else ())
     return remix_probed(separator, chosen, probe(input_path, audio_track), output_path, automation, stems_dir,
-                        file_format, overwrite, progress, report_path, output_format, engine_channels)
+                        file_format, overwrite, progress, report_path, output_format, engine_channels,
+                        write_automation)
 
 
 def remix_probed(
@@ -191,10 +200,12 @@ def remix_probed(
     report_path: Path | None = None,
     output_format: str | None = None,
     engine_channels: str = "front",
+    write_automation: Path | None = None,
 ) -> RemixReport:
     """remix_file on an input probed already (film.remix_film: probing a film decodes its track), with
     its plan chosen (choose_plan)."""
     preset = plan.preset
+    automation = _lanes_as_run(automation, plan)
     preset.check_prompts(separator.prompts)
     channels = separated_channels(info.channel_layout, engine_channels) if info.channel_layout else None
     stem_format = concrete_format(file_format, info.pcm_bits)
@@ -204,7 +215,7 @@ def remix_probed(
                                            f"{format_for(output_path)} format")
     stem_paths = {name: stems_dir / f"{name}.{file_extension(stem_format)}" for name in preset.source_names} \
         if stems_dir else {}
-    check_targets([output_path, *stem_paths.values()], overwrite)
+    check_targets([output_path, *stem_paths.values(), *([write_automation] if write_automation else [])], overwrite)
     if report_path:
         check_report_target(report_path, overwrite)
     try:
@@ -220,12 +231,19 @@ def remix_probed(
                               preset.target_lufs, processed=True, plan=plan.as_dict()) if report_path else None
     broadcast = broadcast_output(info, f"remix {preset.name} ({separator.name}, speech by {separator.dialogue_engine})")
     scratch = AtomicWriter(output_path, info.sample_rate, info.num_channels, "wav32f")  # float pre-master mix
+    regions = separator.separate_regions(read_blocks(info), info.sample_rate, info.num_channels, info.num_frames,
+                                         preset.prompts, progress, channels)
+    ride = RidePass(preset, info, output_path) if preset.ride and automation is None else None
     try:
         with WriterGroup(stem_paths, info.sample_rate, info.num_channels, stem_format, broadcast) as stem_writers:
+            if ride:
+                ride.drain(regions)
+                automation, regions = ride.automation(), ride.regions()
+                if recorder:
+                    recorder.ride_db = ride.curve_db[:: round(GATE_HOP_SECONDS / RIDE_GRID_SECONDS)]
             mixer = RemixStream.from_preset(preset, info.sample_rate, info.num_channels, automation,
                                             _stem_sink(stem_writers, recorder, dialogue))
-            for mixture, stems in separator.separate_regions(read_blocks(info), info.sample_rate, info.num_channels,
-                                                             info.num_frames, preset.prompts, progress, channels):
+            for mixture, stems in regions:
                 input_meter.push(mixture)
                 if recorder:
                     recorder.push_input(mixture, stems)
@@ -234,13 +252,46 @@ def remix_probed(
             measured = dialogue_gated_loudness(mix_meter, dialogue[1]).lufs if dialogue else _lufs(mix_meter)
             gain_db, limited, output_lufs = _finish_output(scratch, preset, mix_meter, measured, output_path,
                                                            out_format, broadcast, recorder and recorder.push_output)
+            if write_automation:
+                _write_lanes(write_automation, plan, automation, info.duration_seconds)
     except BaseException:
         scratch.abort()
         raise
+    finally:
+        if ride:
+            ride.close()
     if recorder:
         recorder.write(report_path)
     return RemixReport(output_path, _lufs(input_meter), output_lufs, gain_db, limited,
-                       {name: mixer.gain_description(name) for name in mixer.sources}, stem_paths, plan)
+                       {name: mixer.gain_description(name) for name in mixer.sources}, stem_paths, plan,
+                       ride.summary() if ride else None)
+
+
+def _lanes_as_run(automation: GainAutomation | None, plan: RemixPlan) -> GainAutomation | None:
+    """Automation read in the preset's channel order, with each lane under the name of the source it
+    rides in the plan that runs (the residual's lane rides the dialogue plan's background)."""
+    if automation is None:
+        return None
+    names = {plan.lane_name(source): source for source in plan.preset.source_names}
+    return GainAutomation({names[lane]: events for lane, events in automation.lanes.items() if lane in names},
+                          automation.source)
+
+
+def _write_lanes(path: Path, plan: RemixPlan, automation: GainAutomation | None, duration_seconds: float) -> None:
+    """The fader lanes the remix ran, as MIDI in the preset's channel order, written atomically."""
+    lanes = {}
+    for source in plan.preset.source_names:
+        gain = plan.preset.stem(source).gain_db
+        events = automation.lanes.get(source) if automation else None
+        lanes[plan.lane_name(source)] = events or [(0.0, gain), (duration_seconds, gain)]
+    midi = lanes_to_midi(plan.channels, lanes, duration_seconds)
+    tmp = temp_beside(path)
+    try:
+        midi.save(str(tmp))
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _dialogue_meter(preset: Preset, info: AudioInfo) -> tuple[str, LoudnessMeter]:

@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tuss_fx.errors import TussFxError
 from tuss_fx.media.audio_io import AudioInfo, read_blocks
+
+if TYPE_CHECKING:
+    from tuss_fx.measure.dbr import DialogueClarity
+    from tuss_fx.media.timecode import ProgrammeClock
 
 
 @dataclass(frozen=True)
@@ -48,9 +53,32 @@ class DeliveryLoudness:
     true_peak_dbtp: float
     max_momentary_lufs: float | None
     max_short_term_lufs: float | None
+    clarity: "DialogueClarity | None" = None  # dialogue-to-background ratio over time (measure.dbr)
 
-    def as_dict(self) -> dict:
-        return {key: (None if isinstance(v, float) and not math.isfinite(v) else v) for key, v in asdict(self).items()}
+    def as_dict(self, clock: "ProgrammeClock | None" = None) -> dict:
+        """JSON-ready numbers (non-finite as null); the DBR summary with its worst regions, positions
+        in seconds and, with `clock`, as the programme's timecode."""
+        numbers = {key: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                   for key, v in asdict(self).items() if key != "clarity"}
+        if self.clarity is not None:
+            numbers["dialogue_to_background"] = clarity_summary(self.clarity, clock)
+        return numbers
+
+
+def clarity_summary(clarity: "DialogueClarity", clock: "ProgrammeClock | None" = None) -> dict:
+    """The DBR numbers a report or `tuss-fx loudness --json` gives: threshold, share of dialogue time
+    under it, median over dialogue, and the worst buried regions."""
+    def region(found) -> dict:
+        row = {"start_seconds": found.start_seconds, "end_seconds": found.end_seconds,
+               "worst_dbr_lu": round(found.worst_dbr_lu, 2) if math.isfinite(found.worst_dbr_lu) else None,
+               "deficit_lu_seconds": round(found.deficit_lu_seconds, 2)}
+        if clock is not None:
+            row.update(start=clock.label(found.start_seconds), end=clock.label(found.end_seconds))
+        return row
+
+    return {"threshold_lu": clarity.threshold_lu, "buried_share": round(clarity.buried_share, 4),
+            "median_dbr_lu": None if clarity.median_dbr_lu is None else round(clarity.median_dbr_lu, 2),
+            "worst_regions": [region(found) for found in clarity.worst_regions()]}
 
 
 @dataclass(frozen=True)
@@ -79,14 +107,16 @@ def check(spec: DeliverySpec, measured: DeliveryLoudness) -> SpecResult:
     return SpecResult(spec, lufs, loudness_ok and peak_ok, loudness_ok, peak_ok)
 
 
-def measure(info: AudioInfo, dialogue_blocks=None, dialogue_rate: int | None = None,
-            engine: "DialogueTracker | None" = None) -> DeliveryLoudness:
-    """Meter `info` in one pass. Dialogue from `dialogue_blocks` (a dialogue stem's (C, n) blocks at
-    `dialogue_rate`), else from `engine` (DFN3 following the programme), else none.
+def measure(info: AudioInfo, dialogue: "DialogueSource | None" = None,
+            threshold_lu: float | None = None) -> DeliveryLoudness:
+    """Meter `info` in one pass. With `dialogue` (a stem, or DFN3 following the programme): the
+    dialogue-gated loudness and the dialogue-to-background ratio over time against threshold_lu
+    (default measure.dbr.DEFAULT_TARGET_DBR_LU).
 
     Raises:
         TussFxError: a channel layout BS.1770 does not define here.
     """
+    from tuss_fx.measure.dbr import DEFAULT_TARGET_DBR_LU, dialogue_clarity
     from tuss_fx.measure.loudness import LoudnessMeter, dialogue_gated_loudness
     from tuss_fx.measure.meters import HOP_SECONDS, ProgrammeMeter
 
@@ -94,28 +124,59 @@ def measure(info: AudioInfo, dialogue_blocks=None, dialogue_rate: int | None = N
         programme = ProgrammeMeter(info.sample_rate, info.num_channels)
     except ValueError as exc:
         raise TussFxError(info.path, str(exc)) from None
-    dialogue_meter = None
-    if dialogue_blocks is not None:
-        dialogue_meter = LoudnessMeter(dialogue_rate, info.num_channels, HOP_SECONDS)
-        for block in dialogue_blocks:
-            dialogue_meter.push(block)
-    elif engine is not None:
-        dialogue_meter = LoudnessMeter(engine.sample_rate, info.num_channels, HOP_SECONDS)
+    meters = [LoudnessMeter(dialogue.sample_rate, info.num_channels, HOP_SECONDS) for _ in range(2)] \
+        if dialogue else []
+
+    def meter(pairs) -> None:  # (dialogue, the programme at the dialogue's rate) -> dialogue, background
+        for spoken, mixture in pairs:
+            meters[0].push(spoken)
+            meters[1].push(mixture - spoken)
+
     for block in read_blocks(info):
         programme.push(block)
-        if engine is not None:
-            dialogue_meter.push(engine.push(block))
+        if dialogue:
+            meter(dialogue.push(block))
     programme.finish()
-    if engine is not None:
-        dialogue_meter.push(engine.finish())
+    if dialogue:
+        meter(dialogue.finish())
     summary = programme.summary()
-    gate = dialogue_gated_loudness(programme.loudness, dialogue_meter) if dialogue_meter else None
+    gate = dialogue_gated_loudness(programme.loudness, meters[0]) if dialogue else None
+    clarity = dialogue_clarity(programme.loudness, *meters, threshold_lu or DEFAULT_TARGET_DBR_LU) if dialogue \
+        else None
     return DeliveryLoudness(summary["integrated_lufs"], gate.lufs if gate else None, gate.share if gate else None,
                             summary["loudness_range_lu"], summary["true_peak_dbtp"], summary["max_momentary_lufs"],
-                            summary["max_short_term_lufs"])
+                            summary["max_short_term_lufs"], clarity)
 
 
-class DialogueTracker:
+class DialogueSource:
+    """The dialogue of a programme pushed block by block: (dialogue, programme) pairs back, aligned,
+    both at `sample_rate`."""
+
+    sample_rate: int
+
+    def push(self, block: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        raise NotImplementedError
+
+    def finish(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        return []
+
+
+class _Aligned:
+    """A FIFO of (C, n) samples, popped in counts."""
+
+    def __init__(self) -> None:
+        self._blocks: list[np.ndarray] = []
+
+    def push(self, block: np.ndarray) -> None:
+        self._blocks.append(block)
+
+    def pop(self, count: int) -> np.ndarray:
+        joined = np.concatenate(self._blocks, axis=1)
+        self._blocks = [joined[:, count:]]
+        return joined[:, :count]
+
+
+class DialogueTracker(DialogueSource):
     """DeepFilterNet3 following a programme block by block: its dialogue at 48 kHz, aligned."""
 
     sample_rate = 48000
@@ -126,10 +187,45 @@ class DialogueTracker:
 
         self._resampler = StreamResampler(sample_rate, self.sample_rate, num_channels, num_frames)
         self._stream = DeepFilterNet3Stream(load_network(device=device), num_channels)
+        self._programme = _Aligned()
 
-    def push(self, block: np.ndarray) -> np.ndarray:
-        return self._stream.push(self._resampler.push(block))
+    def push(self, block: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        return self._paired(self._resampler.push(block))
 
-    def finish(self) -> np.ndarray:
-        tail = self._stream.push(self._resampler.finish())
-        return np.concatenate([tail, self._stream.finish()], axis=1)
+    def finish(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        pairs = self._paired(self._resampler.finish())
+        tail = self._stream.finish()
+        return pairs + [(tail, self._programme.pop(tail.shape[1]))]
+
+    def _paired(self, resampled: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        self._programme.push(resampled)
+        spoken = self._stream.push(resampled)
+        return [(spoken, self._programme.pop(spoken.shape[1]))]
+
+
+class DialogueStem(DialogueSource):
+    """A dialogue stem the user has, read in step with the programme (same rate, channels, length).
+
+    Raises:
+        TussFxError: the stem's rate, channel count or length differs from the programme's.
+    """
+
+    def __init__(self, stem: AudioInfo, programme: AudioInfo) -> None:
+        for what, mine, theirs in (("Hz", stem.sample_rate, programme.sample_rate),
+                                   ("channels", stem.num_channels, programme.num_channels),
+                                   ("frames", stem.num_frames, programme.num_frames)):
+            if mine != theirs:
+                raise TussFxError(stem.path, f"has {mine} {what}, {programme.path.name} has {theirs}")
+        self.sample_rate = stem.sample_rate
+        self._blocks = read_blocks(stem)
+        self._stem = _Aligned()
+        self._queued = 0  # stem samples read ahead of the programme
+
+    def push(self, block: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        count = block.shape[1]
+        while self._queued < count:
+            piece = next(self._blocks)
+            self._stem.push(piece)
+            self._queued += piece.shape[1]
+        self._queued -= count
+        return [(self._stem.pop(count), block)]

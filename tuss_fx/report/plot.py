@@ -72,12 +72,15 @@ def _png(numbers: dict, strips: dict[str, SpectrogramStrip]) -> bytes:
     matplotlib.use("Agg")  # no screen needed
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(2 + len(strips), 1, figsize=(14, 4 + 2.2 * (2 + len(strips))), sharex=True,
-                                gridspec_kw={"height_ratios": [3, 3] + [2] * len(strips)})
+    lanes = 3 if "dialogue_to_background" in numbers else 2
+    figure, axes = plt.subplots(lanes + len(strips), 1, figsize=(14, 4 + 2.2 * (lanes + len(strips))), sharex=True,
+                                gridspec_kw={"height_ratios": [3] * lanes + [2] * len(strips)})
     duration = numbers["duration_seconds"]
     _loudness_axes(axes[0], numbers)
     _stem_axes(axes[1], numbers)
-    for ax, (label, strip) in zip(axes[2:], strips.items()):
+    if lanes == 3:
+        _clarity_axes(axes[2], numbers)
+    for ax, (label, strip) in zip(axes[lanes:], strips.items()):
         _spectrogram_axes(ax, label, strip, duration)
     axes[-1].set_xlabel("programme time (s)")
     axes[-1].set_xlim(0, duration)
@@ -137,6 +140,38 @@ def _stem_axes(ax, numbers: dict) -> None:
     ax.set_ylabel("stem momentary loudness\n(LUFS, 0.4 s)")
     ax.legend(loc="lower right", fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
+
+
+def _clarity_axes(ax, numbers: dict) -> None:
+    """The dialogue-to-background ratio of the input over the dialogue, buried stretches shaded, and
+    the ride where one ran (on the right-hand axis)."""
+    clarity = numbers["dialogue_to_background"]
+    ends = np.array(clarity["window_end_seconds"])
+    dbr = np.array([np.nan if v is None else v for v in clarity["dbr_lu"]], dtype=float)
+    speaking = np.array(clarity["dialogue"], dtype=bool)
+    for number, region in enumerate(clarity["worst_regions"]):
+        ax.axvspan(region["start_seconds"], region["end_seconds"], color="tab:red", alpha=0.12, lw=0,
+                   label="buried (worst stretches)" if number == 0 else None)
+    ax.plot(ends, np.where(speaking, dbr, np.nan), color="tab:purple", lw=1.2,
+            label=f"input DBR over the dialogue: median {_number(clarity['median_dbr_lu'], 'LU')}, "
+                  f"{clarity['buried_share']:.0%} under {clarity['threshold_lu']:g} LU")
+    if "dbr_after_lu" in clarity:
+        after = np.array([np.nan if v is None else v for v in clarity["dbr_after_lu"]], dtype=float)
+        count = min(len(after), len(ends))
+        ax.plot(ends[:count], np.where(speaking[:count], after[:count], np.nan), color="tab:green", lw=1.2,
+                label=f"remix DBR over the dialogue: median {_number(clarity['after']['median_dbr_lu'], 'LU')}, "
+                      f"{clarity['after']['buried_share']:.0%} under {clarity['threshold_lu']:g} LU")
+    ax.axhline(clarity["threshold_lu"], color="tab:red", ls="--", lw=1, label=f"threshold {clarity['threshold_lu']:g} LU")
+    ax.set_ylabel("dialogue to background\n(LU, 0.4 s)")
+    ax.grid(alpha=0.3)
+    if "ride_db" in clarity:
+        ride = np.array([np.nan if v is None else v for v in clarity["ride_db"]], dtype=float)
+        twin = ax.twinx()
+        twin.plot(np.arange(len(ride)) * numbers["hop_seconds"], ride, color="tab:orange", lw=1.2,
+                  label="background ride (dB)")
+        twin.set_ylabel("ride (dB)")
+        twin.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="lower right", fontsize=8)
 
 
 def _spectrogram_axes(ax, label: str, strip: SpectrogramStrip, duration: float) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from tuss_fx.errors import TussFxError
-from tuss_fx.measure.loudness import BLOCK_SECONDS, DialogueGate, dialogue_gated_loudness
+from tuss_fx.measure.loudness import BLOCK_SECONDS, DialogueGate, LoudnessMeter, dialogue_gated_loudness
 from tuss_fx.measure.meters import HOP_SECONDS, MOMENTARY_SECONDS, SHORT_TERM_SECONDS, ProgrammeMeter
 from tuss_fx.media.audio_io import AudioInfo, check_targets, temp_beside
 
@@ -65,6 +65,9 @@ class ReportRecorder:
         self.mix = ProgrammeMeter(rate, channels) if processed else None
         self.output: ProgrammeMeter | None = None  # set when a second pass (gain, limiter) runs
         self.dialogue = dialogue
+        # mix - dialogue as separated, for the dialogue-to-background ratio (measure.dbr)
+        self.background = LoudnessMeter(rate, channels, HOP_SECONDS) if dialogue and dialogue != "vocals" else None
+        self.ride_db: np.ndarray | None = None  # the background's ride (mix.ride) in dB, every HOP_SECONDS
 
     def push_input(self, mixture: np.ndarray, stems: np.ndarray) -> None:
         """mixture: (C, m); stems: (P, C, m) for the sources given at construction but the residual
@@ -72,6 +75,8 @@ class ReportRecorder:
         self.input.push(mixture)
         for meter, source in zip(self.before.values(), [*stems, mixture - stems.sum(axis=0)]):
             meter.push(source)
+        if self.background is not None:
+            self.background.push(mixture - stems[list(self.before).index(self.dialogue)])
 
     def push_after(self, name: str, block: np.ndarray) -> None:
         self.after[name].push(block)
@@ -106,7 +111,29 @@ class ReportRecorder:
             "signals": {"input": _signal(self.input), **({"output": _signal(output)} if output else {}),
                         "stems": stems},
             **({"dialogue_gate": gate} if gate else {}),
+            **({"dialogue_to_background": self._clarity()} if self.background is not None else {}),
         }
+
+    def _clarity(self) -> dict:
+        """DBR of the input (dialogue as separated over mix - dialogue), every window, with its summary,
+        and the ride where one ran."""
+        from tuss_fx.measure.dbr import dialogue_clarity
+        from tuss_fx.report.delivery import clarity_summary
+
+        clarity = dialogue_clarity(self.input.loudness, self.before[self.dialogue].loudness, self.background)
+        numbers = clarity_summary(clarity)
+        numbers.update(window_end_seconds=[round(float(t), 2) for t in clarity.window_end_seconds],
+                       dbr_lu=[_finite(float(v)) for v in np.clip(clarity.dbr_lu, -60.0, 60.0)],
+                       dialogue=[bool(v) for v in clarity.dialogue])
+        others = [name for name in self.after if name != self.dialogue]
+        if self.dialogue in self.after and len(others) == 1:  # dialogue + one background: the remix's own DBR
+            after = dialogue_clarity(self.mix.loudness, self.after[self.dialogue].loudness,
+                                     self.after[others[0]].loudness)
+            numbers["after"] = {key: value for key, value in clarity_summary(after).items() if key != "worst_regions"}
+            numbers["dbr_after_lu"] = [_finite(float(v)) for v in np.clip(after.dbr_lu, -60.0, 60.0)]
+        if self.ride_db is not None:
+            numbers["ride_db"] = _curve(self.ride_db)
+        return numbers
 
     def _dialogue_gate(self, output: ProgrammeMeter | None) -> dict | None:
         """Dialogue-gated loudness of the input (by the dialogue stem as separated) and of the output
