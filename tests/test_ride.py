@@ -213,3 +213,64 @@ def test_drop_frame_skips_the_first_labels_of_each_minute_but_the_tenth():
     assert ProgrammeClock(3723.25).label(0.5) == "01:02:03.750"
     with pytest.raises(ValueError):
         parse_timecode("01:00:00;00", Fraction(25))
+
+
+def test_the_streaming_follower_draws_exactly_the_files_ride():
+    from tuss_fx.mix.ride import RideFollower, asked_reduction
+
+    rng = np.random.default_rng(0)
+    for _ in range(25):
+        windows = int(rng.integers(1, 150))
+        clarity = _flat_clarity(rng.uniform(-15, 20, windows), rng.random(windows) < 0.6)
+        settings = RideSettings(max_reduction_db=float(rng.uniform(3, 25)), attack_db_per_second=float(rng.uniform(20, 300)),
+                                release_db_per_second=float(rng.uniform(5, 80)),
+                                hold_seconds=float(rng.choice([0.0, 0.05, 0.2, 0.7])))
+        duration = (windows + 4) * HOP_SECONDS + float(rng.uniform(0, 0.09))
+        follower, asked, parts, done = RideFollower(settings, HOP_SECONDS), asked_reduction(clarity, settings), [], 0
+        while done < windows:
+            step = int(rng.integers(1, 7))
+            parts.append(follower.push(asked[done:done + step]))
+            done += step
+        streamed = np.concatenate([*parts, follower.finish(duration)])
+        np.testing.assert_allclose(streamed, ride_curve(clarity, settings, duration), atol=1e-12)
+
+
+@pytest.fixture()
+def dfn_separator(parity_model):
+    from tuss_fx.separation.separator import Separator
+
+    return Separator(parity_model, device="cpu", dialogue_engine="deepfilternet")
+
+
+def test_ride_processor_streams_as_one_call_and_rides_a_buried_line(dfn_separator):
+    from tuss_fx.plugin import TUSSExtract, TUSSRide
+
+    t = np.arange(6 * RATE) / RATE
+    voice = 0.15 * np.sign(np.sin(2 * np.pi * 150 * t)) * ((t > 1.5) & (t < 4.5)) * (np.sin(2 * np.pi * 3 * t) > -0.6)
+    bed = 0.08 * np.random.default_rng(9).standard_normal(t.size)
+    mix = np.stack([voice + bed, voice + bed]).astype(np.float32)
+    ride = TUSSRide(separator=dfn_separator)
+    whole = ride(mix, RATE)
+    assert whole.shape == mix.shape and 0.4 * RATE < ride.latency_samples < 2 * RATE
+    parts = [ride(mix[:, i:i + 3000], RATE, reset=False) for i in range(0, mix.shape[1], 3000)]
+    np.testing.assert_allclose(np.concatenate([*parts, ride.flush()], axis=1), whole, atol=1e-5)
+    dialogue = TUSSExtract("speech", separator=dfn_separator)(mix, RATE)
+    block = RATE // 10
+    ratio = [20 * np.log10(np.sqrt(np.mean((whole - dialogue)[:, i:i + block] ** 2))
+                           / np.sqrt(np.mean((mix - dialogue)[:, i:i + block] ** 2))) for i in range(0, t.size, block)]
+    assert max(ratio) < 0.01  # the background is never raised
+    assert np.median(ratio[20:40]) < -6.0  # and comes well down under the line (2 s - 4 s)
+    assert np.median(ratio[:5]) > -1.0  # before the line (and its look-ahead) it is left alone
+
+
+def test_ride_processor_leaves_clear_dialogue_alone(dfn_separator):
+    """A real reading with nothing behind it: the engine keeps it as dialogue, the ride stays at unity,
+    and dialogue + residual is the input."""
+    from tuss_fx.media.resample import resample
+    from tuss_fx.plugin import TUSSRide
+    from tests.conftest import PARITY_DIR
+
+    audio, rate = sf.read(PARITY_DIR.parents[1] / "media" / "ljspeech-LJ050-0131.ogg", dtype="float32", always_2d=True)
+    voice = resample(audio.mean(axis=1)[None], rate, RATE)[0, : 4 * RATE]
+    out = TUSSRide(separator=dfn_separator)(voice[None], RATE)
+    np.testing.assert_allclose(out[0], voice, atol=1e-6)  # dialogue + residual at unity: the input

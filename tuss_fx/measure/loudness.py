@@ -61,6 +61,12 @@ class LoudnessMeter:
         self.hop_samples = round(hop_seconds * sample_rate) if hop_seconds else None
         self._hop_energies = [0.0]  # Σ_c w_c Σx² up to every hop bound, from sample 0
 
+    @property
+    def hop_energies(self) -> list[float]:
+        """Channel-weighted Σx² from sample 0 to every hop bound so far (needs hop_seconds): a window's
+        mean square is the difference of two, over its length."""
+        return self._hop_energies
+
     def _bounds(self, block: int) -> tuple[int, int]:
         # the same float expressions as pyloudnorm, so rounding lands on the same samples
         lower = int(BLOCK_SECONDS * (block * STEP_FRACTION) * self.sample_rate)
@@ -178,7 +184,7 @@ def dialogue_gated_loudness(programme: LoudnessMeter, dialogue: LoudnessMeter) -
 
 def block_mean_squares(meter: LoudnessMeter, hops: int) -> np.ndarray:
     """Channel-weighted mean square of every `hops`-hop block, one block per hop."""
-    energies = np.asarray(meter._hop_energies)
+    energies = np.asarray(meter.hop_energies)
     return np.maximum(energies[hops:] - energies[:-hops], 0.0) / (hops * meter.hop_samples)
 
 

@@ -31,7 +31,7 @@ from tuss_fx.mix.ride import GRID_SECONDS as RIDE_GRID_SECONDS
 from tuss_fx.mix.ride_pass import RidePass
 from tuss_fx.report.recorder import ReportRecorder, check_report_target, programme_name
 from tuss_fx.separation.separator import RESIDUAL, Progress, Separator
-from tuss_fx.separation.stream import SampleQueue
+from tuss_fx.media.sample_queue import SampleQueue
 
 StemSink = Callable[[str, np.ndarray], None]  # (stem name, (C, n) processed stem block)
 

@@ -112,3 +112,76 @@ def window_means(curve_db: np.ndarray, window_end_seconds: np.ndarray) -> np.nda
     cumulative = np.concatenate([[0.0], np.cumsum(curve_db)])
     ends = np.clip(np.round(window_end_seconds / GRID_SECONDS).astype(int), span, len(curve_db))
     return (cumulative[ends] - cumulative[ends - span]) / span
+
+
+class RideFollower:
+    """ride_curve as a stream: asked reductions of 400 ms windows in, ridden grid points out.
+
+    Give it each window's asked reduction (asked_reduction's values, in order, one per 100 ms hop);
+    it returns the ride's gain (dB) at every grid point no later window can change any more: a point
+    is final once the windows spanning it have arrived and the attack's look-ahead past it is known.
+    Fed the same asked values, it returns exactly ride_curve's points (tested).
+    """
+
+    def __init__(self, settings: RideSettings, hop_seconds: float) -> None:
+        self._settings, self._hop = settings, hop_seconds
+        self._hold = int(round(settings.hold_seconds / GRID_SECONDS))
+        self._attack = settings.attack_db_per_second * GRID_SECONDS
+        self._release = settings.release_db_per_second * GRID_SECONDS
+        self._ahead = int(math.ceil(settings.max_reduction_db / self._attack))  # the attack's reach, in points
+        self._asked = np.zeros(0)  # asked reduction of points from self._first on (held points included)
+        self._first = 0  # grid index of self._asked[0]
+        self._emitted = 0  # grid points returned so far
+        self._windows = 0
+        self._level = 0.0  # the last returned reduction, where the release continues from
+
+    @property
+    def latency_seconds(self) -> float:
+        """How far the final points lag the newest window's end: its span, the look-ahead, one hop."""
+        return BLOCK_SECONDS + (self._ahead + 1) * GRID_SECONDS + self._hop
+
+    def push(self, asked: np.ndarray) -> np.ndarray:
+        """(k,) reductions of the next windows -> the gains (dB) of the grid points now final."""
+        for reduction in asked:
+            end = (self._windows + round(BLOCK_SECONDS / self._hop)) * self._hop
+            first, last = int((end - BLOCK_SECONDS) / GRID_SECONDS), int(math.ceil(end / GRID_SECONDS))
+            self._grow(last + 1)
+            span = slice(max(first, self._first) - self._first, last + 1 - self._first)
+            self._asked[span] = np.maximum(self._asked[span], reduction)
+            self._windows += 1
+        next_first = int((self._windows + round(BLOCK_SECONDS / self._hop)) * self._hop / GRID_SECONDS) \
+            - round(BLOCK_SECONDS / GRID_SECONDS)
+        return self._emit(next_first - self._ahead - 1)
+
+    def finish(self, duration_seconds: float) -> np.ndarray:
+        """The remaining points up to duration_seconds (as ride_curve counts them)."""
+        steps = int(math.ceil(duration_seconds / GRID_SECONDS)) + 1
+        self._grow(steps + self._ahead + 1)
+        return self._emit(steps, final=steps)
+
+    def _grow(self, points: int) -> None:
+        missing = points - self._first - len(self._asked)
+        if missing > 0:
+            self._asked = np.concatenate([self._asked, np.zeros(missing)])
+
+    def _emit(self, until: int, final: int | None = None) -> np.ndarray:
+        """Gains of points self._emitted .. until - 1 (until: points whose inputs are all known)."""
+        count = until - self._emitted
+        if count <= 0:
+            return np.zeros(0)
+        start = self._emitted - self._first  # index of the first point to emit in self._asked
+        end = min(start + count + self._ahead, len(self._asked)) if final is None else final - self._first
+        held = np.lib.stride_tricks.sliding_window_view(
+            np.concatenate([np.zeros(max(0, self._hold - start)), self._asked[max(0, start - self._hold):end]]),
+            self._hold + 1).max(axis=1) if self._hold else self._asked[start:end].copy()
+        lead = held.copy()
+        for i in range(len(lead) - 2, -1, -1):  # the attack's look-ahead, within the points known
+            lead[i] = max(lead[i], lead[i + 1] - self._attack)
+        out = np.empty(count)
+        for i in range(count):
+            self._level = max(lead[i], self._level - self._release) if self._emitted + i else lead[i]
+            out[i] = -self._level
+        self._emitted += count
+        keep_from = max(0, self._emitted - self._hold - self._first)  # the hold looks back this far
+        self._asked, self._first = self._asked[keep_from:], self._first + keep_from
+        return out

@@ -18,6 +18,7 @@ import numpy as np
 
 from tuss_fx.errors import TussFxError
 from tuss_fx.media.audio_io import AudioInfo, read_blocks
+from tuss_fx.media.sample_queue import SampleQueue
 
 if TYPE_CHECKING:
     from tuss_fx.measure.dbr import DialogueClarity
@@ -161,21 +162,6 @@ class DialogueSource:
         return []
 
 
-class _Aligned:
-    """A FIFO of (C, n) samples, popped in counts."""
-
-    def __init__(self) -> None:
-        self._blocks: list[np.ndarray] = []
-
-    def push(self, block: np.ndarray) -> None:
-        self._blocks.append(block)
-
-    def pop(self, count: int) -> np.ndarray:
-        joined = np.concatenate(self._blocks, axis=1)
-        self._blocks = [joined[:, count:]]
-        return joined[:, :count]
-
-
 class DialogueTracker(DialogueSource):
     """DeepFilterNet3 following a programme block by block: its dialogue at 48 kHz, aligned."""
 
@@ -187,7 +173,7 @@ class DialogueTracker(DialogueSource):
 
         self._resampler = StreamResampler(sample_rate, self.sample_rate, num_channels, num_frames)
         self._stream = DeepFilterNet3Stream(load_network(device=device), num_channels)
-        self._programme = _Aligned()
+        self._programme = SampleQueue(num_channels)
 
     def push(self, block: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         return self._paired(self._resampler.push(block))
@@ -218,7 +204,7 @@ class DialogueStem(DialogueSource):
                 raise TussFxError(stem.path, f"has {mine} {what}, {programme.path.name} has {theirs}")
         self.sample_rate = stem.sample_rate
         self._blocks = read_blocks(stem)
-        self._stem = _Aligned()
+        self._stem = SampleQueue(stem.num_channels)
         self._queued = 0  # stem samples read ahead of the programme
 
     def push(self, block: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -22,7 +22,7 @@ import numpy as np
 
 from tuss_fx.deepfilternet import DeepFilterNet3Stream
 from tuss_fx.deepfilternet.features import HOP_SIZE, SAMPLE_RATE as DFN_SAMPLE_RATE
-from tuss_fx.separation.stream import SampleQueue
+from tuss_fx.media.sample_queue import SampleQueue
 
 ENGINES = ("auto", "tuss", "deepfilternet")
 SPEECH_PROMPT = "speech"

@@ -15,6 +15,7 @@ import torch
 from tuss_fx.errors import PromptError
 from tuss_fx.media.audio_io import check_finite
 from tuss_fx.media.resample import StreamResampler, resampled_length
+from tuss_fx.media.sample_queue import SampleQueue
 from tuss_fx.model import TussModel, UnknownPromptError
 from tuss_fx.model.prompts import check_prompts
 from tuss_fx.separation.checkpoint import load_model, recorded_dialogue_engine, recorded_stem_split, resolve
@@ -22,7 +23,7 @@ from tuss_fx.separation.dialogue import SPEECH_PROMPT, DialoguePlan, DialogueSpl
 from tuss_fx.separation.forward import ModelRunner
 from tuss_fx.separation.prefetch import prefetched
 from tuss_fx.separation.split import StemSplit
-from tuss_fx.separation.stream import OverlapAdd, SampleQueue
+from tuss_fx.separation.stream import OverlapAdd
 
 DEFAULT_OVERLAP = 0.25
 # samples (at the caller's rate) soxr VHQ may hold back on the way in and out, rounded up

@@ -1,0 +1,131 @@
+"""TUSSRide: the dialogue ride as a streaming, pedalboard-style processor.
+
+The dialogue engine separates the dialogue block by block; the background (mix - dialogue) is
+ridden as the `dialogue-ride` preset rides it (tuss_fx.mix.ride: the same asked reductions, hold,
+look-ahead attack and release, computed by RideFollower point for point as ride_curve does). What
+a stream cannot have is the whole programme, so two things differ from the file remix:
+- the dialogue gate is causal: a window holds dialogue when the dialogue stem in it is above
+  -70 LUFS and at most 15 LU under the dialogue's level so far (the energy mean of its audible
+  windows until then), where the file remix compares with the level of the whole programme;
+- the output lags the input by latency_samples: the dialogue engine's delay, a window's 0.4 s,
+  the attack's look-ahead and one 100 ms hop.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tuss_fx.measure.loudness import ABSOLUTE_GATE_LUFS, BLOCK_SECONDS, DIALOGUE_WITHIN_LU, LoudnessMeter
+from tuss_fx.measure.meters import HOP_SECONDS
+from tuss_fx.media.sample_queue import SampleQueue
+from tuss_fx.mix.ride import GRID_SECONDS, RideFollower, RideSettings
+from tuss_fx.plugin.processors import TussProcessor
+from tuss_fx.separation.dialogue import SPEECH_PROMPT
+
+__all__ = ["TUSSRide"]
+
+
+class TUSSRide(TussProcessor):
+    """Ride the background down where the dialogue is buried, streaming.
+
+    Example: Chain([TUSSRide(RideSettings(target_lu=12.0), dialogue_gain_db=2.0), Limiter()])
+    """
+
+    def __init__(self, settings: RideSettings | None = None, dialogue_gain_db: float = 0.0, **kwargs) -> None:
+        """settings: the ride (tuss_fx.mix.ride.RideSettings; default the dialogue-ride preset's);
+        dialogue_gain_db: a small static lift of the dialogue, counted in the DBR the ride aims at."""
+        super().__init__((SPEECH_PROMPT,), **kwargs)
+        self.settings = settings or RideSettings()
+        problem = self.settings.check()
+        if problem:
+            raise ValueError(problem)
+        self.dialogue_gain_db = dialogue_gain_db
+
+    def _renderer(self, sample_rate: int, num_channels: int, buffer_size: int):
+        return _RideRenderer(self.settings, self.dialogue_gain_db, sample_rate, num_channels)
+
+    def _describe(self) -> str:
+        return f" to {self.settings.target_lu:g} LU"
+
+
+class _RideRenderer:
+    """Dialogue and mixture blocks in, the ridden mix out once each sample's gain is final."""
+
+    def __init__(self, settings: RideSettings, dialogue_gain_db: float, sample_rate: int, num_channels: int) -> None:
+        self._settings, self._rate = settings, sample_rate
+        self._dialogue_gain = 10 ** (dialogue_gain_db / 20)
+        self._lift_db = dialogue_gain_db
+        self._meters = [LoudnessMeter(sample_rate, num_channels, HOP_SECONDS) for _ in range(2)]  # dialogue, rest
+        self._hops = round(BLOCK_SECONDS / HOP_SECONDS)
+        self._windows = 0
+        self._level_energy = [0.0, 0]  # Σ and count of the dialogue's audible window mean squares
+        self._follower = RideFollower(settings, HOP_SECONDS)
+        self._gains = np.zeros(0)  # linear gain of the final grid points from self._gain_start on
+        self._gain_start = 0
+        self._queues = [SampleQueue(num_channels) for _ in range(2)]  # dialogue, background
+        self._pushed = self._emitted = 0
+        self.latency_samples = int(math.ceil((self._follower.latency_seconds + GRID_SECONDS) * sample_rate))
+
+    def push(self, mixture: np.ndarray, stems: np.ndarray) -> np.ndarray:
+        dialogue = stems[0]
+        background = mixture - dialogue
+        for meter, signal in zip(self._meters, (dialogue, background)):
+            meter.push(signal)
+        for queue, signal in zip(self._queues, (dialogue, background)):
+            queue.push(signal)
+        self._pushed += mixture.shape[1]
+        self._add_points(self._follower.push(self._asked()))
+        return self._emit(self._final_samples())
+
+    def finish(self) -> np.ndarray:
+        self._add_points(self._follower.push(self._asked()))
+        self._add_points(self._follower.finish(self._pushed / self._rate))
+        return self._emit(self._pushed)
+
+    def _asked(self) -> np.ndarray:
+        """Reductions the windows completed since the last call ask for, through the causal gate."""
+        energies = [meter.hop_energies for meter in self._meters]
+        available = min(len(e) for e in energies) - self._hops
+        asked = []
+        hop_samples = self._meters[0].hop_samples
+        for window in range(self._windows, available):
+            spoken, rest = ((e[window + self._hops] - e[window]) / (self._hops * hop_samples) for e in energies)
+            asked.append(self._reduction(spoken, rest))
+        self._windows = max(self._windows, available)
+        return np.array(asked)
+
+    def _reduction(self, spoken: float, rest: float) -> float:
+        settings = self._settings
+        with np.errstate(divide="ignore"):
+            spoken_lufs = -0.691 + 10 * np.log10(max(spoken, 0.0))
+        if spoken_lufs < ABSOLUTE_GATE_LUFS:
+            return 0.0
+        self._level_energy[0] += spoken
+        self._level_energy[1] += 1
+        level = -0.691 + 10 * np.log10(self._level_energy[0] / self._level_energy[1])
+        if spoken_lufs < level - DIALOGUE_WITHIN_LU:
+            return 0.0
+        dbr = math.inf if rest <= 0 else 10 * math.log10(spoken / rest)
+        return float(np.clip(settings.target_lu - (dbr + self._lift_db), 0.0, settings.max_reduction_db))
+
+    def _add_points(self, gains_db: np.ndarray) -> None:
+        self._gains = np.concatenate([self._gains, 10 ** (gains_db / 20)])
+
+    def _final_samples(self) -> int:
+        """Samples whose gain is known: those up to the last final grid point."""
+        last_point = self._gain_start + len(self._gains) - 1
+        return min(self._pushed, int(last_point * GRID_SECONDS * self._rate) + 1) if len(self._gains) else 0
+
+    def _emit(self, until: int) -> np.ndarray:
+        """The ridden mix of samples self._emitted .. until - 1: gains interpolated between grid points."""
+        count = max(0, until - self._emitted)
+        dialogue, background = (queue.pop(count) for queue in self._queues)
+        step = GRID_SECONDS * self._rate  # samples per grid point
+        times = (self._emitted + np.arange(count)) / step
+        gains = np.interp(times, self._gain_start + np.arange(len(self._gains)), self._gains) if count else times
+        self._emitted += count
+        drop = max(0, int(self._emitted / step) - 1 - self._gain_start)  # keep the point before the next sample
+        self._gains, self._gain_start = self._gains[drop:], self._gain_start + drop
+        return (dialogue * self._dialogue_gain + background * gains).astype(np.float32)
