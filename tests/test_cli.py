@@ -150,12 +150,11 @@ def test_presets_listing_and_show(run):
 
 
 def test_automation_template_drives_remix(run, stereo_44k, tmp_path):
-    """The template's unity lanes return the input at the CC law's unity (CC 90: +0.017 dB, the nearest
-    step); the same lanes pulled to 0 silence every stem and the residual once the 10 ms de-zipper
-    ramp has run."""
+    """The template's unity lanes return the input at the fader law's nearest 14-bit step to 0 dB; the
+    same lanes pulled to 0 silence every stem and the residual once the 10 ms de-zipper ramp has run."""
     import mido
 
-    from tuss_fx.mix.automation import RAMP_MS, cc_to_gain_db, gain_db_to_cc
+    from tuss_fx.mix.automation import RAMP_MS, cc14_to_gain_db, gain_db_to_cc14
 
     midi = tmp_path / "lanes.mid"
     made = run("automation", "template", str(stereo_44k), "--preset", "dme", "-o", str(midi), checkpoint=False)
@@ -165,7 +164,7 @@ def test_automation_template_drives_remix(run, stereo_44k, tmp_path):
     assert unity.exit_code == 0, unity.output
     assert "automated (2 CC events)" in unity.stderr
     source, rate = sf.read(stereo_44k, dtype="float32")
-    unity_gain = 10 ** (cc_to_gain_db(gain_db_to_cc(0.0)) / 20)
+    unity_gain = 10 ** (cc14_to_gain_db(*gain_db_to_cc14(0.0)) / 20)
     ramp = int(RAMP_MS * 1e-3 * rate) + 1  # the lanes start at the preset's 0 dB and ramp to the CC's gain
     np.testing.assert_allclose(sf.read(tmp_path / "u.wav", dtype="float32")[0][ramp:], source[ramp:] * unity_gain,
                                atol=2e-7)

@@ -12,7 +12,10 @@ def test_every_required_preset_ships_and_documents_itself():
     for name in builtin_names():
         preset = load_preset(name)
         assert preset.name == name and preset.description
-        assert all(spec.build() is not None for s in preset.stems.values() for spec in s.chain)
+        for spec in [spec for settings in preset.stems.values() for spec in settings.chain]:
+            plugin = spec.build()  # the pedalboard class the entry names, with the values it gives
+            assert type(plugin).__name__ == spec.plugin
+            assert all(getattr(plugin, key) == pytest.approx(value) for key, value in spec.params.items())
 
 
 def test_dialogue_boost_is_what_it_says():

@@ -68,8 +68,17 @@ def test_chunked_equals_one_pass_where_one_segment_alone_covers(separator):
     first = separator.separate(signal[:, :24000], 48000, ["speech", "musicbg"])
     solo = 24000 - 6000  # segment minus overlap
     np.testing.assert_allclose(chunked[..., :solo], first[..., :solo], atol=1e-6, rtol=0)
-    # and in the overlaps the cross-fade stays between the two segments' estimates
-    assert np.isfinite(chunked).all() and chunked.shape == (2, 1, 48000)
+    # in the overlap the windowed cross-fade is a weighted mean of segment 0's and segment 1's estimates
+    # (segment 1, samples 18000-42000, is one forward pass on its own): it lies between the two
+    second = separator.separate(signal[:, solo:solo + 24000], 48000, ["speech", "musicbg"])
+    overlap_first, overlap_second = first[..., solo:], second[..., :24000 - solo]
+    fade = chunked[..., solo:24000]
+    low, high = np.minimum(overlap_first, overlap_second), np.maximum(overlap_first, overlap_second)
+    assert ((fade >= low - 1e-6) & (fade <= high + 1e-6)).all()
+    # and it moves from the first estimate to the second: nearer the first at the overlap's start
+    start, end = slice(0, 600), slice(-600, None)
+    assert np.abs(fade[..., start] - overlap_first[..., start]).mean() < np.abs(fade[..., start] - overlap_second[..., start]).mean()
+    assert np.abs(fade[..., end] - overlap_second[..., end]).mean() < np.abs(fade[..., end] - overlap_first[..., end]).mean()
 
 
 @pytest.mark.parametrize("length", [30, 100, 437])

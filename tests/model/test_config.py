@@ -38,9 +38,14 @@ def test_medium_parameter_count_matches_the_official_checkpoint_size():
     assert 10.5e6 < params < 11.6e6
 
 
-def test_all_presets_build():
+def test_all_presets_build_and_round_trip_through_hparams():
+    sizes = []
     for preset in PRESETS.values():
-        TussModel(preset())
+        config = preset()
+        model = TussModel(config)
+        assert model.config == config and TussConfig.from_hparams(config.to_hparams()) == config
+        sizes.append(sum(p.numel() for p in model.parameters()))
+    assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes)  # small < medium < large
 
 
 @pytest.mark.parametrize(
