@@ -32,16 +32,18 @@ MUXERS = {".mov": "mov", ".mp4": "mp4", ".mkv": "matroska", ".mxf": "mxf"}
 
 def write_clip(path: Path, soundtracks: list[np.ndarray], sample_rate: int, audio_codec: str = "pcm_s24le",
                audio_start_seconds: float = 0.0, subtitle: str | None = "Where is everybody?",
-               timecode: str | None = None, chapters: list[tuple[float, float, str]] = ()) -> None:
+               timecode: str | None = None, chapters: list[tuple[float, float, str]] = (),
+               frame_rate: Fraction | int = FRAME_RATE) -> None:
     """Write `path` with a picture as long as the first soundtrack, one audio track per (C, L)
     float soundtrack (all in `audio_codec`, the first starting at audio_start_seconds) and a
-    subtitle cue at 0.5-1.5 s (MXF holds no subtitles); optionally a start timecode (HH:MM:SS:FF)
-    and chapters as (start s, end s, title)."""
+    subtitle cue at 0.5-1.5 s (MXF holds no subtitles); optionally a start timecode (HH:MM:SS:FF, or
+    HH:MM:SS;FF drop-frame at 29.97 and 59.94) and chapters as (start s, end s, title); pictures at
+    frame_rate (e.g. Fraction(24000, 1001) for 23.976)."""
     muxer = MUXERS[path.suffix.lower()]
     seconds = soundtracks[0].shape[1] / sample_rate
     codec, width, height = PICTURES.get(muxer, SMALL_PICTURE)
     with av.open(str(path), "w", format=muxer) as output:
-        video = output.add_stream(codec, rate=FRAME_RATE)
+        video = output.add_stream(codec, rate=Fraction(frame_rate))
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         if timecode:  # the muxers write their timecode track (or MXF timecode) from this tag
             output.metadata["timecode"] = video.metadata["timecode"] = timecode
@@ -55,7 +57,7 @@ def write_clip(path: Path, soundtracks: list[np.ndarray], sample_rate: int, audi
             stream.time_base = Fraction(1, sample_rate)  # before the header: the muxer may pick its own
         if subtitle and muxer in SUBTITLE_CODECS:
             _write_subtitle(output, muxer, subtitle)
-        for index in range(round(seconds * FRAME_RATE)):
+        for index in range(round(seconds * Fraction(frame_rate))):
             frame = av.VideoFrame.from_ndarray(_picture(index, width, height), format="rgb24")
             frame.pts = index
             output.mux(video.encode(frame))
@@ -138,13 +140,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", type=Path, help="clip to write (.mov, .mp4, .mkv or .mxf; .wav for a Broadcast WAV)")
     parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--timecode", default=None, help="start timecode HH:MM:SS:FF, e.g. 01:00:00:00")
+    parser.add_argument("--timecode", default=None, help="start timecode HH:MM:SS:FF, e.g. 01:00:00:00 (HH:MM:SS;FF "
+                                                         "for drop-frame)")
+    parser.add_argument("--frame-rate", default=str(FRAME_RATE), help="picture rate: 24, 25, 30000/1001 (29.97), "
+                                                                      "24000/1001 (23.976), ...")
     args = parser.parse_args()
     if args.output.suffix.lower() == ".wav":
         write_broadcast_wav(args.output, film_soundtrack(args.seconds), 48000, args.timecode or "00:00:00:00")
     else:
         codec = "alac" if args.output.suffix.lower() == ".mp4" else "pcm_s24le"
-        write_clip(args.output, [film_soundtrack(args.seconds)], 48000, codec, timecode=args.timecode)
+        write_clip(args.output, [film_soundtrack(args.seconds)], 48000, codec, timecode=args.timecode,
+                   frame_rate=Fraction(args.frame_rate))
     print(args.output)
 
 

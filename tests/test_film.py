@@ -1,6 +1,9 @@
 """Film containers out: picture and subtitles copied packet for packet, the chosen audio track
 replaced by exactly what the WAV path produces (within the codec's step), timing kept."""
 
+import warnings
+from fractions import Fraction
+
 import av
 import numpy as np
 import pytest
@@ -10,7 +13,10 @@ from click.testing import CliRunner
 from tuss_fx.cli.commands import main
 from tuss_fx.errors import AudioWriteError
 from tuss_fx.media.audio_io import probe, read_audio
-from tuss_fx.media.remux import plan_remux
+from tuss_fx.media.remux import film_timecode, plan_remux
+from tuss_fx.mix.film import remix_film
+from tuss_fx.mix.presets import load_preset
+from tuss_fx.separation.separator import Separator
 
 from tests.film_clips import CLIP_CODECS, RATE, cues, packets, soundtrack, write_clip
 
@@ -175,6 +181,36 @@ def test_timecode_is_carried_into_the_copy(run, tmp_path, suffix):
     if suffix != ".mxf":  # the timecode sample counts frames at the picture's rate: 1 h at 25 fps
         assert _timecode_track(out)[1] == 90000
     assert "warning" not in result.stderr
+
+
+FILM_RATES = [(Fraction(24000, 1001), "01:00:00:00"), (Fraction(24), "01:00:00:00"), (Fraction(25), "10:00:00:12"),
+              (Fraction(30000, 1001), "00:59:59:28"), (Fraction(30000, 1001), "00:59:59;28"),
+              (Fraction(30), "01:00:00:00"), (Fraction(48), "01:00:00:00"), (Fraction(50), "01:00:00:00"),
+              (Fraction(60000, 1001), "01:00:00:00"), (Fraction(60000, 1001), "00:59:59;56"),
+              (Fraction(60), "01:00:00:00")]
+
+
+@pytest.fixture(scope="module")
+def dialogue_separator(parity_model):
+    """The dialogue plan without TUSS: DFN3 serves speech, so each film remixes in a fraction of a second."""
+    return Separator(parity_model, device="cpu", dialogue_engine="deepfilternet")
+
+
+@pytest.mark.parametrize("suffix", [".mov", ".mp4", ".mxf"])
+@pytest.mark.parametrize("frame_rate, timecode", FILM_RATES, ids=[f"{float(r):.3f}-{t}" for r, t in FILM_RATES])
+def test_timecode_survives_a_remix_at_every_film_rate(dialogue_separator, tmp_path, suffix, frame_rate, timecode):
+    """23.976, 29.97 and 59.94 (drop-frame and not) failed in MOV and MP4 before: the muxer's timecode
+    track read the picture rate from the time base. The copy's timecode equals the source's: label
+    (drop-frame flag in its separator), picture rate, and the frame count of the timecode sample."""
+    film, out = tmp_path / f"tc{suffix}", tmp_path / f"tc.out{suffix}"
+    write_clip(film, [soundtrack(0.5)], RATE, CLIP_CODECS[suffix], subtitle=None, timecode=timecode,
+               frame_rate=frame_rate)
+    assert film_timecode(film) == (timecode, frame_rate)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a timecode every container carries: no warning
+        remix_film(dialogue_separator, load_preset("dme"), film, out)
+    assert film_timecode(out) == (timecode, frame_rate)
+    assert _timecode_track(out) == _timecode_track(film)
 
 
 def test_chapters_are_copied(run, tmp_path):

@@ -266,6 +266,10 @@ def _add_streams(output, container, original, plan: RemuxPlan):
                                       f"{codec_name(stream)}) into {muxer_for(plan.target)}: {exc}") from None
             copies[stream.index].metadata.update(stream.metadata)
             copies[stream.index].disposition = stream.disposition
+            if stream.type == "video" and (stream.average_rate or stream.guessed_rate):
+                # the muxer's timecode track runs at the picture rate it reads here; without it MOV and
+                # MP4 take 1 / time base (30000 for 29.97) and refuse every rate but 24, 25 and 30
+                copies[stream.index].codec_context.framerate = stream.average_rate or stream.guessed_rate
     timecode = source_timecode(container)
     if timecode:
         output.metadata[TIMECODE_TAG] = timecode

@@ -82,7 +82,8 @@ def _png(numbers: dict, strips: dict[str, SpectrogramStrip]) -> bytes:
         _clarity_axes(axes[2], numbers)
     for ax, (label, strip) in zip(axes[lanes:], strips.items()):
         _spectrogram_axes(ax, label, strip, duration)
-    axes[-1].set_xlabel("programme time (s)")
+    start = numbers.get("start_timecode", "00:00:00.000")
+    axes[-1].set_xlabel("programme time (s)" + ("" if start.startswith("00:00:00") else f" from {start}"))
     axes[-1].set_xlim(0, duration)
     figure.suptitle(numbers["title"])
     figure.tight_layout()

@@ -106,6 +106,7 @@ class ReportRecorder:
             "sample_rate": self.info.sample_rate,
             "duration_seconds": self.info.duration_seconds,
             "hop_seconds": HOP_SECONDS,
+            "start_timecode": self._clock().label(0.0),
             "target_lufs": self.target_lufs,
             **({"plan": self.plan} if self.plan else {}),
             "signals": {"input": _signal(self.input), **({"output": _signal(output)} if output else {}),
@@ -114,6 +115,14 @@ class ReportRecorder:
             **({"dialogue_to_background": self._clarity()} if self.background is not None else {}),
         }
 
+    def _clock(self):
+        """The programme's own timecode (a film's timecode track, a Broadcast WAV's TimeReference)."""
+        from tuss_fx.media.timecode import ProgrammeClock, programme_clock
+
+        if not self.info.path.is_file():  # a stem folder's report: no one file's clock
+            return ProgrammeClock()
+        return programme_clock(self.info.path, self.info.sample_rate, self.info.audio_track is not None)
+
     def _clarity(self) -> dict:
         """DBR of the input (dialogue as separated over mix - dialogue), every window, with its summary,
         and the ride where one ran."""
@@ -121,7 +130,7 @@ class ReportRecorder:
         from tuss_fx.report.delivery import clarity_summary
 
         clarity = dialogue_clarity(self.input.loudness, self.before[self.dialogue].loudness, self.background)
-        numbers = clarity_summary(clarity)
+        numbers = clarity_summary(clarity, self._clock())
         numbers.update(window_end_seconds=[round(float(t), 2) for t in clarity.window_end_seconds],
                        dbr_lu=[_finite(float(v)) for v in np.clip(clarity.dbr_lu, -60.0, 60.0)],
                        dialogue=[bool(v) for v in clarity.dialogue])
