@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import glob
 import os
-import re
-import socket
 import struct
-import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import soundfile as sf
@@ -20,9 +16,15 @@ import soundfile as sf
 from tuss_fx.errors import AudioReadError, AudioWriteError
 from tuss_fx.media.container import CONTAINER_SUFFIXES, is_container, probe_track, read_track_blocks
 from tuss_fx.media.layout import channel_layout
+from tuss_fx.media.temp_files import remove_stale_temps, temp_beside  # noqa: F401 - re-exported for the writers
 
-if TYPE_CHECKING:
-    from tuss_fx.media.bwf import BroadcastOutput
+
+
+class ChunkWriter(Protocol):
+    """What makes a finished WAV a Broadcast WAV (tuss_fx.media.bwf.BroadcastOutput)."""
+
+    def write(self, wav: Path, loudness: dict, sample_rate: int, subtype: str, num_channels: int,
+              target: Path | None = None) -> None: ...
 
 # output formats: name -> (libsndfile format, subtype). Float WAV keeps the headroom stems need (a
 # stem may exceed 0 dBFS); PCM is what deliveries ask for, written with TPDF dither; FLAC has no float
@@ -135,52 +137,6 @@ def check_finite(audio: np.ndarray, where: str | Path, offset: int = 0) -> None:
         raise AudioReadError(where, f"non-finite sample (NaN or inf) at frame {frame}")
 
 
-def temp_beside(target: Path) -> Path:
-    """A new empty temporary file in target's folder (same file system, so os.replace is atomic),
-    with the permissions a plain open() would have given the target.
-
-    Its name carries this process's id and host, `.NAME.tuss-fx-PID@HOST.XXXXXX.part`, so that a
-    later run can tell the leftovers of a killed run (SIGKILL, power loss) from a live writer's:
-    stale ones beside the same target are removed first. Other hosts' files (shared storage on a
-    render farm) are left alone.
-    """
-    remove_stale_temps(target)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.{_temp_owner()}.", suffix=".part")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    return Path(tmp)
-
-
-def remove_stale_temps(target: Path) -> list[Path]:
-    """Remove the temporary files beside `target` left by dead tuss-fx processes of this host."""
-    removed = []
-    for path in target.parent.glob(f".{glob.escape(target.name)}.tuss-fx-*.part"):
-        owner = _TEMP_OWNER.fullmatch(path.name[len(target.name) + 2 :])
-        if owner and owner["host"] == socket.gethostname() and not _alive(int(owner["pid"])):
-            path.unlink(missing_ok=True)
-            removed.append(path)
-    return removed
-
-
-_TEMP_OWNER = re.compile(r"tuss-fx-(?P<pid>\d+)@(?P<host>.+)\.[^.]+\.part")
-
-
-def _temp_owner() -> str:
-    return f"tuss-fx-{os.getpid()}@{socket.gethostname()}"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's live process
-    return True
-
-
 def make_parents(path: Path) -> list[Path]:
     """Create path's missing parent folders; returns those created, outermost first."""
     missing = []
@@ -238,7 +194,7 @@ class AtomicWriter:
     """
 
     def __init__(self, path: Path, sample_rate: int, num_channels: int, file_format: str,
-                 broadcast: "BroadcastOutput | None" = None) -> None:
+                 broadcast: "ChunkWriter | None" = None) -> None:
         self.path = path
         container, subtype = OUTPUT_FORMATS[concrete_format(file_format)]
         self._bits = PCM_BITS.get(subtype)
@@ -312,7 +268,7 @@ class WriterGroup:
     """Several outputs that appear together or not at all (the stems of one track)."""
 
     def __init__(self, paths: dict[str, Path], sample_rate: int, num_channels: int, file_format: str,
-                 broadcast: "BroadcastOutput | None" = None) -> None:
+                 broadcast: "ChunkWriter | None" = None) -> None:
         self.writers: dict[str, AtomicWriter] = {}
         try:
             for name, path in paths.items():

@@ -16,6 +16,8 @@ import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from tuss_fx.media.temp_files import temp_beside
+
 BEXT_FIXED_BYTES = 602  # everything before CodingHistory
 BEXT_VERSION = 2  # v2 adds the loudness fields
 UNSET_LOUDNESS = 0x7FFF  # Tech 3285 v2: a loudness field not measured
@@ -95,8 +97,6 @@ class BroadcastOutput:
               target: Path | None = None) -> None:
         """Rewrite the finished `wav` (the temporary file of `target`) in place with its bext (and
         iXML), measured `loudness` in it."""
-        from tuss_fx.media.audio_io import temp_beside
-
         bits = {"PCM_16": 16, "PCM_24": 24}.get(subtype, 32)
         mode = {1: "mono", 2: "stereo"}.get(num_channels, f"{num_channels}-channel")
         line = f"A=PCM,F={sample_rate},W={bits},M={mode},T={self.process}"
