@@ -198,3 +198,20 @@ def test_download_error_names_the_url():
     with ModelServer({}) as server:
         with pytest.raises(DownloadError, match=r"HTTP 404"):
             download(server.url + "/missing", Path("/tmp/never-written"), "0" * 64, 1)
+
+
+def test_a_mirror_serving_a_file_of_another_size_says_so(catalogue):
+    """A 4 KB file where the checkpoint is pinned: one line naming both sizes and the mirror, no .part
+    kept for a resume that could never succeed (it used to say the connection was cut)."""
+    model, files = catalogue
+    wrong = dict(files)
+    wrong[f"/{model.checkpoint.path}"] = bytes(4096)
+    with ModelServer(wrong) as server:
+        result = CliRunner().invoke(main, ["models", "pull", model.name, "--mirror", server.url])
+        assert result.exit_code == 1
+        error = result.stderr.strip().splitlines()[-1]
+        assert error.startswith(f"error: {server.url}/") and "reports 4096 bytes" in error
+        assert f"pinned file is {model.checkpoint.size} bytes" in error and "cut" not in error
+        assert not list(models.home().rglob("*.part")) and models.installed(model.name) is None
+        again = CliRunner().invoke(main, ["models", "pull", model.name, "--mirror", server.url])
+        assert "reports 4096 bytes" in again.stderr  # the same answer, not a resume loop

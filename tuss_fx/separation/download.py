@@ -40,8 +40,9 @@ def download(url: str, target: Path, sha256: str, size: int, progress: Progress 
 
     Raises:
         DownloadError: one line: host unreachable or refused (proxy included), HTTP error, the
-            connection cut (the .part is kept for the next try), a wrong size or checksum (the
-            .part is deleted), or the disk full.
+            connection cut (the .part is kept for the next try), a server reporting another size
+            than the pinned one (both named; nothing kept), a wrong size or checksum (the .part is
+            deleted), or the disk full.
     """
     part = target.with_name(target.name + ".part")
     have = part.stat().st_size if part.exists() else 0
@@ -65,6 +66,11 @@ def _fetch(url: str, part: Path, have: int, size: int, progress: Progress | None
         with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
             if have and not _resumes(response, have):
                 have = 0  # the server sent the whole file
+            reported = _reported_size(response, have)
+            if reported is not None and reported != size:
+                part.unlink(missing_ok=True)  # nothing of another file is worth resuming
+                raise DownloadError(url, f"the server reports {reported} bytes where the pinned file is {size} "
+                                         "bytes: it serves another file (a wrong mirror or path?); nothing was kept")
             _copy(response, part, have, size, progress, url)
     except urllib.error.HTTPError as exc:
         if exc.code == 407:
@@ -76,6 +82,16 @@ def _fetch(url: str, part: Path, have: int, size: int, progress: Progress | None
     except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
         raise DownloadError(url, f"the connection broke ({_reason(exc)}); run the same command again to "
                                  "resume") from None
+
+
+def _reported_size(response, have: int) -> int | None:
+    """The whole file's size as the server states it: Content-Range's total on a resumed 206, else
+    what is already here plus Content-Length; None when it says nothing."""
+    match = re.match(r"bytes \d+-\d+/(\d+)", response.headers.get("Content-Range", ""))
+    if match:
+        return int(match.group(1))
+    length = response.headers.get("Content-Length")
+    return have + int(length) if length and length.isdigit() else None
 
 
 def _resumes(response, have: int) -> bool:
