@@ -28,6 +28,12 @@ def _name_map(ctx, param, value: str) -> dict[str, str]:
 @click.option("--map", "name_map", default="", callback=_name_map,
               help="Other stem file names onto prompts, e.g. dialog=speech,fx=sfxbg,mx=musicbg.")
 @click.option("--checkpoint", default="default", show_default=True, help="Model to start from.")
+@click.option("--engine", type=click.Choice(["tuss", "dialogue", "both"]), default="tuss", show_default=True,
+              help="What learns the show: TUSS (every stem), the dialogue engine (DeepFilterNet3, from the "
+                   "dialogue stem and the rest of the mix), or both; the model's JSON records which engine "
+                   "measured better on the held-out tracks and serves speech.")
+@click.option("--dialogue-steps", type=click.IntRange(min=1), default=300, show_default=True,
+              help="With --engine dialogue|both: the dialogue engine's optimiser steps (batches of 8 x 3 s).")
 @click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Optimiser steps in total (a resumed run counts the ones done).")
 @click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -51,8 +57,8 @@ def _name_map(ctx, param, value: str) -> dict[str, str]:
 @click.option("--overwrite", is_flag=True, help="Replace an existing OUTPUT.")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def finetune(stems_dirs, output, name_map, checkpoint, steps, minutes, holdout, eval_every, batch_size,
-             segment_seconds, lr, warmup_steps, work_dir, force, overwrite, device, quiet) -> None:
+def finetune(stems_dirs, output, name_map, checkpoint, engine, dialogue_steps, steps, minutes, holdout, eval_every,
+             batch_size, segment_seconds, lr, warmup_steps, work_dir, force, overwrite, device, quiet) -> None:
     """Fine-tune a model on STEMS_DIRS: one folder per track holding speech/sfxbg/musicbg (or
     vocals/drums/bass/other) files and optionally mix.wav. Whole tracks are held out, the start model
     and each evaluated checkpoint are scored on them, and the best is exported if it beats the start."""
@@ -66,7 +72,8 @@ def finetune(stems_dirs, output, name_map, checkpoint, steps, minutes, holdout, 
     from tuss_fx.train.stems_folder import RESIDUAL_TOLERANCE_DB, scan_tracks
 
     output = output.with_suffix(".safetensors")
-    check_targets([output], overwrite)
+    check_targets([output, *([output.with_name(output.stem + ".dfn3.safetensors")] if engine != "tuss" else [])],
+                  overwrite)
     tracks = scan_tracks(stems_dirs, name_map)
     for track in tracks:
         if track.residual_db is not None and track.residual_db > RESIDUAL_TOLERANCE_DB:
@@ -80,24 +87,71 @@ def finetune(stems_dirs, output, name_map, checkpoint, steps, minutes, holdout, 
     show = not quiet and sys.stderr.isatty()
     click.echo(f"{len(tracks)} tracks, {sum(t.num_frames / t.sample_rate for t in tracks) / 60:.1f} min; "
                f"training on {placement.device}", err=True)
-    bar = click.progressbar(length=steps, label="fine-tuning", file=sys.stderr, show_eta=True,
-                            item_show_func=lambda text: text) if show else contextlib.nullcontext()
-    with bar:
-        def report(step: int, loss: float, rate: float) -> None:
-            bar.update(step - bar.pos, f"loss {loss:6.2f} dB  {rate:4.2f} ex/s")
+    work_dir = work_dir or output.with_suffix(".work")
 
-        def log(line: str) -> None:
-            click.echo(f"\n{line}" if show else line, err=True)
+    def log(line: str) -> None:
+        click.echo(f"\n{line}" if show else line, err=True)
 
-        result = run_finetune(checkpoint, tracks, output, work_dir or output.with_suffix(".work"), settings,
-                              placement, precision, report if show else None, force, log)
-    _print_scores(result)
-    if result.exported is None:
+    result = None
+    if engine in ("tuss", "both"):
+        with _bar(show, steps, "fine-tuning TUSS") as report:
+            result = run_finetune(checkpoint, tracks, output, work_dir, settings, placement, precision, report, force,
+                                  log)
+        _print_scores(result)
+    dialogue = None
+    if engine in ("dialogue", "both"):
+        dialogue = _finetune_dialogue(checkpoint, tracks, output, work_dir, settings, dialogue_steps, minutes, force,
+                                      show, log, result)
+    if result is not None and result.exported is None and (dialogue is None or dialogue.exported is None):
         best = f"best {_mean(result.best['scores']):+.2f} dB at step {result.best['step']}" if result.best else \
             "no step evaluated yet"
         raise TussFxError(output, f"not exported: no fine-tuned checkpoint beat the start model on the held-out "
                           f"tracks (start {_mean(result.start):+.2f} dB, {best}); --force exports the best anyway")
-    click.echo(str(result.exported))
+    if dialogue is not None and dialogue.exported is None and result is None:
+        raise TussFxError(output, f"not exported: the fine-tuned dialogue engine did not beat the start on the "
+                                  f"held-out tracks (start {dialogue.run.start:+.2f} dB, best "
+                                  f"{dialogue.run.best['si_snri'] if dialogue.run.best else float('nan'):+.2f} dB); "
+                                  "--force exports it anyway")
+    for path in [result and result.exported, dialogue and dialogue.exported]:
+        if path:
+            click.echo(str(path))
+
+
+@contextlib.contextmanager
+def _bar(show: bool, steps: int, label: str):
+    """A progress bar on stderr (when shown); yields its step report callback or None."""
+    if not show:
+        yield None
+        return
+    with click.progressbar(length=steps, label=label, file=sys.stderr, show_eta=True,
+                           item_show_func=lambda text: text) as bar:
+        def report(step: int, loss: float, rate: float) -> None:
+            bar.update(step - bar.pos, f"loss {loss:6.2f}  {rate:4.2f} ex/s")
+
+        yield report
+
+
+def _finetune_dialogue(checkpoint, tracks, output, work_dir, settings, dialogue_steps, minutes, force, show, log,
+                       tuss_result):
+    """The dialogue engine's part: the same held-out tracks as TUSS's, its scores printed."""
+    from tuss_fx.train.dialogue_finetune import DialogueSettings, finetune_show_dialogue
+    from tuss_fx.train.finetune import split_holdout
+
+    training, held = split_holdout(tracks, settings.holdout, settings.seed)
+    tuss_speech = None
+    if tuss_result is not None and tuss_result.best and "speech" in tuss_result.best["scores"]:
+        tuss_speech = tuss_result.best["scores"]["speech"]["si_snri"]
+    dialogue_settings = DialogueSettings(steps=dialogue_steps, minutes=minutes, segment_seconds=settings.segment_seconds,
+                                         eval_every=min(50, dialogue_steps), checkpoint_every=min(25, dialogue_steps),
+                                         seed=settings.seed)
+    with _bar(show, dialogue_steps, "fine-tuning the dialogue engine") as report:
+        export = finetune_show_dialogue(checkpoint, training, held, output, work_dir, dialogue_settings, force,
+                                        report, log, tuss_speech)
+    best = export.run.best
+    click.echo(f"dialogue engine held-out speech SI-SNRi: start {export.run.start:+.2f} dB, "
+               f"{'step ' + str(best['step']) + ' ' + format(best['si_snri'], '+.2f') + ' dB' if best else 'no step'}"
+               f"{'' if export.exported else ' (not exported)'}", err=True)
+    return export
 
 
 def _mean(scores: dict) -> float:

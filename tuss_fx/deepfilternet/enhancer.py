@@ -85,7 +85,9 @@ class DeepFilterNet3Stream:
         outputs = [np.zeros((self.batch, 0), np.float32)]
         for start in range(0, usable, CHUNK_FRAMES * HOP_SIZE):
             chunk = self._pending[:, start : min(usable, start + CHUNK_FRAMES * HOP_SIZE)]
-            outputs.append(self._aligned(self.process_raw(torch.from_numpy(chunk).to(self.device))))
+            with torch.no_grad():
+                raw, _ = self.process_raw(torch.from_numpy(chunk).to(self.device))
+            outputs.append(self._aligned(raw))
         self._pending = self._pending[:, usable:]
         return np.concatenate(outputs, axis=1)
 
@@ -105,9 +107,10 @@ class DeepFilterNet3Stream:
         self._emitted += out.shape[1]
         return out
 
-    @torch.no_grad()
-    def process_raw(self, audio: torch.Tensor) -> torch.Tensor:
-        """(B, T·480) float32 -> (B, T·480) exactly as the runtime emits it: 1440 samples late."""
+    def process_raw(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T·480) float32 -> (B, T·480) exactly as the runtime emits it, 1440 samples late, and the
+        network's local SNR estimate of each of the T frames (B, T), in dB. Differentiable: the
+        training path (deepfilternet.training) runs this same arithmetic with gradients on."""
         batch, num_frames = audio.shape[0], audio.shape[1] // HOP_SIZE
         buffer = torch.cat([self._analysis_memory, audio], dim=1)
         self._analysis_memory = buffer[:, -(FFT_SIZE - HOP_SIZE):]
@@ -132,7 +135,7 @@ class DeepFilterNet3Stream:
         heads = frames[..., :HOP_SIZE]
         tails = torch.cat([self._synthesis_memory.unsqueeze(1), frames[:, :-1, HOP_SIZE:]], dim=1)
         self._synthesis_memory = frames[:, -1, HOP_SIZE:]
-        return (heads + tails).reshape(batch, num_frames * HOP_SIZE)
+        return (heads + tails).reshape(batch, num_frames * HOP_SIZE), lsnr
 
 
 def enhance(network: DeepFilterNet3, audio: np.ndarray, atten_lim_db: float | None = None) -> np.ndarray:

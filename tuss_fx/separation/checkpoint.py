@@ -97,6 +97,23 @@ def recorded_dialogue_engine(path_or_name: str | Path) -> str | None:
     return record.get("choice") if isinstance(record, dict) else None
 
 
+def recorded_dialogue_weights(path_or_name: str | Path) -> Path | None:
+    """The fine-tuned DeepFilterNet3 weights the model's `dialogue_engine` record names (a file beside
+    its JSON, written by `tuss-fx finetune --engine dialogue|both`); None: the shipped ones.
+
+    Raises:
+        CheckpointError: the record names a weights file that is not there.
+    """
+    record = _native_json(path_or_name).get(DIALOGUE_ENGINE_KEY)
+    name = record.get("weights") if isinstance(record, dict) else None
+    if not name:
+        return None
+    path = weights_file(resolve(path_or_name)).parent / name
+    if not path.is_file():
+        raise CheckpointError(path, "the model's dialogue engine weights are missing (they travel beside its .json)")
+    return path
+
+
 def recorded_stem_split(path_or_name: str | Path) -> StemSplit:
     """Whether this model's music/effects split is trusted, from the `stem_split` record of its native
     JSON (tuss_fx.separation.split); official checkpoints count as able."""

@@ -18,7 +18,8 @@ from tuss_fx.media.resample import StreamResampler, resampled_length
 from tuss_fx.media.sample_queue import SampleQueue
 from tuss_fx.model import TussModel, UnknownPromptError
 from tuss_fx.model.prompts import check_prompts
-from tuss_fx.separation.checkpoint import load_model, recorded_dialogue_engine, recorded_stem_split, resolve
+from tuss_fx.separation.checkpoint import (load_model, recorded_dialogue_engine, recorded_dialogue_weights,
+                                          recorded_stem_split, resolve)
 from tuss_fx.separation.dialogue import SPEECH_PROMPT, DialoguePlan, DialogueSplit, check_model_rate, resolve_engine
 from tuss_fx.separation.forward import ModelRunner
 from tuss_fx.separation.prefetch import prefetched
@@ -95,6 +96,8 @@ class Separator:
     record, so "auto" is TUSS here. dialogue_atten_lim_db: most attenuation DFN3 may apply.
     stem_split: whether the model's music/effects split is trusted (tuss_fx.separation.split), which
     decides a remix's plan; from_pretrained reads the model's record, a bare model has none.
+    dialogue_weights: DFN3 weights fine-tuned for this model (default: the shipped conversion);
+    from_pretrained takes the ones its record names.
     """
 
     def __init__(
@@ -109,6 +112,7 @@ class Separator:
         dialogue_engine: str = "auto",
         dialogue_atten_lim_db: float | None = None,
         stem_split: StemSplit | None = None,
+        dialogue_weights: Path | None = None,
     ) -> None:
         tune_allocator()
         self.device = resolve_device(device)
@@ -128,7 +132,8 @@ class Separator:
             from tuss_fx.deepfilternet import load_network
 
             check_model_rate(self.sample_rate)
-            self.dialogue_network = load_network(device=self.device)
+            self.dialogue_network = load_network(**({"path": dialogue_weights} if dialogue_weights else {}),
+                                                 device=self.device)
 
     @classmethod
     def from_pretrained(cls, path_or_name: str | Path = "default", device: str = "auto",
@@ -142,7 +147,8 @@ class Separator:
         """
         engine = resolve_engine(dialogue_engine, recorded_dialogue_engine(path_or_name))
         return cls(load_model(path_or_name), device=device, name=str(resolve(path_or_name)),
-                   dialogue_engine=engine, stem_split=recorded_stem_split(path_or_name), **kwargs)
+                   dialogue_engine=engine, stem_split=recorded_stem_split(path_or_name),
+                   dialogue_weights=recorded_dialogue_weights(path_or_name), **kwargs)
 
     @property
     def prompts(self) -> tuple[str, ...]:
