@@ -105,3 +105,27 @@ def test_finetune_engine_dialogue_exports_and_the_model_uses_it(stems_dir, tmp_p
     weights.unlink()
     with pytest.raises(Exception, match="dialogue engine weights are missing"):
         Separator.from_pretrained(out, device="cpu")
+
+
+def test_train_dialogue_scores_on_the_real_suite_and_writes_only_what_it_measured(tmp_path):
+    """tuss-fx train-dialogue on a folder of speech and one of beds: scored on the real suite's 12
+    scenes before and after, written only where it beat the start, or with --force. (The plumbing
+    only: the recordings here are the suite's own, which a real run keeps out of training.)"""
+    import shutil
+
+    from tests.conftest import PARITY_DIR
+
+    media = PARITY_DIR.parents[1] / "media"
+    speech, beds = tmp_path / "speech", tmp_path / "beds"
+    speech.mkdir()
+    beds.mkdir()
+    shutil.copy(media / "ljspeech-LJ050-0131.ogg", speech)
+    shutil.copy(media / "sorohanro-solo-trumpet.ogg", beds)
+    args = ["train-dialogue", "-o", str(tmp_path / "dfn3.safetensors"), "--speech", str(speech), "--background",
+            str(beds), "--heldout-media", str(media), "--steps", "2", "--batch-size", "2", "--eval-every", "2", "-q"]
+    refused = CliRunner().invoke(main, [*args, "--lr", "1.0"])  # a step this large wrecks the engine
+    assert refused.exit_code == 1 and "not written: held-out speech SI-SNRi start" in refused.stderr
+    assert not (tmp_path / "dfn3.safetensors").exists()
+    forced = CliRunner().invoke(main, [*args, "--force", "--work-dir", str(tmp_path / "other")])
+    assert forced.exit_code == 0, forced.output
+    assert "12 held-out scenes" in forced.stderr and load_network(tmp_path / "dfn3.safetensors") is not None
