@@ -81,8 +81,11 @@ def spectral_loss(estimate: torch.Tensor, speech: torch.Tensor, cutoffs_hz: torc
         spectra = [torch.stft(x, size, size // 4, window=window, return_complex=True).transpose(1, 2)
                    for x in (estimate, speech)]  # (B, T, F)
         mask = _band_mask(cutoffs_hz, size)
-        magnitudes = [s.abs().clamp_min(1e-12).pow(COMPRESSION) for s in spectra]
-        compressed = [m * torch.exp(1j * torch.angle(s)) for m, s in zip(magnitudes, spectra)]
+        # |S| with a floor under the root, so silent bins (a frame the LSNR stage zeroed) keep finite
+        # gradients: abs() and angle() of 0 have none
+        exact = [(s.real.square() + s.imag.square() + 1e-12).sqrt() for s in spectra]
+        magnitudes = [m.pow(COMPRESSION) for m in exact]
+        compressed = [s * m.pow(COMPRESSION - 1) for s, m in zip(spectra, exact)]  # |S|^c e^{j arg S}
         weight = mask.expand_as(magnitudes[0]).sum().clamp_min(1.0)
         total = total + ((magnitudes[0] - magnitudes[1]).square() * mask).sum() / weight
         total = total + ((compressed[0] - compressed[1]).abs().square() * mask).sum() / weight

@@ -187,8 +187,11 @@ def finetune_dialogue(network: DeepFilterNet3, source, held: Sequence[Pair], wor
                                     torch.tensor([pair[2] for pair in pairs], dtype=torch.float32))
         optimizer.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(network.parameters(), settings.grad_clip)
-        optimizer.step()
+        norm = torch.nn.utils.clip_grad_norm_(network.parameters(), settings.grad_clip)
+        if torch.isfinite(norm):  # a batch whose gradients are not finite would poison the weights: skipped
+            optimizer.step()
+        else:
+            log(f"step {run.steps + 1}: gradients not finite, batch skipped")
         run.steps += 1
         drawn += len(pairs)
         if report:
