@@ -10,10 +10,12 @@ Ctrl-C or SIGTERM cancels the tasks in flight (they remove their temporary files
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 
 from tuss_fx.batch.jobs import BatchError, BatchJob, Result, failed_entry, process_input
+from tuss_fx.signals import HANDLED, Terminated
 
 CANCEL_GRACE_SECONDS = 30  # tasks finishing their clean-up after a cancel; then actors are killed
 
@@ -39,10 +41,14 @@ def run_ray(job: BatchJob, inputs: Sequence[Path], address: str, on_result: Resu
         import ray
     except ImportError:
         raise BatchError("--ray", "Ray is not installed: pip install \"tuss-fx[ray]\"") from None
+    handlers = {signum: signal.getsignal(signum) for signum in HANDLED}
     try:
         ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise BatchError(address, f"cannot connect to the Ray cluster ({exc})") from None
+    for signum, handler in handlers.items():  # Ray's core installs its own, which aborts the driver (exit -6)
+        if handler is not None:
+            signal.signal(signum, handler)
     gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
     remote = ray.remote(num_cpus=1, num_gpus=gpus)(_Worker)
     pool = [remote.remote(job) for _ in range(max(1, min(actors, len(inputs))))]
@@ -67,11 +73,23 @@ def run_ray(job: BatchJob, inputs: Sequence[Path], address: str, on_result: Resu
                     queue.insert(0, (path, 1))
                 else:
                     on_result(failed_entry(path, f"failed twice on the Ray cluster ({type(exc).__name__})"))
-    except BaseException:
+    except BaseException as exc:
         for ref in running:
             ray.cancel(ref)  # KeyboardInterrupt inside the task: its clean-up removes the temporary files
         ray.wait(list(running), num_returns=len(running), timeout=CANCEL_GRACE_SECONDS)
+        stop = _stop_request(exc)
+        if stop is not None and stop is not exc:
+            raise stop from None  # the signal arrived inside Ray's C++ wait, which wrapped it in a SystemError
         raise
     finally:
         for actor in pool:
             ray.kill(actor)
+
+
+def _stop_request(exc: BaseException | None) -> BaseException | None:
+    """The Terminated or KeyboardInterrupt that `exc` is, or was raised while handling, if any."""
+    while exc is not None:
+        if isinstance(exc, (Terminated, KeyboardInterrupt)):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None

@@ -49,12 +49,14 @@ def _band_limited(ctx, param, values) -> list[tuple[Path, float]]:
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-5, show_default=True)
 @click.option("--eval-every", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--lsnr-weight", type=click.FloatRange(min=0), default=1e-3, show_default=True,
+              help="Weight of the local-SNR loss, whose estimate picks each frame's stage (0: left as shipped).")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Training state for resuming [default: OUTPUT's name + .work].")
 @click.option("--force", is_flag=True, help="Write the best weights even if they score below the start.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def train_dialogue(output, speech_dirs, band_limited, background_dirs, heldout_media, max_minutes, steps, minutes,
-                   batch_size, lr, eval_every, work_dir, force, quiet) -> None:
+                   batch_size, lr, eval_every, lsnr_weight, work_dir, force, quiet) -> None:
     """Fine-tune the shipped dialogue engine on real speech over real music and effects at -10 to +10 dB,
     scored on the real suite's held-out scenes before and every --eval-every steps."""
     import numpy as np
@@ -79,7 +81,8 @@ def train_dialogue(output, speech_dirs, band_limited, background_dirs, heldout_m
         if scene.music or scene.effects:
             sources = render(scene, recordings)
             held.append((sources[0], sources[1] + sources[2], 24000.0))
-    settings = DialogueSettings(steps=steps, minutes=minutes, batch_size=batch_size, lr=lr, eval_every=eval_every)
+    settings = DialogueSettings(steps=steps, minutes=minutes, batch_size=batch_size, lr=lr, eval_every=eval_every,
+                                lsnr_weight=lsnr_weight)
     click.echo(f"{sum(len(c) for c, _ in speech) / 48000 / 60:.1f} min of speech, "
                f"{sum(len(c) for c in backgrounds) / 48000 / 60:.1f} min of backgrounds, {len(held)} held-out scenes",
                err=True)

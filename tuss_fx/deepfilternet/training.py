@@ -93,9 +93,11 @@ def spectral_loss(estimate: torch.Tensor, speech: torch.Tensor, cutoffs_hz: torc
 
 
 def dialogue_loss(network: DeepFilterNet3, speech: torch.Tensor, background: torch.Tensor,
-                  cutoffs_hz: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+                  cutoffs_hz: torch.Tensor | None = None,
+                  lsnr_weight: float = LSNR_WEIGHT) -> tuple[torch.Tensor, dict[str, float]]:
     """The fine-tuning loss of one batch: (B, L) speech and background, their sum the mixture;
-    cutoffs_hz (B,) where each example's speech band ends (default: full band).
+    cutoffs_hz (B,) where each example's speech band ends (default: full band); lsnr_weight: the
+    local-SNR term's weight (0 leaves the estimate that picks each frame's stage as converted).
 
     Returns the loss (a scalar with gradients) and its terms as floats."""
     cutoffs = cutoffs_hz if cutoffs_hz is not None else speech.new_full((speech.shape[0],), SAMPLE_RATE / 2)
@@ -104,5 +106,5 @@ def dialogue_loss(network: DeepFilterNet3, speech: torch.Tensor, background: tor
     target = frame_snr_db(speech, background)
     frames = min(target.shape[1], enhanced.lsnr_db.shape[1])
     lsnr = (enhanced.lsnr_db[:, :frames] - target[:, :frames]).square().mean()
-    total = spectral + LSNR_WEIGHT * lsnr
+    total = spectral + lsnr_weight * lsnr
     return total, {"spectral": float(spectral.detach()), "lsnr": float(lsnr.detach()), "total": float(total.detach())}

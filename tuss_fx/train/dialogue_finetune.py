@@ -28,7 +28,7 @@ from safetensors.torch import save_file
 
 from tuss_fx.deepfilternet import enhance
 from tuss_fx.deepfilternet.network import DeepFilterNet3
-from tuss_fx.deepfilternet.training import dialogue_loss
+from tuss_fx.deepfilternet.training import LSNR_WEIGHT, dialogue_loss
 from tuss_fx.media.temp_files import temp_beside
 from tuss_fx.train.real_suite import si_snr
 from tuss_fx.train.stems_folder import StemsFolderError, Track
@@ -53,6 +53,7 @@ class DialogueSettings:
     eval_every: int = 50
     checkpoint_every: int = 25
     grad_clip: float = 1.0
+    lsnr_weight: float = LSNR_WEIGHT
     seed: int = 0
 
 
@@ -184,7 +185,8 @@ def finetune_dialogue(network: DeepFilterNet3, source, held: Sequence[Pair], wor
         pairs = [source.draw() for _ in range(settings.batch_size)]
         speech, background = (torch.from_numpy(np.stack([pair[i] for pair in pairs])) for i in (0, 1))
         loss, terms = dialogue_loss(network, speech, background,
-                                    torch.tensor([pair[2] for pair in pairs], dtype=torch.float32))
+                                    torch.tensor([pair[2] for pair in pairs], dtype=torch.float32),
+                                    settings.lsnr_weight)
         optimizer.zero_grad()
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(network.parameters(), settings.grad_clip)
