@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from tuss_fx.cli.commands import main
 from tuss_fx.errors import AudioWriteError
-from tuss_fx.media.audio_io import probe, read_audio
+from tuss_fx.media.audio_io import BLOCK_FRAMES, probe, read_audio
 from tuss_fx.media.remux import film_timecode, plan_remux
 from tuss_fx.mix.film import remix_film
 from tuss_fx.mix.presets import load_preset
@@ -253,3 +253,33 @@ def test_a_data_track_the_target_cannot_hold_is_dropped_with_a_warning(run, tmp_
         in dropped.stderr
     # the picture still goes through, packet for packet (Matroska keeps its own millisecond timestamps)
     assert [p[0] for p in packets(tmp_path / "out.mkv", "video")] == [p[0] for p in packets(with_data, "video")]
+
+
+def test_the_remux_holds_no_more_audio_at_ten_minutes_than_at_one(tmp_path, monkeypatch):
+    """The copy into the film keeps its memory flat: the new audio is encoded only AUDIO_LEAD_SECONDS
+    ahead of the packets being copied (the muxer's queue holds that, not the film), at 1 minute and at
+    10. Measured on the feed itself: how far its encoded audio ran ahead of the copy at each packet."""
+    from tuss_fx.media import remux
+
+    leads: list[float] = []
+    original = remux._AudioFeed.packets_until
+
+    def watched(feed, seconds):
+        yield from original(feed, seconds)
+        if seconds is not None:
+            leads.append(feed._next_pts / feed._rate - (seconds - remux.AUDIO_LEAD_SECONDS))
+
+    monkeypatch.setattr(remux._AudioFeed, "packets_until", watched)
+    rate, most = 8000, {}
+    for minutes in (1, 10):
+        film = tmp_path / f"reel{minutes}.mov"
+        write_clip(film, [soundtrack(minutes * 60.0, num_channels=1)[:, ::6].copy()], rate, "pcm_s16le",
+                   subtitle=None)
+        leads.clear()
+        plan = plan_remux(probe(film), tmp_path / f"out{minutes}.mov")
+        remux.replace_audio_track(plan, probe(film))
+        most[minutes] = max(leads)
+        assert probe(tmp_path / f"out{minutes}.mov").num_frames == minutes * 60 * rate
+    block_seconds = BLOCK_FRAMES / rate  # the feed reads whole blocks: at most one past the lead
+    assert max(most.values()) <= remux.AUDIO_LEAD_SECONDS + block_seconds
+    assert most[10] <= most[1] + block_seconds  # no growth with the length
