@@ -8,6 +8,7 @@ import os
 import re
 import socket
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -55,3 +56,18 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True  # another user's live process
     return True
+
+
+def write_atomically(target: Path, write: Callable[[str], object]) -> None:
+    """Call write(path) on a temporary file beside `target`, then rename it into place; a failure
+    removes it, so `target` is whole or untouched. The file keeps the permissions open() would have
+    given `target` (some writers, safetensors among them, create theirs 0600)."""
+    tmp = str(temp_beside(target))
+    mode = os.stat(tmp).st_mode
+    try:
+        write(tmp)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

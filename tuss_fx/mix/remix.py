@@ -20,9 +20,10 @@ from tuss_fx.errors import AudioWriteError, TussFxError
 from tuss_fx.measure.loudness import LoudnessMeter, dialogue_gated_loudness
 from tuss_fx.measure.meters import HOP_SECONDS as GATE_HOP_SECONDS
 from tuss_fx.media.audio_io import (AtomicWriter, AudioInfo, WriterGroup, check_targets, concrete_format,
-                                    file_extension, format_for, probe, read_blocks, temp_beside)
+                                    file_extension, format_for, probe, read_blocks)
 from tuss_fx.media.bwf import BroadcastOutput, broadcast_output
 from tuss_fx.media.layout import engine_channels as separated_channels
+from tuss_fx.media.temp_files import write_atomically
 from tuss_fx.mix.automation import GainAutomation, lanes_to_midi
 from tuss_fx.mix.effects import DEFAULT_BUFFER_SIZE, ChainStream
 from tuss_fx.mix.plan import RemixPlan, choose_plan
@@ -285,13 +286,7 @@ def _write_lanes(path: Path, plan: RemixPlan, automation: GainAutomation | None,
         events = automation.lanes.get(source) if automation else None
         lanes[plan.lane_name(source)] = events or [(0.0, gain), (duration_seconds, gain)]
     midi = lanes_to_midi(plan.channels, lanes, duration_seconds)
-    tmp = temp_beside(path)
-    try:
-        midi.save(str(tmp))
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomically(path, midi.save)
 
 
 def _dialogue_meter(preset: Preset, info: AudioInfo) -> tuple[str, LoudnessMeter]:

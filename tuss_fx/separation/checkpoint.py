@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from tuss_fx.errors import CheckpointError
-from tuss_fx.media.audio_io import temp_beside
+from tuss_fx.media.temp_files import write_atomically
 from tuss_fx.model import ConfigError, TussConfig, TussModel
 from tuss_fx.separation.models import OFFICIAL_MODELS, installed
 from tuss_fx.separation.split import STEM_SPLIT_KEY, StemSplit, read_split
@@ -137,7 +136,7 @@ def record_in_json(weights: Path, key: str, record: dict[str, Any]) -> None:
         raise CheckpointError(weights, "only a tuss-fx .safetensors model with its .json can record a measurement")
     config = json.loads(config_path.read_text())
     config[key] = record
-    _atomic(config_path, lambda tmp: Path(tmp).write_text(json.dumps(config, indent=1)))
+    write_atomically(config_path, lambda tmp: Path(tmp).write_text(json.dumps(config, indent=1)))
 
 
 def weights_file(path: Path) -> Path:
@@ -159,8 +158,8 @@ def save_native(model: TussModel, path: str | Path, metadata: dict[str, Any] | N
     # rotary tables are shared between blocks; safetensors stores each key as its own tensor
     state = {k: v.detach().cpu().contiguous().clone() for k, v in model.separator.state_dict().items()}
     config = {**model.config.to_hparams(), "tuss_fx": metadata or {}}
-    _atomic(path, lambda tmp: save_file(state, tmp))
-    _atomic(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(config, indent=1)))
+    write_atomically(path, lambda tmp: save_file(state, tmp))
+    write_atomically(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(config, indent=1)))
     return path
 
 
@@ -172,18 +171,6 @@ def weights_digest(model: TussModel) -> str:
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().float().contiguous().numpy().tobytes())
     return digest.hexdigest()
-
-
-def _atomic(target: Path, write) -> None:
-    tmp = str(temp_beside(target))
-    mode = os.stat(tmp).st_mode
-    try:
-        write(tmp)
-        os.chmod(tmp, mode)  # safetensors writes a new 0600 file; keep the permissions open() would give
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _weights_in_folder(folder: Path) -> Path:

@@ -16,7 +16,6 @@ where they beat the start.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -29,7 +28,7 @@ from safetensors.torch import save_file
 from tuss_fx.deepfilternet import enhance
 from tuss_fx.deepfilternet.network import DeepFilterNet3
 from tuss_fx.deepfilternet.training import LSNR_WEIGHT, dialogue_loss
-from tuss_fx.media.temp_files import temp_beside
+from tuss_fx.media.temp_files import write_atomically
 from tuss_fx.train.real_suite import si_snr
 from tuss_fx.train.stems_folder import StemsFolderError, Track
 from tuss_fx.train.stems_sampler import SILENT_PEAK, heldout_examples, read_excerpt, source_frames
@@ -213,29 +212,19 @@ def _evaluate(network: DeepFilterNet3, held: Sequence[Pair], run: DialogueRun, b
     value = score(network, held)
     run.evaluations.append({"step": run.steps, "si_snri": value})
     if value > previous:
-        _atomic(best_path, lambda tmp: save_file({k: v.detach().contiguous() for k, v in network.state_dict().items()},
+        write_atomically(best_path, lambda tmp: save_file({k: v.detach().contiguous() for k, v in network.state_dict().items()},
                                                  tmp))
     log(f"step {run.steps}: held-out speech SI-SNRi {value:+.2f} dB (start {run.start:+.2f} dB)")
 
 
 def _save_state(path: Path, network, optimizer, source, run: DialogueRun, run_path: Path) -> None:
     state = {"model": network.state_dict(), "optimizer": optimizer.state_dict(), "rng": source.rng.bit_generator.state}
-    _atomic(path, lambda tmp: torch.save(state, tmp))
+    write_atomically(path, lambda tmp: torch.save(state, tmp))
     _write_json(run_path, asdict(run))
 
 
 def _write_json(path: Path, data: dict) -> None:
-    _atomic(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=1)))
-
-
-def _atomic(target: Path, write) -> None:
-    tmp = temp_beside(target)
-    try:
-        write(str(tmp))
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=1)))
 
 
 @dataclass(frozen=True)
@@ -271,7 +260,7 @@ def finetune_show_dialogue(start_model: str | Path, training: Sequence[Track], h
     if not output.exists():
         save_native(load_model(start_model), output, {"dialogue_finetune": {"start_model": str(start_model)}})
     weights = output.with_name(output.stem + ".dfn3.safetensors")
-    _atomic(weights, lambda tmp: Path(tmp).write_bytes(best.read_bytes()))
+    write_atomically(weights, lambda tmp: Path(tmp).write_bytes(best.read_bytes()))
     scores = {"deepfilternet (fine-tuned)": run.best["si_snri"], "deepfilternet (start)": run.start}
     if tuss_speech_si_snri is not None:
         scores["tuss"] = tuss_speech_si_snri
