@@ -70,24 +70,11 @@ def asked_reduction(clarity: DialogueClarity, settings: RideSettings, lift_db: f
 
 def ride_curve(clarity: DialogueClarity, settings: RideSettings, duration_seconds: float,
                lift_db: float = 0.0) -> np.ndarray:
-    """The background's gain in dB (<= 0) at every GRID_SECONDS from 0 to duration_seconds."""
-    asked = asked_reduction(clarity, settings, lift_db)
-    steps = int(math.ceil(duration_seconds / GRID_SECONDS)) + 1
-    wanted = np.zeros(steps)
-    for end, reduction in zip(clarity.window_end_seconds, asked):  # a window asks over all it spans
-        if reduction > 0:
-            first, last = int((end - BLOCK_SECONDS) / GRID_SECONDS), int(math.ceil(end / GRID_SECONDS))
-            wanted[max(first, 0): last + 1] = np.maximum(wanted[max(first, 0): last + 1], reduction)
-    hold = int(round(settings.hold_seconds / GRID_SECONDS))
-    if hold:  # each step asks the most any of the last `hold` steps asked
-        padded = np.concatenate([np.zeros(hold), wanted])
-        wanted = np.lib.stride_tricks.sliding_window_view(padded, hold + 1).max(axis=1)
-    attack, release = settings.attack_db_per_second * GRID_SECONDS, settings.release_db_per_second * GRID_SECONDS
-    for i in range(steps - 2, -1, -1):  # look ahead: fall early enough to be down in time
-        wanted[i] = max(wanted[i], wanted[i + 1] - attack)
-    for i in range(1, steps):  # release no faster than the release rate
-        wanted[i] = max(wanted[i], wanted[i - 1] - release)
-    return -wanted
+    """The background's gain in dB (<= 0) at every GRID_SECONDS from 0 to duration_seconds: the
+    whole programme's windows through RideFollower at once."""
+    follower = RideFollower(settings, clarity.hop_seconds)
+    return np.concatenate([follower.push(asked_reduction(clarity, settings, lift_db)),
+                           follower.finish(duration_seconds)])
 
 
 def lane_events(curve_db: np.ndarray, base_db: float) -> list[tuple[float, float]]:
@@ -115,12 +102,14 @@ def window_means(curve_db: np.ndarray, window_end_seconds: np.ndarray) -> np.nda
 
 
 class RideFollower:
-    """ride_curve as a stream: asked reductions of 400 ms windows in, ridden grid points out.
+    """The ride as a stream: asked reductions of 400 ms windows in, ridden grid points out.
 
     Give it each window's asked reduction (asked_reduction's values, in order, one per 100 ms hop);
     it returns the ride's gain (dB) at every grid point no later window can change any more: a point
     is final once the windows spanning it have arrived and the attack's look-ahead past it is known.
-    Fed the same asked values, it returns exactly ride_curve's points (tested).
+    A window asks over all it spans; each point asks the most of the `hold` points before it; the
+    attack looks ahead (falling early enough to be down in time); the release follows. However the
+    windows are cut into calls, the points are the same (tested against a whole-programme reference).
     """
 
     def __init__(self, settings: RideSettings, hop_seconds: float) -> None:
@@ -142,8 +131,11 @@ class RideFollower:
 
     def push(self, asked: np.ndarray) -> np.ndarray:
         """(k,) reductions of the next windows -> the gains (dB) of the grid points now final."""
+        hops = round(BLOCK_SECONDS / self._hop)
+        if len(asked):  # room for every window's span at once: growing per window would copy the lot each time
+            self._grow(int(math.ceil((self._windows + len(asked) - 1 + hops) * self._hop / GRID_SECONDS)) + 1)
         for reduction in asked:
-            end = (self._windows + round(BLOCK_SECONDS / self._hop)) * self._hop
+            end = (self._windows + hops) * self._hop
             first, last = int((end - BLOCK_SECONDS) / GRID_SECONDS), int(math.ceil(end / GRID_SECONDS))
             self._grow(last + 1)
             span = slice(max(first, self._first) - self._first, last + 1 - self._first)
