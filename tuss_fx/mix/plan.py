@@ -16,7 +16,7 @@ nearer the ideal remix for every dialogue/music/effects preset, and 3x faster.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -108,10 +108,14 @@ def background_settings(preset: Preset) -> StemSettings:
     missed, not a source the preset balances."""
     if preset.background is not None:
         return preset.background
-    gains = [preset.stem(name).gain_db for name, prompt in zip(preset.stem_names, preset.prompts)
-             if prompt != SPEECH_PROMPT]
-    power = float(np.mean([0.0 if gain == -math.inf else 10 ** (gain / 10) for gain in gains]))
-    return StemSettings(-math.inf if power == 0.0 else 10 * math.log10(power))
+    return StemSettings(power_mean_db([preset.stem(name).gain_db for name, prompt
+                                       in zip(preset.stem_names, preset.prompts) if prompt != SPEECH_PROMPT]))
+
+
+def power_mean_db(gains_db: Sequence[float]) -> float:
+    """The level a sum of equally loud sources keeps at these gains (dB; -inf when all are muted)."""
+    power = float(np.mean([0.0 if gain == -math.inf else 10 ** (gain / 10) for gain in gains_db]))
+    return -math.inf if power == 0.0 else 10 * math.log10(power)
 
 
 def _needs_stems(preset: Preset) -> str | None:

@@ -10,7 +10,6 @@ keep ten numbers a second, the audio waits on disk.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from tuss_fx.measure.loudness import LoudnessMeter
 from tuss_fx.measure.meters import HOP_SECONDS
 from tuss_fx.media.audio_io import AtomicWriter, AudioInfo, probe, read_blocks
 from tuss_fx.mix.automation import GainAutomation
+from tuss_fx.mix.plan import power_mean_db
 from tuss_fx.mix.presets import Preset
 from tuss_fx.mix.ride import ride_curve, ride_lanes, window_means
 from tuss_fx.separation.dialogue import SPEECH_PROMPT
@@ -59,7 +59,7 @@ class RidePass:
         gains = {name: self.preset.stem(name).gain_db for name in self.preset.source_names}
         speech_name = self.preset.stem_names[self._speech]
         others = [name for name in self.preset.source_names if name != speech_name]
-        self.lift_db = gains[speech_name] - _power_mean_db([gains[name] for name in others])
+        self.lift_db = gains[speech_name] - power_mean_db([gains[name] for name in others])
         self.curve_db = ride_curve(self.clarity, self.preset.ride, self.info.duration_seconds, self.lift_db)
         return GainAutomation(ride_lanes(self.curve_db, others, gains), "dialogue ride")
 
@@ -85,9 +85,3 @@ class RidePass:
     def close(self) -> None:
         """Remove the scratch file (whatever happened)."""
         self._scratch.abort()
-
-
-def _power_mean_db(gains_db: list[float]) -> float:
-    """The level a sum of equally loud sources keeps at these gains; -inf when all are muted."""
-    power = float(np.mean([0.0 if gain == -math.inf else 10 ** (gain / 10) for gain in gains_db])) if gains_db else 1.0
-    return -math.inf if power == 0.0 else 10 * math.log10(power)

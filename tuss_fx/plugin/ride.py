@@ -20,7 +20,8 @@ import numpy as np
 from tuss_fx.measure.loudness import ABSOLUTE_GATE_LUFS, BLOCK_SECONDS, DIALOGUE_WITHIN_LU, LoudnessMeter
 from tuss_fx.measure.meters import HOP_SECONDS
 from tuss_fx.media.sample_queue import SampleQueue
-from tuss_fx.mix.ride import GRID_SECONDS, RideFollower, RideSettings
+from tuss_fx.measure.dbr import DialogueClarity
+from tuss_fx.mix.ride import GRID_SECONDS, RideFollower, RideSettings, asked_reduction
 from tuss_fx.plugin.processors import TussProcessor
 from tuss_fx.separation.dialogue import SPEECH_PROMPT
 
@@ -85,30 +86,30 @@ class _RideRenderer:
         return self._emit(self._pushed)
 
     def _asked(self) -> np.ndarray:
-        """Reductions the windows completed since the last call ask for, through the causal gate."""
+        """Reductions the windows completed since the last call ask for (mix.ride.asked_reduction),
+        through the causal dialogue gate."""
         energies = [meter.hop_energies for meter in self._meters]
         available = min(len(e) for e in energies) - self._hops
-        asked = []
         hop_samples = self._meters[0].hop_samples
+        dbr, speaking = [], []
         for window in range(self._windows, available):
             spoken, rest = ((e[window + self._hops] - e[window]) / (self._hops * hop_samples) for e in energies)
-            asked.append(self._reduction(spoken, rest))
+            speaking.append(self._speaking(spoken))
+            dbr.append(math.inf if rest <= 0 else 10 * math.log10(spoken / rest) if spoken > 0 else -math.inf)
         self._windows = max(self._windows, available)
-        return np.array(asked)
+        clarity = DialogueClarity(np.array(dbr, float), np.array(speaking, bool), HOP_SECONDS, self._settings.target_lu)
+        return asked_reduction(clarity, self._settings, self._lift_db)
 
-    def _reduction(self, spoken: float, rest: float) -> float:
-        settings = self._settings
+    def _speaking(self, spoken: float) -> bool:
+        """The causal gate: above -70 LUFS and at most 15 LU under the dialogue's level so far."""
         with np.errstate(divide="ignore"):
             spoken_lufs = -0.691 + 10 * np.log10(max(spoken, 0.0))
         if spoken_lufs < ABSOLUTE_GATE_LUFS:
-            return 0.0
+            return False
         self._level_energy[0] += spoken
         self._level_energy[1] += 1
         level = -0.691 + 10 * np.log10(self._level_energy[0] / self._level_energy[1])
-        if spoken_lufs < level - DIALOGUE_WITHIN_LU:
-            return 0.0
-        dbr = math.inf if rest <= 0 else 10 * math.log10(spoken / rest)
-        return float(np.clip(settings.target_lu - (dbr + self._lift_db), 0.0, settings.max_reduction_db))
+        return bool(spoken_lufs >= level - DIALOGUE_WITHIN_LU)
 
     def _add_points(self, gains_db: np.ndarray) -> None:
         self._gains = np.concatenate([self._gains, 10 ** (gains_db / 20)])
