@@ -188,6 +188,8 @@ def test_loudness_prints_buried_stretches_in_the_files_timecode(tmp_path):
     # at -5 LU only the two edge windows (a quarter of the line in each: -6 LU) stay buried
     assert "of dialogue time under -5 LU" in text.stdout
     assert text.stdout.count("  buried 01:00:0") == 2 and "(down to -6.0 LU)" in text.stdout
+    zero = _run("loudness", tmp_path / "bwf.wav", "--dialogue-stem", tmp_path / "dx.wav", "--threshold-lu", "0")
+    assert "of dialogue time under 0 LU" in zero.stdout  # 0 is a threshold, not "use the default"
 
 
 @pytest.mark.parametrize("rate, label", [

@@ -142,8 +142,8 @@ def measure(info: AudioInfo, dialogue: "DialogueSource | None" = None,
         meter(dialogue.finish())
     summary = programme.summary()
     gate = dialogue_gated_loudness(programme.loudness, meters[0]) if dialogue else None
-    clarity = dialogue_clarity(programme.loudness, *meters, threshold_lu or DEFAULT_TARGET_DBR_LU) if dialogue \
-        else None
+    threshold = DEFAULT_TARGET_DBR_LU if threshold_lu is None else threshold_lu  # 0 LU is a threshold too
+    clarity = dialogue_clarity(programme.loudness, *meters, threshold) if dialogue else None
     return DeliveryLoudness(summary["integrated_lufs"], gate.lufs if gate else None, gate.share if gate else None,
                             summary["loudness_range_lu"], summary["true_peak_dbtp"], summary["max_momentary_lufs"],
                             summary["max_short_term_lufs"], clarity)

@@ -99,6 +99,7 @@ class ReportRecorder:
         for name, meter in self.after.items():
             stems.setdefault(name, {})["after"] = _signal(meter)
         gate = self._dialogue_gate(output)
+        clock = self._clock()  # reads the film's or the Broadcast WAV's header: once
         return {
             "title": self.title,
             "input": str(self.info.path),
@@ -106,13 +107,13 @@ class ReportRecorder:
             "sample_rate": self.info.sample_rate,
             "duration_seconds": self.info.duration_seconds,
             "hop_seconds": HOP_SECONDS,
-            "start_timecode": self._clock().label(0.0),
+            "start_timecode": clock.label(0.0),
             "target_lufs": self.target_lufs,
             **({"plan": self.plan} if self.plan else {}),
             "signals": {"input": _signal(self.input), **({"output": _signal(output)} if output else {}),
                         "stems": stems},
             **({"dialogue_gate": gate} if gate else {}),
-            **({"dialogue_to_background": self._clarity()} if self.background is not None else {}),
+            **({"dialogue_to_background": self._clarity(clock)} if self.background is not None else {}),
         }
 
     def _clock(self):
@@ -123,14 +124,14 @@ class ReportRecorder:
             return ProgrammeClock()
         return programme_clock(self.info.path, self.info.sample_rate, self.info.audio_track is not None)
 
-    def _clarity(self) -> dict:
+    def _clarity(self, clock) -> dict:
         """DBR of the input (dialogue as separated over mix - dialogue), every window, with its summary,
         and the ride where one ran."""
         from tuss_fx.measure.dbr import dialogue_clarity
         from tuss_fx.report.delivery import clarity_summary
 
         clarity = dialogue_clarity(self.input.loudness, self.before[self.dialogue].loudness, self.background)
-        numbers = clarity_summary(clarity, self._clock())
+        numbers = clarity_summary(clarity, clock)
         numbers.update(window_end_seconds=[round(float(t), 2) for t in clarity.window_end_seconds],
                        dbr_lu=[_finite(float(v)) for v in np.clip(clarity.dbr_lu, -60.0, 60.0)],
                        dialogue=[bool(v) for v in clarity.dialogue])
