@@ -83,7 +83,7 @@ def main() -> None:
         if args.baseline_tree:
             preset = args.baseline_tree / "presets" / "dialogue-boost.toml"
             for name, path in (("stereo", stereo), ("5.1", surround)):
-                rows.append((name, f"baseline tree: remix dialogue-boost",
+                rows.append((name, "baseline tree: remix dialogue-boost",
                              timed(["remix", path, "--preset", preset, "-o", out], args.repeats, args.baseline_tree)))
     yardstick = rows[0][2]
     baselines = {name: seconds for name, label, seconds in rows if label.startswith("baseline")}

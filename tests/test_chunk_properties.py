@@ -172,12 +172,13 @@ def test_files_written_by_other_tools_read_whole(tmp_path):
         written.append(tmp_path / name)
     write_broadcast_wav(tmp_path / "ffmpeg.wav", audio, RATE, "01:00:00:00")
     written.append(tmp_path / "ffmpeg.wav")
+    chunks = {}
     for path in written:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             info = probe(path)
-            chunks = read_chunks(path)
+            chunks[path.name] = read_chunks(path)
         assert info.num_frames == 4800 and info.channel_layout == ("FL", "FR")
         np.testing.assert_allclose(np.concatenate(list(read_blocks(info)), axis=1), audio, atol=1 / 2 ** 15)
-    bext = read_chunks(tmp_path / "ffmpeg.wav").bext
+    bext = chunks["ffmpeg.wav"].bext
     assert bext is not None and bext.time_reference == 3600 * RATE  # FFmpeg wrote 01:00:00:00 at 48 kHz

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import sys
 from pathlib import Path
 
 import click
 
+from tuss_fx.cli.options import training_bar
 from tuss_fx.errors import TussFxError
 
 
@@ -94,7 +94,7 @@ def finetune(stems_dirs, output, name_map, checkpoint, engine, dialogue_steps, s
 
     result = None
     if engine in ("tuss", "both"):
-        with _bar(show, steps, "fine-tuning TUSS") as report:
+        with training_bar(show, steps, "fine-tuning TUSS") as report:
             result = run_finetune(checkpoint, tracks, output, work_dir, settings, placement, precision, report, force,
                                   log)
         _print_scores(result)
@@ -117,20 +117,6 @@ def finetune(stems_dirs, output, name_map, checkpoint, engine, dialogue_steps, s
             click.echo(str(path))
 
 
-@contextlib.contextmanager
-def _bar(show: bool, steps: int, label: str):
-    """A progress bar on stderr (when shown); yields its step report callback or None."""
-    if not show:
-        yield None
-        return
-    with click.progressbar(length=steps, label=label, file=sys.stderr, show_eta=True,
-                           item_show_func=lambda text: text) as bar:
-        def report(step: int, loss: float, rate: float) -> None:
-            bar.update(step - bar.pos, f"loss {loss:6.2f}  {rate:4.2f} ex/s")
-
-        yield report
-
-
 def _finetune_dialogue(checkpoint, tracks, output, work_dir, settings, dialogue_steps, minutes, force, show, log,
                        tuss_result):
     """The dialogue engine's part: the same held-out tracks as TUSS's, its scores printed."""
@@ -144,7 +130,7 @@ def _finetune_dialogue(checkpoint, tracks, output, work_dir, settings, dialogue_
     dialogue_settings = DialogueSettings(steps=dialogue_steps, minutes=minutes, segment_seconds=settings.segment_seconds,
                                          eval_every=min(50, dialogue_steps), checkpoint_every=min(25, dialogue_steps),
                                          seed=settings.seed)
-    with _bar(show, dialogue_steps, "fine-tuning the dialogue engine") as report:
+    with training_bar(show, dialogue_steps, "fine-tuning the dialogue engine") as report:
         export = finetune_show_dialogue(checkpoint, training, held, output, work_dir, dialogue_settings, force,
                                         report, log, tuss_speech)
     best = export.run.best

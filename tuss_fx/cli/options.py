@@ -120,3 +120,18 @@ def progress_bar(label: str, quiet: bool):
             bar.update(done - bar.pos)
 
         yield update
+
+
+@contextmanager
+def training_bar(show: bool, steps: int, label: str):
+    """A bar over `steps` optimiser steps on stderr (when shown); yields its (step, loss, rate) report
+    callback, or None."""
+    if not show:
+        yield None
+        return
+    with click.progressbar(length=steps, label=label, file=sys.stderr, show_eta=True,
+                           item_show_func=lambda text: text) as bar:
+        def report(step: int, loss: float, rate: float) -> None:
+            bar.update(step - bar.pos, f"loss {loss:6.3f}  {rate:4.2f} ex/s")
+
+        yield report

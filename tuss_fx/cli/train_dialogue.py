@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import sys
 from pathlib import Path
 
 import click
+
+from tuss_fx.cli.options import training_bar
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga")
 CLIP_SECONDS = 60.0  # a long recording contributes a drawn minute, so no one file fills the pool
@@ -86,17 +87,11 @@ def train_dialogue(output, speech_dirs, band_limited, background_dirs, heldout_m
     click.echo(f"{sum(len(c) for c, _ in speech) / 48000 / 60:.1f} min of speech, "
                f"{sum(len(c) for c in backgrounds) / 48000 / 60:.1f} min of backgrounds, {len(held)} held-out scenes",
                err=True)
-    show = not quiet and sys.stderr.isatty()
-    bar = click.progressbar(length=steps, label="training", file=sys.stderr, show_eta=True,
-                            item_show_func=lambda text: text) if show else contextlib.nullcontext()
-    with bar:
-        def report(step: int, loss: float, rate: float) -> None:
-            bar.update(step - bar.pos, f"loss {loss:6.3f}  {rate:4.1f} ex/s")
-
+    with training_bar(not quiet and sys.stderr.isatty(), steps, "training") as report:
         run, best = finetune_dialogue(load_network(), RecordingPairs(speech, backgrounds,
-                                                                               round(settings.segment_seconds * 48000)),
-                                      held, work_dir or output.with_suffix(".work"), settings,
-                                      report if show else None, lambda line: click.echo(line, err=True))
+                                                                     round(settings.segment_seconds * 48000)),
+                                      held, work_dir or output.with_suffix(".work"), settings, report,
+                                      lambda line: click.echo(line, err=True))
     if best is None or not (run.improved or force):
         raise TussFxError(output, f"not written: held-out speech SI-SNRi start {run.start:+.2f} dB, best "
                                   f"{run.best['si_snri'] if run.best else float('nan'):+.2f} dB")
