@@ -19,7 +19,7 @@ Layout, by floor: a package imports only from its own floor and those below it, 
   5  separation              Separator, streaming, forward passes, dialogue engine, checkpoints
   6  mix                     presets, effect chains, automation, remix of files and films
   7  plugin, batch           processors and chains; batch jobs, local and on Ray
-  8  train                   corpus, training loop, evaluation, fine-tuning
+  8  train, timeline         corpus, training loop, evaluation, fine-tuning; timelines conformed
   9  cli                     the tuss-fx command line
 """
 

@@ -96,6 +96,10 @@ class BatchJob:
         preset = load_preset(self.preset, self.overrides) if self.mode == "remix" else None
         return self.dialogue_engine or (preset.dialogue_engine if preset else None) or "auto"
 
+    def process(self, separator: Separator, item: str) -> dict:
+        """One input's manifest entry (process_input): what a worker, local or on Ray, runs per item."""
+        return process_input(self, separator, Path(item))
+
     def load_separator(self) -> Separator:
         return Separator.from_pretrained(self.checkpoint, device=self.device, segment_seconds=self.segment_seconds,
                                          overlap=self.overlap, precision=self.precision, batch_size=self.batch_size,

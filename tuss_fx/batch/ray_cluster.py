@@ -1,4 +1,6 @@
-"""A batch on a Ray cluster: one model per actor, one input in flight per actor, a lost task retried once.
+"""Jobs on a Ray cluster: one model per actor, one item in flight per actor, a lost task retried once.
+A job is a batch's BatchJob (items: input files) or a conform's ConformJob (items: source ranges):
+anything picklable with load_separator() and process(separator, item) -> its manifest entry.
 
 Paths are shared storage, as on a render farm: the driver lists the inputs and writes the
 manifest, actors read and write the files. Each node needs tuss-fx installed (`pip install
@@ -14,25 +16,26 @@ import signal
 from collections.abc import Sequence
 from pathlib import Path
 
-from tuss_fx.batch.jobs import BatchError, BatchJob, Result, failed_entry, process_input
+from tuss_fx.batch.jobs import BatchError, BatchJob, Result, failed_entry
 from tuss_fx.signals import HANDLED, Terminated
 
 CANCEL_GRACE_SECONDS = 30  # tasks finishing their clean-up after a cancel; then actors are killed
 
 
 class _Worker:
-    """The actor: loads the model once, then processes one input per call."""
+    """The actor: loads the model once, then processes one item per call."""
 
     def __init__(self, job: BatchJob) -> None:
         self._job = job
         self._separator = job.load_separator()
 
-    def run(self, input_path: str) -> dict:
-        return process_input(self._job, self._separator, Path(input_path))
+    def run(self, item: str) -> dict:
+        return self._job.process(self._separator, item)
 
 
-def run_ray(job: BatchJob, inputs: Sequence[Path], address: str, on_result: Result, actors: int = 1) -> None:
-    """Process every input on the cluster at `address` ("auto", "host:port" or "ray://host:10001").
+def run_ray(job: BatchJob, inputs: Sequence[Path | str], address: str, on_result: Result, actors: int = 1) -> None:
+    """Process every item (an input file, a range key) on the cluster at `address` ("auto", "host:port"
+    or "ray://host:10001").
 
     Raises:
         BatchError: Ray is not installed, or the cluster cannot be reached.

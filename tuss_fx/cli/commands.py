@@ -309,13 +309,14 @@ def automation_template(input_path, preset, output, overwrite) -> None:
 
 def _add_training_commands() -> None:
     from tuss_fx.cli.batch import batch
+    from tuss_fx.cli.conform import conform
     from tuss_fx.cli.finetune import finetune
     from tuss_fx.cli.loudness import loudness
     from tuss_fx.cli.models import models
     from tuss_fx.cli.train import corpus, evaluate, evaluate_real, train
     from tuss_fx.cli.train_dialogue import train_dialogue
 
-    for command in (batch, loudness, models, corpus, train, evaluate, evaluate_real, finetune, train_dialogue):
+    for command in (batch, conform, loudness, models, corpus, train, evaluate, evaluate_real, finetune, train_dialogue):
         main.add_command(command)
 
 

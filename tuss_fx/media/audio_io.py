@@ -6,7 +6,7 @@ import os
 import struct
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -53,10 +53,23 @@ class AudioInfo:
     start_seconds: float = 0.0  # timestamp of the first sample (containers; 0 for audio files)
     pcm_bits: int | None = None  # 16 or 24 for 16/24-bit PCM (or FLAC) input; None for float and lossy
     channel_layout: tuple[str, ...] = ()  # the speaker of each channel (media.layout), e.g. FL FR FC LFE BL BR
+    first_frame: int = 0  # an excerpt (AudioInfo.excerpt): the file's frame that reads as frame 0
 
     @property
     def duration_seconds(self) -> float:
         return self.num_frames / self.sample_rate
+
+    def excerpt(self, first_frame: int, num_frames: int) -> AudioInfo:
+        """Frames [first_frame, first_frame + num_frames) of this input, which read_blocks and everything
+        that streams an input (a remix, a separation) then take as the whole input.
+
+        Raises:
+            ValueError: an empty range, or one that is not inside this input.
+        """
+        if first_frame < 0 or num_frames <= 0 or first_frame + num_frames > self.num_frames:
+            raise ValueError(f"frames {first_frame}..{first_frame + num_frames} are not inside the "
+                             f"{self.num_frames} frames of {self.path}")
+        return replace(self, first_frame=self.first_frame + first_frame, num_frames=num_frames)
 
 
 def probe(path: str | Path, audio_track: int | None = None) -> AudioInfo:
@@ -101,16 +114,19 @@ def _check_rate(path: Path, sample_rate: int) -> None:
 
 
 def read_blocks(info: AudioInfo, block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
-    """Yield (C, n) float32 blocks of the whole file, checking every sample is finite.
+    """Yield (C, n) float32 blocks of the whole file (of an excerpt: its frames), checking every
+    sample is finite.
 
     Raises:
         AudioReadError: a decoding error (truncated or corrupt data) or NaN/inf samples.
     """
     if info.audio_track is not None:
-        blocks = read_track_blocks(info.path, info.audio_track, block_frames)
+        blocks = _window(read_track_blocks(info.path, info.audio_track, block_frames), info.first_frame,
+                         info.num_frames)
     else:
         blocks = (block.T for block in sf.blocks(str(info.path), blocksize=block_frames, always_2d=True,
-                                                 dtype="float32"))
+                                                 dtype="float32", start=info.first_frame,
+                                                 frames=info.num_frames))
     done = 0
     try:
         for block in blocks:
@@ -121,6 +137,19 @@ def read_blocks(info: AudioInfo, block_frames: int = BLOCK_FRAMES) -> Iterator[n
         raise AudioReadError(info.path, f"truncated or corrupt after {done} frames ({_reason(exc)})") from None
     if done != info.num_frames:
         raise AudioReadError(info.path, f"truncated: header says {info.num_frames} frames, read {done}")
+
+
+def _window(blocks: Iterator[np.ndarray], first_frame: int, num_frames: int) -> Iterator[np.ndarray]:
+    """Frames [first_frame, first_frame + num_frames) of decoded (C, n) blocks; decoding stops at the end.
+    Containers decode from the start: their audio packets carry no index to seek to sample-exactly."""
+    position, end = 0, first_frame + num_frames
+    for block in blocks:
+        low, high = max(first_frame - position, 0), min(end - position, block.shape[1])
+        position += block.shape[1]
+        if high > low:
+            yield block[:, low:high]
+        if position >= end:
+            return
 
 
 def read_audio(path: str | Path) -> tuple[np.ndarray, int]:

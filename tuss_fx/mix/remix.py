@@ -202,9 +202,11 @@ def remix_probed(
     output_format: str | None = None,
     engine_channels: str = "front",
     write_automation: Path | None = None,
+    broadcast: BroadcastOutput | None = None,
 ) -> RemixReport:
     """remix_file on an input probed already (film.remix_film: probing a film decodes its track), with
-    its plan chosen (choose_plan)."""
+    its plan chosen (choose_plan). `broadcast`: the Broadcast WAV chunks of the WAV outputs (a
+    conform stamps each range with its own timecode and clip names); None: the input's, if any."""
     preset = plan.preset
     automation = _lanes_as_run(automation, plan)
     preset.check_prompts(separator.prompts)
@@ -230,7 +232,8 @@ def remix_probed(
     recorder = ReportRecorder(info, preset.source_names,
                               f"{programme_name(info)} remixed with {preset.name} ({plan.name} plan)",
                               preset.target_lufs, processed=True, plan=plan.as_dict()) if report_path else None
-    broadcast = broadcast_output(info, f"remix {preset.name} ({separator.name}, speech by {separator.dialogue_engine})")
+    broadcast = broadcast or broadcast_output(info, f"remix {preset.name} ({separator.name}, speech by "
+                                                    f"{separator.dialogue_engine})")
     scratch = AtomicWriter(output_path, info.sample_rate, info.num_channels, "wav32f")  # float pre-master mix
     regions = separator.separate_regions(read_blocks(info), info.sample_rate, info.num_channels, info.num_frames,
                                          preset.prompts, progress, channels)
