@@ -3,7 +3,7 @@ import pytest
 import soundfile as sf
 
 from tuss_fx.errors import AudioReadError
-from tuss_fx.media.audio_io import AtomicWriter, WriterGroup, probe, read_audio
+from tuss_fx.media.audio_io import AtomicWriter, WriterGroup, probe, read_audio, read_blocks
 
 from tests.conftest import noise
 
@@ -75,3 +75,21 @@ def test_a_sample_rate_no_audio_has_is_refused(tmp_path, sample_rate):
     sf.write(tmp_path / "odd.wav", noise(1, 1000).T, sample_rate)
     with pytest.raises(AudioReadError, match=f"odd.wav: sample rate {sample_rate} Hz is outside"):
         probe(tmp_path / "odd.wav")
+
+
+def test_an_excerpt_reads_its_frames_of_a_file_and_of_a_film(tmp_path):
+    """AudioInfo.excerpt: what a conform streams of a source, from WAV (libsndfile seeks) and from a
+    film (decoded from the start, cut to the frames)."""
+    from tests.film_clips import RATE as FILM_RATE
+    from tests.film_clips import soundtrack, write_clip
+
+    track = soundtrack(1.5, 2)
+    sf.write(tmp_path / "a.wav", track.T, FILM_RATE, subtype="FLOAT")
+    write_clip(tmp_path / "a.mov", [track], FILM_RATE, "pcm_f32le", subtitle=None)
+    for path in (tmp_path / "a.wav", tmp_path / "a.mov"):
+        excerpt = probe(path).excerpt(30001, 12345)
+        read = np.concatenate(list(read_blocks(excerpt, block_frames=4096)), axis=1)
+        np.testing.assert_array_equal(read, track[:, 30001:30001 + 12345])
+        assert excerpt.excerpt(5, 10).first_frame == 30006
+    with pytest.raises(ValueError, match="not inside"):
+        probe(tmp_path / "a.wav").excerpt(71995, 10)

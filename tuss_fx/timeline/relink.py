@@ -111,10 +111,25 @@ def write_timelines(timeline, source: Path, out_dir: Path) -> WrittenTimeline:
                                              f"{otio_path.name} and the BWFs' timecode and names do")
     except Exception as exc:  # an adapter's refusal, whatever its kind: the OTIO file stands
         return WrittenTimeline((otio_path,), f"the {adapter} adapter cannot write this timeline "
-                                             f"({type(exc).__name__}: {exc}); {otio_path.name} carries it")
+                                             f"({type(exc).__name__}: {' '.join(str(exc).split())[:300]}); {otio_path.name} "
+                                             "carries it")
     finally:
         logging.disable(logging.NOTSET)
     return WrittenTimeline((target, otio_path), "")
+
+
+def _in_clip_units(timeline):
+    """A copy whose media ranges count in their clips' edit rate, the same instants: the AAF writer
+    refuses a clip at 29.97 on a medium counted at 23.976, as Avid's own exports have them."""
+    copy = timeline.deepcopy()
+    for clip in copy.find_clips():
+        reference = clip.media_reference
+        available = reference.available_range if reference is not None else None
+        rate = clip.trimmed_range().duration.rate
+        if available is not None and available.duration.rate != rate:
+            reference.available_range = type(available)(available.start_time.rescaled_to(rate),
+                                                        available.duration.rescaled_to(rate))
+    return copy
 
 
 class _LinksLost(Exception):
@@ -128,7 +143,8 @@ def media_names(timeline, module) -> list[str]:
 
 
 def _write_checked(module, timeline, temp: str, adapter: str) -> None:
-    module.adapters.write_to_file(timeline, temp, adapter_name=adapter)
+    module.adapters.write_to_file(_in_clip_units(timeline) if adapter == "AAF" else timeline, temp,
+                                  adapter_name=adapter)
     back = module.adapters.read_from_file(temp, adapter_name=adapter)
     if isinstance(back, module.schema.SerializableCollection):
         back = next(back.find_children(descended_from_type=module.schema.Timeline))
