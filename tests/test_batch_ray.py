@@ -135,3 +135,25 @@ def test_sigterm_cancels_the_tasks_in_flight(tmp_path, ray_address, parity_dir):
         time.sleep(0.2)
     assert not list(out.rglob("*.part"))  # the cancelled tasks removed their temporary files
     assert "done" not in _statuses(out).values()  # 40 s reels: nothing finished before the stop
+
+
+def test_conform_spreads_its_ranges_over_two_actors(tmp_path, ray_address, parity_dir):
+    """tuss-fx conform --ray: a timeline's three source ranges on two actors, each range once."""
+    otio = require("opentimelineio", "OpenTimelineIO (the timeline extra, in dev) reads the timelines")
+    from tests.timeline_media import build_timeline, ramp_wav
+
+    (tmp_path / "media").mkdir()
+    for name in "abc":
+        ramp_wav(tmp_path / "media" / f"{name}.wav", 4.0, 16000)
+    timeline = build_timeline(otio, 24, {"DIA": [(name, tmp_path / "media" / f"{name}.wav", 0, 96, 24, 24, 0)
+                                                 for name in "abc"]})
+    otio.adapters.write_to_file(timeline, str(tmp_path / "edit.otio"))
+    (tmp_path / "null.toml").write_text('name = "null"\nprompts = ["speech"]\n')
+    result = subprocess.run([str(BIN / "tuss-fx"), "conform", str(tmp_path / "edit.otio"), "--preset",
+                             str(tmp_path / "null.toml"), "--ray", ray_address, "--workers", "2", "--checkpoint",
+                             str(parity_dir), "-q"], capture_output=True, text=True, timeout=300, env=RAY_ENV)
+    assert result.returncode == 0, result.stderr
+    assert "3 ranges processed, 0 skipped" in result.stderr
+    manifest = [json.loads(line) for line in (tmp_path / "edit.conformed" / "manifest.jsonl").read_text().splitlines()]
+    assert sorted(entry["input"] for entry in manifest) == ["a_00000000", "b_00000000", "c_00000000"]
+    assert len({entry["worker"] for entry in manifest}) == 2
