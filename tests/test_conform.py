@@ -262,3 +262,16 @@ def test_edl_clips_are_found_by_name_and_two_tracks_share_one_range(tmp_path):
     planned = plan_conform(SAMPLES / "multi_audio.edl", media_roots=[tmp_path / "media"])
     assert len(planned.uses) == 2 and len(planned.ranges) == 1
     assert planned.ranges[0].first_frame == 0 and planned.ranges[0].clips == (0, 1)
+
+
+def test_an_otioz_bundle_comes_back_as_a_bundle_of_the_new_media(tmp_path, parity_dir, null_preset):
+    ramp_wav(tmp_path / "a.wav", 6.0, RATE)
+    timeline = build_timeline(otio, 24, {"DIA": [("a1", tmp_path / "a.wav", 0, 144, 24, 48, 0)]})
+    otio.adapters.write_to_file(timeline, str(tmp_path / "edit.otioz"))
+    code, stdout, stderr = _conform(tmp_path / "edit.otioz", parity_dir, "--preset", str(null_preset))
+    assert code == 0 and "warning" not in stderr, stderr
+    bundle = tmp_path / "edit.conformed" / "edit.otioz"
+    assert stdout.split()[0] == str(bundle)
+    import zipfile
+
+    assert "media/a_00000000.wav" in zipfile.ZipFile(bundle).namelist()

@@ -61,7 +61,7 @@ def conform(timeline_path, out_dir, patterns, preset, overrides, split, media_ro
     if split is not None and not stems:
         raise click.UsageError("--split needs stem names, e.g. speech,background")
     out_dir = (out_dir or timeline_path.with_name(f"{timeline_path.stem}.conformed")).absolute()
-    planned = plan_conform(timeline_path, patterns, media_roots, handles)
+    planned = plan_conform(timeline_path, patterns, media_roots, handles, out_dir / "bundle")
     click.echo(planned.describe(), err=True)
     engine = BatchJob("separate" if stems else "remix", out_dir, preset or "dialogue-boost", tuple(overrides),
                       tuple(name for name in stems if name not in ("background", "residual")), False, None,

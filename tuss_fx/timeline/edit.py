@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -80,8 +81,9 @@ class ClipUse:
         return self.url or f"clip name:{self.name}"
 
 
-def read_timeline(path: Path):
-    """The timeline in `path` (by suffix: ADAPTERS).
+def read_timeline(path: Path, bundle_dir: Path | None = None):
+    """The timeline in `path` (by suffix: ADAPTERS). An .otioz bundle's media are extracted into
+    `bundle_dir` (when given), where its references then point.
 
     Raises:
         TimelineError: no such file, a suffix no adapter reads, or the adapter's refusal (one line).
@@ -94,7 +96,11 @@ def read_timeline(path: Path):
         raise TimelineError(path, f"not a timeline tuss-fx reads ({', '.join(sorted(ADAPTERS))})")
     logging.disable(logging.WARNING)  # pyaaf2 logs odd-but-harmless AAF values on the root logger
     try:
-        timeline = module.adapters.read_from_file(str(path), adapter_name=adapter)
+        extract = {"extract_to_directory": str(bundle_dir)} if adapter == "otioz" and bundle_dir else {}
+        if extract:  # the adapter unpacks into an existing folder; a rerun's is replaced
+            shutil.rmtree(bundle_dir, ignore_errors=True)
+            bundle_dir.mkdir(parents=True)
+        timeline = module.adapters.read_from_file(str(path), adapter_name=adapter, **extract)
     except Exception as exc:  # adapters raise anything from parse errors to KeyErrors on odd files
         raise TimelineError(path, f"cannot be read as {adapter} ({type(exc).__name__}: {_one_line(exc)})") from None
     finally:

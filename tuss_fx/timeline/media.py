@@ -55,9 +55,11 @@ class MediaIndex:
         return sorted({path for suffix in AUDIO_SUFFIXES for path in self._by_name.get(f"{stem}{suffix}".lower(), [])})
 
 
-def locate_media(uses: Sequence[ClipUse], timeline_path: Path, roots: Sequence[Path] = ()) -> dict[str, Path]:
-    """ClipUse.media_key -> the file on disk, for every clip; checked before any work starts. A clip
-    without a reference (an EDL's) is found under the roots as its name plus an audio suffix.
+def locate_media(uses: Sequence[ClipUse], timeline_path: Path, roots: Sequence[Path] = (),
+                 base: Path | None = None) -> dict[str, Path]:
+    """ClipUse.media_key -> the file on disk, for every clip; checked before any work starts. Relative
+    references resolve against `base` (default the timeline's folder; an unpacked .otioz's folder). A
+    clip without a reference (an EDL's) is found under the roots as its name plus an audio suffix.
 
     Raises:
         TimelineError: naming the first clip whose media is not found, or is found under more than
@@ -78,7 +80,7 @@ def locate_media(uses: Sequence[ClipUse], timeline_path: Path, roots: Sequence[P
             continue
         written = url_path(use.url)
         path = Path(written)
-        path = path if path.is_absolute() else timeline_path.parent / path
+        path = path if path.is_absolute() else (base or timeline_path.parent) / path
         if path.is_file():
             found[use.media_key] = path
             continue

@@ -42,17 +42,19 @@ class ConformPlan:
 
 
 def plan_conform(timeline_path: Path, patterns: Sequence[str] = (), media_roots: Sequence[Path] = (),
-                 handle_seconds: float = HANDLE_SECONDS) -> ConformPlan:
-    """Read the timeline, choose its tracks, find every clip's media and cut the ranges.
+                 handle_seconds: float = HANDLE_SECONDS, bundle_dir: Path | None = None) -> ConformPlan:
+    """Read the timeline, choose its tracks, find every clip's media and cut the ranges. An .otioz
+    bundle's media are extracted into `bundle_dir` (the conform's folder: shared with Ray actors).
 
     Raises:
         TimelineError: the timeline, a track pattern, or a clip's media (one line naming the clip);
         AudioReadError: a medium that is found but is not readable audio.
     """
-    timeline = read_timeline(timeline_path)
+    timeline = read_timeline(timeline_path, bundle_dir)
     tracks = chosen_tracks(timeline, patterns, timeline_path)
     uses = clip_uses(timeline, chosen_clips(timeline, tracks))
-    located = locate_media(uses, timeline_path, media_roots)
+    unpacked = bundle_dir if bundle_dir and timeline_path.suffix.lower() == ".otioz" else None
+    located = locate_media(uses, timeline_path, media_roots, unpacked)
     infos = {path: probe(path) for path in set(located.values())}
     own_starts = {path: _own_start(info) for path, info in infos.items()
                   if any(use.media_start is None and located[use.media_key] == path for use in uses)}

@@ -143,6 +143,7 @@ def media_names(timeline, module) -> list[str]:
 
 
 def _write_checked(module, timeline, temp: str, adapter: str) -> None:
+    Path(temp).unlink()  # the otioz adapter will not write over a file, even the empty temporary one
     module.adapters.write_to_file(_in_clip_units(timeline) if adapter == "AAF" else timeline, temp,
                                   adapter_name=adapter)
     back = module.adapters.read_from_file(temp, adapter_name=adapter)
