@@ -275,3 +275,54 @@ def test_an_otioz_bundle_comes_back_as_a_bundle_of_the_new_media(tmp_path, parit
     import zipfile
 
     assert "media/a_00000000.wav" in zipfile.ZipFile(bundle).namelist()
+
+
+def test_sigkilled_mid_job_the_rerun_skips_what_finished_and_clears_the_dead_run_s_files(tmp_path, parity_dir,
+                                                                                        null_preset):
+    """A real kill -9 of `tuss-fx conform` once its first range is recorded: no clean-up runs, so the
+    range in flight leaves its temporary file; the rerun removes it, skips the finished ranges,
+    processes only the rest, and every medium is its source range (null preset, float)."""
+    import subprocess
+    import sys
+    import time
+
+    media = tmp_path / "media"
+    media.mkdir()
+    sources = {name: ramp_wav(media / f"{name}.wav", 15.0, RATE) for name in "abcd"}
+    timeline = build_timeline(otio, 24, {"DIA": [(name, media / f"{name}.wav", 0, 360, 48, 240, 0) for name in "abcd"]})
+    path = tmp_path / "edit.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    command = [str(Path(sys.executable).parent / "tuss-fx"), "conform", str(path), "--preset", str(null_preset),
+               "--checkpoint", str(parity_dir), "--format", "wav32f", "-q"]
+    manifest = tmp_path / "edit.conformed" / "manifest.jsonl"
+    running = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not (manifest.exists() and manifest.read_text().count("\n") >= 1) and time.monotonic() < deadline:
+        assert running.poll() is None, "conform ended before it could be killed"
+        time.sleep(0.02)
+    running.kill()
+    running.wait()
+    finished = manifest.read_text().count("\n")
+    assert 1 <= finished < 4
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{4 - finished} ranges processed, {finished} skipped (done before)" in rerun.stderr
+    assert sorted(p.name for p in (tmp_path / "edit.conformed" / "media").iterdir()) == \
+        [f"{name}_00000000.wav" for name in "abcd"]  # the killed run's temporary file is gone
+    for name in "abcd":
+        written, _ = read_audio(tmp_path / "edit.conformed" / "media" / f"{name}_00000000.wav")
+        np.testing.assert_allclose(written[0], sources[name][:written.shape[1]], rtol=0, atol=4e-8)
+
+
+def test_film_sources_play_the_audio_track_asked_for(tmp_path, parity_dir, null_preset):
+    from tests.film_clips import soundtrack, write_clip
+
+    tracks = [soundtrack(3.0, 1, seed=1), soundtrack(3.0, 2, seed=2)]
+    write_clip(tmp_path / "take.mov", tracks, 48000, "pcm_s24le", subtitle=None)
+    timeline = build_timeline(otio, 24, {"DIA": [("take", tmp_path / "take.mov", 0, 72, 24, 24, 0)]})
+    otio.adapters.write_to_file(timeline, str(tmp_path / "edit.otio"))
+    code, _, stderr = _conform(tmp_path / "edit.otio", parity_dir, "--preset", str(null_preset), "--audio-track", "2",
+                               "--format", "wav32f")
+    assert code == 0, stderr
+    written, _ = read_audio(tmp_path / "edit.conformed" / "media" / "take_00000000.wav")
+    np.testing.assert_allclose(written, tracks[1][:, :written.shape[1]], rtol=0, atol=1e-6)  # 24-bit source

@@ -27,6 +27,8 @@ from tuss_fx.media.audio_io import FORMAT_CHOICES
                    "(the dialogue and mix - dialogue) or speech,sfxbg,musicbg,residual.")
 @click.option("--media-root", "media_roots", multiple=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to find moved media in by file name (repeatable).")
+@click.option("--audio-track", type=click.IntRange(min=1), default=1, show_default=True,
+              help="The audio track of film sources (.mov .mp4 .mxf ...) the clips play, numbered from 1.")
 @click.option("--handles", type=click.FloatRange(min=0.0), default=2.0, show_default=True,
               help="Seconds of source processed beyond each clip's ends (clamped to the media).")
 @click.option("--format", "file_format", type=click.Choice(FORMAT_CHOICES), default="wav24", show_default=True,
@@ -39,9 +41,9 @@ from tuss_fx.media.audio_io import FORMAT_CHOICES
 @ENGINE_CHANNELS_OPTION
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @model_options
-def conform(timeline_path, out_dir, patterns, preset, overrides, split, media_roots, handles, file_format,
-            ray_address, workers, plan, engine_channels, quiet, checkpoint, device, segment_seconds, overlap,
-            precision, batch_size, dialogue_engine, dialogue_atten_lim_db) -> None:
+def conform(timeline_path, out_dir, patterns, preset, overrides, split, media_roots, audio_track, handles,
+            file_format, ray_address, workers, plan, engine_channels, quiet, checkpoint, device, segment_seconds,
+            overlap, precision, batch_size, dialogue_engine, dialogue_atten_lim_db) -> None:
     """Process the clips of TIMELINE's audio tracks and write a timeline that plays the results.
 
     TIMELINE is OpenTimelineIO (.otio, .otioz), AAF, FCP 7 XML (.xml), FCPX XML (.fcpxml) or a CMX 3600
@@ -61,7 +63,7 @@ def conform(timeline_path, out_dir, patterns, preset, overrides, split, media_ro
     if split is not None and not stems:
         raise click.UsageError("--split needs stem names, e.g. speech,background")
     out_dir = (out_dir or timeline_path.with_name(f"{timeline_path.stem}.conformed")).absolute()
-    planned = plan_conform(timeline_path, patterns, media_roots, handles, out_dir / "bundle")
+    planned = plan_conform(timeline_path, patterns, media_roots, handles, out_dir / "bundle", audio_track)
     click.echo(planned.describe(), err=True)
     engine = BatchJob("separate" if stems else "remix", out_dir, preset or "dialogue-boost", tuple(overrides),
                       tuple(name for name in stems if name not in ("background", "residual")), False, None,

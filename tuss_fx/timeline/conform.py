@@ -117,7 +117,8 @@ def render_range(job: ConformJob, separator: Separator, item: SourceRange, progr
     """Process one range through the streaming remix engine into its Broadcast WAV(s)."""
     info = item.excerpt(probe(item.source, item.audio_track))
     preset = job.preset()
-    plan = choose_plan(preset, separator, job.engine.plan)
+    # a split asks for exactly its stems: the dialogue plan would fold music and effects into one
+    plan = choose_plan(preset, separator, "stems" if job.split else job.engine.plan)
     process = f"{tool_version()} conform {plan.preset.name} ({plan.name} plan)"
     stamp = BroadcastOutput(range_chunks(item, job.project, process), item.sample_rate, process)
     on_frames = _frames_reporter(progress)
@@ -133,8 +134,8 @@ def render_range(job: ConformJob, separator: Separator, item: SourceRange, progr
         report = remix_probed(separator, plan, info, parts / "sum.wav", stems_dir=parts, file_format=job.file_format,
                               overwrite=True, progress=on_frames, output_format="wav32f",
                               engine_channels=job.engine.engine_channels, broadcast=stamp)
-        for name, written in report.stems.items():
-            written.replace(targets[name])
+        for name, target in targets.items():
+            report.stems[name].replace(target)
     finally:
         shutil.rmtree(parts, ignore_errors=True)
 

@@ -42,9 +42,11 @@ class ConformPlan:
 
 
 def plan_conform(timeline_path: Path, patterns: Sequence[str] = (), media_roots: Sequence[Path] = (),
-                 handle_seconds: float = HANDLE_SECONDS, bundle_dir: Path | None = None) -> ConformPlan:
+                 handle_seconds: float = HANDLE_SECONDS, bundle_dir: Path | None = None,
+                 film_audio_track: int = 1) -> ConformPlan:
     """Read the timeline, choose its tracks, find every clip's media and cut the ranges. An .otioz
-    bundle's media are extracted into `bundle_dir` (the conform's folder: shared with Ray actors).
+    bundle's media are extracted into `bundle_dir` (the conform's folder: shared with Ray actors);
+    film sources are read from their `film_audio_track` (timelines do not say which).
 
     Raises:
         TimelineError: the timeline, a track pattern, or a clip's media (one line naming the clip);
@@ -55,7 +57,7 @@ def plan_conform(timeline_path: Path, patterns: Sequence[str] = (), media_roots:
     uses = clip_uses(timeline, chosen_clips(timeline, tracks))
     unpacked = bundle_dir if bundle_dir and timeline_path.suffix.lower() == ".otioz" else None
     located = locate_media(uses, timeline_path, media_roots, unpacked)
-    infos = {path: probe(path) for path in set(located.values())}
+    infos = {path: probe(path, film_audio_track if is_container(path) else None) for path in set(located.values())}
     own_starts = {path: _own_start(info) for path, info in infos.items()
                   if any(use.media_start is None and located[use.media_key] == path for use in uses)}
     ranges = plan_ranges(uses, located, infos, own_starts, handle_seconds, timeline_path)
