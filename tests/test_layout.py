@@ -121,3 +121,9 @@ def test_public_api_is_reexported_where_the_readme_shows_it():
     assert (plugin.Chain, plugin.TUSSExtract, plugin.TUSSRemix, plugin.TUSSRemove) == \
         (Chain, TUSSExtract, TUSSRemix, TUSSRemove)
     assert (batch.BatchJob, batch.collect_inputs, batch.run_batch) == (BatchJob, collect_inputs, run_batch)
+    from tuss_fx.timeline.conform import ConformJob
+    from tuss_fx.timeline.plan import conform_timeline, plan_conform
+
+    timeline = importlib.import_module("tuss_fx.timeline")
+    assert (timeline.ConformJob, timeline.conform_timeline, timeline.plan_conform) == \
+        (ConformJob, conform_timeline, plan_conform)

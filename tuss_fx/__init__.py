@@ -5,6 +5,7 @@ The public Python API, in one place:
   load_preset, remix_file, remix_film, separate_file;
 - tuss_fx.plugin: the pedalboard-style processors (TUSSExtract, TUSSRemove, TUSSRemix) and Chain;
 - tuss_fx.batch: BatchJob, collect_inputs, run_batch;
+- tuss_fx.timeline: plan_conform, conform_timeline, ConformJob (timelines conformed);
 - tuss_fx.deepfilternet: the dialogue engine's network (enhance, load_network);
 - tuss_fx.model: the TUSS network (TussModel, TussConfig).
 
