@@ -326,3 +326,56 @@ def test_film_sources_play_the_audio_track_asked_for(tmp_path, parity_dir, null_
     assert code == 0, stderr
     written, _ = read_audio(tmp_path / "edit.conformed" / "media" / "take_00000000.wav")
     np.testing.assert_allclose(written, tracks[1][:, :written.shape[1]], rtol=0, atol=1e-6)  # 24-bit source
+
+
+EDL = """TITLE: dialogue
+FCM: NON-DROP FRAME
+
+001  TAKE1    A     C        01:00:02:00 01:00:04:00 01:00:00:00 01:00:02:00
+* FROM CLIP NAME: take1
+002  TAKE1    A2    C        01:00:06:00 01:00:07:00 01:00:03:00 01:00:04:00
+* FROM CLIP NAME: take1
+"""
+
+
+def test_an_edl_conforms_on_its_media_s_own_timecode_and_says_why_no_edl_comes_back(tmp_path, parity_dir,
+                                                                                      null_preset):
+    """An EDL names clips and source timecode, nothing more: the medium is found by name and placed by
+    its Broadcast WAV TimeReference (01:00:00:00); the two events' uses merge into one range, which
+    starts on the source's own timecode; an EDL cannot hold the new paths, so the OTIO carries them."""
+    (tmp_path / "media").mkdir()
+    samples = ramp_wav(tmp_path / "media" / "take1.wav", 20.0, RATE, time_reference=3600 * RATE)
+    (tmp_path / "dialogue.edl").write_text(EDL)
+    code, stdout, stderr = _conform(tmp_path / "dialogue.edl", parity_dir, "--preset", str(null_preset),
+                                    "--media-root", str(tmp_path / "media"), "--format", "wav32f")
+    assert code == 0, stderr
+    assert "2 clips on 2 tracks" in stderr and "1 source ranges of 1 sources" in stderr
+    out = tmp_path / "dialogue.conformed"
+    assert stdout.split() == [str(out / "dialogue.otio")]
+    # the CMX 3600 writer takes one video track and no audio-only edit: the OTIO file is the conform
+    assert "warning: the cmx_3600 adapter cannot write this timeline" in stderr and "dialogue.otio carries it" in stderr
+    wav = out / "media" / "take1_01000000.wav"
+    written, _ = read_audio(wav)
+    assert written.shape[1] == 9 * RATE  # 01:00:00:00 (02:00 less 2 s) to 01:00:09:00 (07:00 + 2 s)
+    np.testing.assert_allclose(written[0], samples[:9 * RATE], rtol=0, atol=4e-8)
+    assert read_chunks(wav).bext.time_reference == 3600 * RATE
+
+
+def test_bad_timelines_and_requests_fail_in_one_line_before_any_work(tmp_path, parity_dir, null_preset):
+    (tmp_path / "broken.aaf").write_bytes(b"not a compound file")
+    (tmp_path / "cut.txt").write_text("EDIT")
+    cases = {
+        str(tmp_path / "none.aaf"): ("--preset", str(null_preset)),
+        str(tmp_path / "broken.aaf"): ("--preset", str(null_preset)),
+        str(tmp_path / "cut.txt"): ("--preset", str(null_preset)),
+        str(SAMPLES / "multitrack.aaf"): ("--preset", str(null_preset), "--tracks", "DIA*"),
+    }
+    expected = ["no such timeline file", "cannot be read as AAF", "not a timeline tuss-fx reads",
+                "--tracks 'DIA*' matches no audio track; audio tracks: A1 'Sequence', A2 'Sequence'"]
+    for (timeline, extra), problem in zip(cases.items(), expected):
+        code, stdout, stderr = _conform(Path(timeline), parity_dir, *extra, "-o", str(tmp_path / "out"))
+        assert code == 1 and stdout == "" and stderr.count("\n") == 1 and problem in stderr, stderr
+    code, _, stderr = _conform(SAMPLES / "multitrack.aaf", parity_dir, "--preset", str(null_preset),
+                               "--split", "speech,background")
+    assert code == 2 and "give one of --preset or --split" in stderr
+    assert not (tmp_path / "out").exists()

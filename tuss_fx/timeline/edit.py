@@ -102,7 +102,7 @@ def read_timeline(path: Path, bundle_dir: Path | None = None):
             bundle_dir.mkdir(parents=True)
         timeline = module.adapters.read_from_file(str(path), adapter_name=adapter, **extract)
     except Exception as exc:  # adapters raise anything from parse errors to KeyErrors on odd files
-        raise TimelineError(path, f"cannot be read as {adapter} ({type(exc).__name__}: {_one_line(exc)})") from None
+        raise TimelineError(path, f"cannot be read as {adapter} ({type(exc).__name__}: {one_line(exc)})") from None
     finally:
         logging.disable(logging.NOTSET)
     if isinstance(timeline, module.schema.SerializableCollection):  # an EDL or XML of several sequences
@@ -190,5 +190,6 @@ def _record_label(clip, start, module) -> str:
     return clock(at.rate).label(float(seconds(at)))
 
 
-def _one_line(exc: Exception) -> str:
+def one_line(exc: Exception) -> str:
+    """An exception's message on one line, at most 300 characters (adapters raise long, multi-line ones)."""
     return " ".join(str(exc).split())[:300] or type(exc).__name__

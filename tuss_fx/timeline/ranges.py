@@ -59,7 +59,8 @@ def plan_ranges(uses: Sequence[ClipUse], located: Mapping[str, Path], infos: Map
     Raises:
         TimelineError: a clip that plays none of its source (a timecode the media does not hold).
     """
-    spans: dict[Path, list[tuple[Fraction, Fraction, ClipUse, Fraction]]] = defaultdict(list)  # low, high, use, media start
+    # per source: (low, high, use, the medium's start), in seconds on the source's timecode
+    spans: dict[Path, list[tuple[Fraction, Fraction, ClipUse, Fraction]]] = defaultdict(list)
     handle = Fraction(handle_seconds).limit_denominator(1000)
     for use in uses:
         path = located[use.media_key]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuss_fx.media.temp_files import write_atomically
-from tuss_fx.timeline.edit import ADAPTERS, chosen_clips, chosen_tracks, exact_rate, otio
+from tuss_fx.timeline.edit import ADAPTERS, chosen_clips, chosen_tracks, exact_rate, one_line, otio
 from tuss_fx.timeline.media import file_name, url_path
 from tuss_fx.timeline.ranges import SourceRange
 
@@ -107,12 +107,13 @@ def write_timelines(timeline, source: Path, out_dir: Path) -> WrittenTimeline:
     try:
         write_atomically(target, lambda temp: _write_checked(module, timeline, temp, adapter))
     except _LinksLost as exc:
+        target.unlink(missing_ok=True)  # an earlier run's would point at media this run rewrote
         return WrittenTimeline((otio_path,), f"{adapter} cannot carry the new media links ({exc}); "
                                              f"{otio_path.name} and the BWFs' timecode and names do")
     except Exception as exc:  # an adapter's refusal, whatever its kind: the OTIO file stands
+        target.unlink(missing_ok=True)
         return WrittenTimeline((otio_path,), f"the {adapter} adapter cannot write this timeline "
-                                             f"({type(exc).__name__}: {' '.join(str(exc).split())[:300]}); {otio_path.name} "
-                                             "carries it")
+                                             f"({type(exc).__name__}: {one_line(exc)}); {otio_path.name} carries it")
     finally:
         logging.disable(logging.NOTSET)
     return WrittenTimeline((target, otio_path), "")
