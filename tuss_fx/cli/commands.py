@@ -290,7 +290,8 @@ def automation() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 def automation_template(input_path, preset, output, overwrite) -> None:
     """Write a MIDI file with one CC7 fader lane per stem of PRESET, as long as INPUT."""
-    from tuss_fx.media.audio_io import check_targets, probe, temp_beside
+    from tuss_fx.media.audio_io import check_targets, probe
+    from tuss_fx.media.temp_files import write_atomically
     from tuss_fx.mix.automation import template
     from tuss_fx.mix.presets import load_preset
     from tuss_fx.separation.separator import source_names
@@ -301,9 +302,7 @@ def automation_template(input_path, preset, output, overwrite) -> None:
     check_targets([output], overwrite)
     stems = source_names(chosen.prompts)
     midi = template(stems, [chosen.stem(name).gain_db for name in stems], info.duration_seconds)
-    tmp = temp_beside(output)
-    midi.save(str(tmp))
-    tmp.replace(output)
+    write_atomically(output, midi.save)
     click.echo(str(output))
 
 

@@ -15,7 +15,8 @@ import numpy as np
 from tuss_fx.errors import TussFxError
 from tuss_fx.measure.loudness import BLOCK_SECONDS, DialogueGate, LoudnessMeter, dialogue_gated_loudness
 from tuss_fx.measure.meters import HOP_SECONDS, MOMENTARY_SECONDS, SHORT_TERM_SECONDS, ProgrammeMeter
-from tuss_fx.media.audio_io import AudioInfo, check_targets, temp_beside
+from tuss_fx.media.audio_io import AudioInfo, check_targets
+from tuss_fx.media.temp_files import write_atomically
 
 REPORT_SUFFIXES = (".png", ".html")
 # the stems a report draws a spectrogram of, first found wins
@@ -166,8 +167,9 @@ class ReportRecorder:
         strips = {"input": self.input.spectrogram}
         if self.dialogue:
             strips[f"{self.dialogue} stem"] = self.before[self.dialogue].spectrogram
-        _atomic_write(path, render(numbers, strips, path.suffix.lower()))
-        _atomic_write(json_beside(path), json.dumps(numbers, indent=1).encode())
+        picture = render(numbers, strips, path.suffix.lower())
+        write_atomically(path, lambda temp: Path(temp).write_bytes(picture))
+        write_atomically(json_beside(path), lambda temp: Path(temp).write_text(json.dumps(numbers, indent=1)))
         return [path, json_beside(path)]
 
 
@@ -198,13 +200,3 @@ def _finite(value: float | None) -> float | None:
 
 def _curve(values: np.ndarray) -> list[float | None]:
     return [_finite(float(value)) for value in values]
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = temp_beside(path)
-    try:
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

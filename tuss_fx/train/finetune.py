@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from tuss_fx.errors import TussFxError
-from tuss_fx.media.audio_io import temp_beside
+from tuss_fx.media.temp_files import write_atomically
 from tuss_fx.model import TussModel
 from tuss_fx.separation.checkpoint import load_model, record_dialogue_engine, record_in_json, save_native, weights_digest
 from tuss_fx.separation.split import SPLIT_PROMPTS, STEM_SPLIT_KEY, read_split, split_record
@@ -188,9 +188,7 @@ def _load_run(work_dir: Path, identity: dict) -> dict:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = temp_beside(path)
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
+    write_atomically(path, lambda temp: Path(temp).write_text(json.dumps(data, indent=1)))
 
 
 def _saved_state(state_path: Path) -> dict | None:
