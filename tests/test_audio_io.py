@@ -78,18 +78,25 @@ def test_a_sample_rate_no_audio_has_is_refused(tmp_path, sample_rate):
 
 
 def test_an_excerpt_reads_its_frames_of_a_file_and_of_a_film(tmp_path):
-    """AudioInfo.excerpt: what a conform streams of a source, from WAV (libsndfile seeks) and from a
-    film (decoded from the start, cut to the frames)."""
+    """AudioInfo.excerpt: what a conform streams of a source. WAV: libsndfile seeks. Films whose codec
+    decodes packet by packet (PCM in MOV and MXF, float PCM in MKV, ALAC in MP4) seek and place the
+    frames by timestamp; the samples must be exactly those a decode from the start gives."""
+    from tests.film_clips import CLIP_CODECS, soundtrack, write_clip
     from tests.film_clips import RATE as FILM_RATE
-    from tests.film_clips import soundtrack, write_clip
 
-    track = soundtrack(1.5, 2)
+    track = soundtrack(12.0, 2)
     sf.write(tmp_path / "a.wav", track.T, FILM_RATE, subtype="FLOAT")
-    write_clip(tmp_path / "a.mov", [track], FILM_RATE, "pcm_f32le", subtitle=None)
-    for path in (tmp_path / "a.wav", tmp_path / "a.mov"):
-        excerpt = probe(path).excerpt(30001, 12345)
-        read = np.concatenate(list(read_blocks(excerpt, block_frames=4096)), axis=1)
-        np.testing.assert_array_equal(read, track[:, 30001:30001 + 12345])
-        assert excerpt.excerpt(5, 10).first_frame == 30006
+    paths = [tmp_path / "a.wav"]
+    for suffix, codec in CLIP_CODECS.items():
+        write_clip(tmp_path / f"a{suffix}", [track], FILM_RATE, codec, subtitle=None)
+        paths.append(tmp_path / f"a{suffix}")
+    for path in paths:
+        info = probe(path)
+        whole = np.concatenate(list(read_blocks(info)), axis=1)
+        for first, count in ((0, 1000), (1023, 4097), (30001, 12345), (9 * FILM_RATE + 7, 3 * FILM_RATE - 7)):
+            excerpt = info.excerpt(first, count)
+            read = np.concatenate(list(read_blocks(excerpt, block_frames=4096)), axis=1)
+            np.testing.assert_array_equal(read, whole[:, first:first + count], err_msg=f"{path.name} at {first}")
+        assert info.excerpt(30001, 100).excerpt(5, 10).first_frame == 30006
     with pytest.raises(ValueError, match="not inside"):
-        probe(tmp_path / "a.wav").excerpt(71995, 10)
+        probe(tmp_path / "a.wav").excerpt(12 * FILM_RATE - 5, 10)

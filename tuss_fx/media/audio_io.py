@@ -121,7 +121,7 @@ def read_blocks(info: AudioInfo, block_frames: int = BLOCK_FRAMES) -> Iterator[n
         AudioReadError: a decoding error (truncated or corrupt data) or NaN/inf samples.
     """
     if info.audio_track is not None:
-        blocks = _window(read_track_blocks(info.path, info.audio_track, block_frames), info.first_frame,
+        blocks = _window(read_track_blocks(info.path, info.audio_track, block_frames, info.first_frame), 0,
                          info.num_frames)
     else:
         blocks = (block.T for block in sf.blocks(str(info.path), blocksize=block_frames, always_2d=True,
@@ -140,8 +140,7 @@ def read_blocks(info: AudioInfo, block_frames: int = BLOCK_FRAMES) -> Iterator[n
 
 
 def _window(blocks: Iterator[np.ndarray], first_frame: int, num_frames: int) -> Iterator[np.ndarray]:
-    """Frames [first_frame, first_frame + num_frames) of decoded (C, n) blocks; decoding stops at the end.
-    Containers decode from the start: their audio packets carry no index to seek to sample-exactly."""
+    """Frames [first_frame, first_frame + num_frames) of decoded (C, n) blocks; decoding stops at the end."""
     position, end = 0, first_frame + num_frames
     for block in blocks:
         low, high = max(first_frame - position, 0), min(end - position, block.shape[1])

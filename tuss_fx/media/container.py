@@ -20,6 +20,8 @@ from tuss_fx.errors import AudioReadError
 
 # the suffixes read through FFmpeg rather than libsndfile
 CONTAINER_SUFFIXES = {".mov", ".mp4", ".m4a", ".m4v", ".mkv", ".webm", ".mxf"}
+# codecs whose packets decode on their own, so a seek lands on exactly the samples a full decode gives
+_INTRA_CODECS = ("pcm_", "alac", "flac")
 # sample format -> full scale of its integers (None: already float); planar names end in "p"
 _FULL_SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2.0**31, "s64": 2.0**63, "flt": None, "dbl": None}
 
@@ -64,20 +66,56 @@ def probe_track(path: Path, number: int) -> AudioTrack:
         return AudioTrack(number, stream.rate, stream.channels, num_frames, start or 0.0, bits, layout)
 
 
-def read_track_blocks(path: Path, number: int, block_frames: int) -> Iterator[np.ndarray]:
-    """Yield (C, n) float32 blocks of about block_frames samples (codec frames are small, and the
-    stream engine copies its buffer per pushed block)."""
+def read_track_blocks(path: Path, number: int, block_frames: int, first_frame: int = 0) -> Iterator[np.ndarray]:
+    """Yield (C, n) float32 blocks of about block_frames samples from sample `first_frame` on (codec
+    frames are small, and the stream engine copies its buffer per pushed block).
+
+    Tracks whose packets decode on their own (PCM, ALAC, FLAC) seek to first_frame and place each
+    decoded frame by its timestamp; others, and any seek that does not land before first_frame,
+    decode from the start (a lossy frame needs the one before it to decode exactly as in one pass).
+    """
     with _opened_track(path, number) as (container, stream):
+        frames = _frames_from(container, stream, path, first_frame)
         pending: list[np.ndarray] = []
         held = 0
-        for frame in _decode(container, stream, path):
-            pending.append(frame_to_float(frame))
-            held += frame.samples
+        for block in frames:
+            pending.append(block)
+            held += block.shape[1]
             if held >= block_frames:
                 yield np.concatenate(pending, axis=1)
                 pending, held = [], 0
         if pending:
             yield np.concatenate(pending, axis=1)
+
+
+def _frames_from(container, stream, path: Path, first_frame: int) -> Iterator[np.ndarray]:
+    """Decoded frames as (C, n) float32 from sample first_frame on (the first one cut to start there)."""
+    decoded = _decode(container, stream, path)
+    first = next(decoded)
+    origin = first.pts * first.time_base if first.pts is not None else None
+    if first_frame > first.samples and origin is not None and codec_name(stream).startswith(_INTRA_CODECS):
+        target = origin + Fraction(first_frame, stream.rate)
+        container.seek(int(target / stream.time_base), stream=stream, backward=True)
+        decoded = _decode(container, stream, path)
+        first = next(decoded)
+        position = round((first.pts * first.time_base - origin) * stream.rate) if first.pts is not None else None
+        if position is None or position > first_frame:  # landed past it: decode from the start instead
+            container.seek(0, stream=stream, backward=True)
+            decoded = _decode(container, stream, path)
+            first, position = next(decoded), 0
+    else:
+        position = 0
+    for frame in _chain(first, decoded):
+        block = frame_to_float(frame)
+        low = first_frame - position
+        position += block.shape[1]
+        if position > first_frame:
+            yield block[:, max(low, 0):]
+
+
+def _chain(first: av.AudioFrame, rest: Iterator[av.AudioFrame]) -> Iterator[av.AudioFrame]:
+    yield first
+    yield from rest
 
 
 def frame_to_float(frame: av.AudioFrame) -> np.ndarray:
