@@ -4,7 +4,7 @@ import mido
 import numpy as np
 import pytest
 
-from tuss_fx.mix.automation import RAMP_MS, GainAutomation, cc_to_gain_db, gain_db_to_cc, template
+from tuss_fx.mix.automation import RAMP_MS, GainAutomation, cc_to_gain_db, gain_db_to_cc, lanes_to_midi
 
 
 def test_fader_law():
@@ -50,8 +50,10 @@ def test_gain_curve_is_sample_accurate(tmp_path):
     np.testing.assert_allclose(lanes.envelope("speech", 0, 100, rate, 3.0), 10 ** (3 / 20), rtol=1e-6)
 
 
-def test_template_round_trips(tmp_path):
-    midi = template(["speech", "sfxbg", "residual"], [0.0, -6.0, -math.inf], 12.5)
+def test_lanes_round_trip(tmp_path):
+    midi = lanes_to_midi(["speech", "sfxbg", "residual"], {name: [(0.0, gain), (12.5, gain)] for name, gain in
+                                                           zip(["speech", "sfxbg", "residual"], [0.0, -6.0, -math.inf])},
+                         12.5)
     midi.save(tmp_path / "t.mid")
     lanes = GainAutomation.from_midi(tmp_path / "t.mid", ["speech", "sfxbg", "residual"])
     assert [t for t, _ in lanes.lanes["speech"]] == pytest.approx([0.0, 12.5], abs=1e-3)

@@ -152,6 +152,24 @@ def test_presets_listing_and_show(run):
     _one_line_error(run("presets", "show", "nope", checkpoint=False), "no such preset")
 
 
+def test_automation_template_has_the_lanes_of_the_plan_the_model_runs(run, stereo_44k, tmp_path):
+    """On the shipped model dme runs the dialogue plan: the template holds the dialogue's lane and the
+    background's (on the residual's channel), so it comes back through --automation on the same plan
+    instead of forcing the stems plan with music and effects lanes."""
+    from tuss_fx.mix.automation import GainAutomation
+
+    midi = tmp_path / "lanes.mid"
+    made = run("automation", "template", str(stereo_44k), "--preset", "dme", "-o", str(midi), checkpoint=False)
+    assert made.exit_code == 0, made.output
+    assert "dialogue plan" in made.stderr
+    lanes = GainAutomation.from_midi(midi, ["speech", "sfxbg", "musicbg", "residual"]).lanes
+    assert sorted(lanes) == ["residual", "speech"]
+    back = run("remix", str(stereo_44k), "--preset", "dme", "--automation", str(midi), "-o", str(tmp_path / "r.wav"),
+               checkpoint=False)
+    assert back.exit_code == 0, back.output
+    assert "dialogue plan" in back.stderr
+
+
 def test_automation_template_drives_remix(run, stereo_44k, tmp_path):
     """The template's unity lanes return the input at the fader law's nearest 14-bit step to 0 dB; the
     same lanes pulled to 0 silence every stem and the residual once the 10 ms de-zipper ramp has run."""
@@ -160,8 +178,9 @@ def test_automation_template_drives_remix(run, stereo_44k, tmp_path):
     from tuss_fx.mix.automation import RAMP_MS, cc14_to_gain_db, gain_db_to_cc14
 
     midi = tmp_path / "lanes.mid"
-    made = run("automation", "template", str(stereo_44k), "--preset", "dme", "-o", str(midi), checkpoint=False)
+    made = run("automation", "template", str(stereo_44k), "--preset", "dme", "-o", str(midi))
     assert made.exit_code == 0, made.output
+    assert "stems plan" in made.stderr  # the fixture model serves speech by TUSS: every stem has a lane
     unity = run("remix", str(stereo_44k), "--preset", "dme", "--automation", str(midi), "-o", str(tmp_path / "u.wav"),
                 "--format", "wav32f")
     assert unity.exit_code == 0, unity.output

@@ -284,25 +284,32 @@ def automation() -> None:
 
 @automation.command("template")
 @click.argument("input_path", metavar="INPUT", type=INPUT_FILE)
-@click.option("--preset", default="dme", show_default=True, help="Preset whose stems get a lane each.")
+@click.option("--preset", default="dme", show_default=True, help="Preset whose sources get a lane each.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="MIDI file to write [default: INPUT.<preset>.mid beside the input].")
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
-def automation_template(input_path, preset, output, overwrite) -> None:
-    """Write a MIDI file with one CC7 fader lane per stem of PRESET, as long as INPUT."""
+@click.option("--checkpoint", default="default", show_default=True,
+              help="The model the remix will run on: its plan decides which sources get lanes.")
+@PLAN_OPTION
+def automation_template(input_path, preset, output, overwrite, checkpoint, plan) -> None:
+    """Write a MIDI file with one CC7/CC39 fader lane per source PRESET's plan runs, as long as INPUT.
+
+    Under the dialogue plan (the shipped model's, for dialogue/music/effects presets) that is the
+    dialogue and the background (on the residual's channel): lanes for music and effects would force
+    the stems plan when the file comes back through --automation.
+    """
     from tuss_fx.media.audio_io import check_targets, probe
-    from tuss_fx.media.temp_files import write_atomically
-    from tuss_fx.mix.automation import template
+    from tuss_fx.mix.plan import choose_plan
     from tuss_fx.mix.presets import load_preset
-    from tuss_fx.separation.separator import source_names
+    from tuss_fx.mix.remix import write_lanes
 
     chosen = load_preset(preset)
     info = probe(input_path)
     output = output or input_path.with_name(f"{input_path.stem}.{chosen.name}.mid")
     check_targets([output], overwrite)
-    stems = source_names(chosen.prompts)
-    midi = template(stems, [chosen.stem(name).gain_db for name in stems], info.duration_seconds)
-    write_atomically(output, midi.save)
+    ran = choose_plan(chosen, load_separator(checkpoint, "cpu"), plan)
+    write_lanes(output, ran, None, info.duration_seconds)
+    click.echo(f"{ran.describe()}", err=True)
     click.echo(str(output))
 
 

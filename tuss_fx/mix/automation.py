@@ -127,13 +127,6 @@ def _linear(gain_db: float) -> float:
     return 0.0 if gain_db == -math.inf else 10.0 ** (gain_db / 20.0)
 
 
-def template(stems: Sequence[str], gains_db: Sequence[float], duration_seconds: float) -> mido.MidiFile:
-    """A type-1 MIDI file with one named fader lane per stem, set to the preset's gains at 0 s
-    and again at the end, at 120 BPM: a starting point for a DAW to draw automation into."""
-    return lanes_to_midi(stems, {stem: [(0.0, gain), (duration_seconds, gain)] for stem, gain in zip(stems, gains_db)},
-                         duration_seconds)
-
-
 def lanes_to_midi(stems: Sequence[str], lanes: dict[str, Sequence[tuple[float, float]]],
                   duration_seconds: float) -> mido.MidiFile:
     """A type-1 MIDI file (120 BPM) with one named track per lane: CC7 + CC39 pairs on the channel of

@@ -257,7 +257,7 @@ def remix_probed(
             gain_db, limited, output_lufs = _finish_output(scratch, preset, mix_meter, measured, output_path,
                                                            out_format, broadcast, recorder and recorder.push_output)
             if write_automation:
-                _write_lanes(write_automation, plan, automation, info.duration_seconds)
+                write_lanes(write_automation, plan, automation, info.duration_seconds)
     except BaseException:
         scratch.abort()
         raise
@@ -281,8 +281,10 @@ def _lanes_as_run(automation: GainAutomation | None, plan: RemixPlan) -> GainAut
                           automation.source)
 
 
-def _write_lanes(path: Path, plan: RemixPlan, automation: GainAutomation | None, duration_seconds: float) -> None:
-    """The fader lanes the remix ran, as MIDI in the preset's channel order, written atomically."""
+def write_lanes(path: Path, plan: RemixPlan, automation: GainAutomation | None, duration_seconds: float) -> None:
+    """The fader lanes `plan` runs, as MIDI in the preset's channel order, written atomically: the
+    automation's events, else each source's static gain at the start and the end (what `automation
+    template` hands a DAW to draw into, and `--automation` reads back onto the same plan)."""
     lanes = {}
     for source in plan.preset.source_names:
         gain = plan.preset.stem(source).gain_db
