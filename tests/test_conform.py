@@ -379,3 +379,30 @@ def test_bad_timelines_and_requests_fail_in_one_line_before_any_work(tmp_path, p
                                "--split", "speech,background")
     assert code == 2 and "give one of --preset or --split" in stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_ranges_widen_on_the_frame_grid_clamp_merge_touching_uses_and_keep_disagreeing_starts_apart(tmp_path):
+    from tuss_fx.media.audio_io import AudioInfo
+    from tuss_fx.timeline.edit import ClipUse
+    from tuss_fx.timeline.ranges import plan_ranges
+
+    source = tmp_path / "take.wav"
+    source.write_bytes(b"")  # range_identity is not asked for here; only the path counts
+    info = AudioInfo(source, 1000, 1, 20_000)  # 20 s at 1 kHz, starting at 01:00:00:00 per the timeline
+    hour = Fraction(3600)
+
+    def use(index, start, end, media_start=hour):
+        return ClipUse("A1 'D'", index, f"c{index}", "", "url", start, end, 24.0, media_start, None)
+
+    uses = [use(0, hour + Fraction(1, 3), hour + 3),  # 2 s before 00:00:00:08 lies before the medium: clamped
+            use(1, hour + 7, hour + 8),  # its handles touch use 0's (5 s): merged
+            use(2, hour + Fraction(19, 1) + Fraction(1, 100), hour + 20),  # handles past the end: clamped
+            use(3, Fraction(5), Fraction(6), media_start=Fraction(0))]  # the same file said to start at 0
+    ranges = plan_ranges(uses, {"url": source}, {source: info}, {}, handle_seconds=2.0)
+    assert [(item.first_frame, item.num_frames, item.clips) for item in ranges] == [
+        (3000, 5000, (3,)),  # 00:00:03:00-00:00:08:00 on the other start
+        (0, 10_000, (0, 1)), (17_000, 3000, (2,))]  # from 01:00:17:00: 19.01 s - 2 s, floored to a frame
+    assert [item.key for item in ranges] == ["take_00000300", "take_01000000", "take_01001700"]
+    with pytest.raises(TimelineError, match=r"plays 01:00:30:00-01:00:31:00 of take.wav, which holds "
+                                            r"01:00:00:00-01:00:20:00"):
+        plan_ranges([use(0, hour + 30, hour + 31)], {"url": source}, {source: info}, {})

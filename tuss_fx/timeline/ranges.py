@@ -59,8 +59,9 @@ def plan_ranges(uses: Sequence[ClipUse], located: Mapping[str, Path], infos: Map
     Raises:
         TimelineError: a clip that plays none of its source (a timecode the media does not hold).
     """
-    # per source: (low, high, use, the medium's start), in seconds on the source's timecode
-    spans: dict[Path, list[tuple[Fraction, Fraction, ClipUse, Fraction]]] = defaultdict(list)
+    # per source and where the timeline says it starts (clips may disagree): (low, high, use), in seconds
+    # on the source's timecode
+    spans: dict[tuple[Path, Fraction], list[tuple[Fraction, Fraction, ClipUse]]] = defaultdict(list)
     handle = Fraction(handle_seconds).limit_denominator(1000)
     for use in uses:
         path = located[use.media_key]
@@ -75,18 +76,18 @@ def plan_ranges(uses: Sequence[ClipUse], located: Mapping[str, Path], infos: Map
         grid = exact_rate(use.rate)
         low = Fraction(math.floor((use.start - handle) * grid), 1) / grid
         high = Fraction(math.ceil((use.end + handle) * grid), 1) / grid
-        spans[path].append((max(low, media_start), min(high, media_end), use, media_start))
+        spans[path, media_start].append((max(low, media_start), min(high, media_end), use))
     ranges = []
-    for path in sorted(spans):
+    for path, media_start in sorted(spans, key=lambda key: (str(key[0]), key[1])):
         info = infos[path]
         merged: list[list] = []
-        for low, high, use, media_start in sorted(spans[path], key=lambda span: (span[0], span[1])):
+        for low, high, use in sorted(spans[path, media_start], key=lambda span: (span[0], span[1])):
             if merged and low <= merged[-1][1]:
                 merged[-1][1] = max(merged[-1][1], high)
                 merged[-1][2].append(use)
             else:
-                merged.append([low, high, [use], media_start])
-        for low, high, served, media_start in merged:
+                merged.append([low, high, [use]])
+        for low, high, served in merged:
             first = round((low - media_start) * info.sample_rate)
             last = min(round((high - media_start) * info.sample_rate), info.num_frames)
             names = tuple(dict.fromkeys(use.name for use in served))
