@@ -406,3 +406,15 @@ def test_ranges_widen_on_the_frame_grid_clamp_merge_touching_uses_and_keep_disag
     with pytest.raises(TimelineError, match=r"plays 01:00:30:00-01:00:31:00 of take.wav, which holds "
                                             r"01:00:00:00-01:00:20:00"):
         plan_ranges([use(0, hour + 30, hour + 31)], {"url": source}, {source: info}, {})
+
+
+def test_two_local_workers_share_the_ranges(tmp_path, parity_dir, null_preset):
+    for name in "ab":
+        ramp_wav(tmp_path / f"{name}.wav", 4.0, RATE)
+    timeline = build_timeline(otio, 24, {"DIA": [(name, tmp_path / f"{name}.wav", 0, 96, 24, 24, 0) for name in "ab"]})
+    otio.adapters.write_to_file(timeline, str(tmp_path / "edit.otio"))
+    code, _, stderr = _conform(tmp_path / "edit.otio", parity_dir, "--preset", str(null_preset), "--workers", "2")
+    assert code == 0, stderr
+    assert "2 ranges processed, 0 skipped" in stderr
+    manifest = [json.loads(line) for line in (tmp_path / "edit.conformed" / "manifest.jsonl").read_text().splitlines()]
+    assert len({entry["worker"] for entry in manifest}) == 2  # one model in each worker process

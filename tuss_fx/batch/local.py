@@ -16,8 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuss_fx.batch.jobs import (BatchJob, Manifest, Result, check_outputs_distinct, failed_entry, process_input,
-                                run_identity)
+from tuss_fx.batch.jobs import BatchJob, Manifest, Result, check_outputs_distinct, failed_entry, run_identity
 from tuss_fx.mix.presets import load_preset
 from tuss_fx.separation.checkpoint import weights_digest
 from tuss_fx.separation.separator import Separator
@@ -80,12 +79,13 @@ def run_batch(job: BatchJob, inputs: Sequence[Path], workers: int = 1, ray_addre
     return BatchSummary(counts["done"], counts["skipped"], counts["failed"], manifest.path)
 
 
-def run_local(job: BatchJob, inputs: Sequence[Path], workers: int, on_result: Result) -> None:
-    """Process every input, calling on_result(entry) in the calling process as each one finishes."""
+def run_local(job: BatchJob, inputs: Sequence[Path | str], workers: int, on_result: Result) -> None:
+    """Process every item (an input file; a conform's range key: any job with load_separator() and
+    process(separator, item)), calling on_result(entry) in the calling process as each one finishes."""
     if workers == 1 or len(inputs) <= 1:
         separator = job.load_separator()
         for path in inputs:
-            on_result(process_input(job, separator, path))
+            on_result(job.process(separator, str(path)))
         return
     context = multiprocessing.get_context("spawn")
     tasks, results = context.Queue(), context.Queue()
@@ -149,6 +149,6 @@ def _worker(job: BatchJob, threads: int, tasks, results) -> None:
             separator = job.load_separator()
             while (item := tasks.get()) is not None:
                 results.put(("start", os.getpid(), item))
-                results.put(("done", os.getpid(), process_input(job, separator, Path(item))))
+                results.put(("done", os.getpid(), job.process(separator, item)))
     except (Terminated, KeyboardInterrupt):
         return  # stopped by the batch (or Ctrl-C): the input in flight cleaned up after itself

@@ -36,7 +36,8 @@ from tuss_fx.media.audio_io import FORMAT_CHOICES
 @click.option("--ray", "ray_address", is_flag=False, flag_value="auto", default=None, metavar="[ADDRESS]",
               help="Process the ranges on a Ray cluster (auto, or ray://host:10001); paths must be shared storage.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="With --ray: the number of actors, one model each.")
+              help="Worker processes on this machine, one model each, CPU threads split between them; with "
+                   "--ray, the number of actors.")
 @PLAN_OPTION
 @ENGINE_CHANNELS_OPTION
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")

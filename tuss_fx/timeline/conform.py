@@ -192,7 +192,9 @@ class ConformSummary:
 
 def run_conform(job: ConformJob, ray_address: str | None = None, actors: int = 1,
                 progress: FrameProgress | None = None, on_entry: Result | None = None) -> ConformSummary:
-    """Process every range a previous run did not finish (is_done), recording each in the manifest.
+    """Process every range a previous run did not finish (is_done), recording each in the manifest:
+    here, in `actors` local worker processes (one model each, the CPU threads split), or on the Ray
+    cluster at `ray_address` with `actors` actors.
 
     Raises:
         CheckpointError / PresetError / PromptError: a bad model, preset or prompt, before any work.
@@ -222,8 +224,8 @@ def run_conform(job: ConformJob, ray_address: str | None = None, actors: int = 1
         counts[entry["status"]] += 1
         if entry["status"] == "failed":
             errors.append(entry["error"])
-        if ray_address and progress and entry["input"] in {item.key for item in job.ranges}:
-            progress(job.range(entry["input"]).num_frames)
+        if (ray_address or actors > 1) and progress and entry["input"] in {item.key for item in job.ranges}:
+            progress(job.range(entry["input"]).num_frames)  # whole ranges: workers report no frames
         if on_entry:
             on_entry(entry)
 
@@ -232,6 +234,11 @@ def run_conform(job: ConformJob, ray_address: str | None = None, actors: int = 1
 
         del separator  # each actor loads its own
         run_ray(job, todo, ray_address, record, actors=actors)
+    elif actors > 1:
+        from tuss_fx.batch.local import run_local
+
+        del separator
+        run_local(job, todo, actors, record)
     else:
         for key in todo:
             record(job.process(separator, key, progress))
