@@ -378,6 +378,13 @@ def test_bad_timelines_and_requests_fail_in_one_line_before_any_work(tmp_path, p
     code, _, stderr = _conform(SAMPLES / "multitrack.aaf", parity_dir, "--preset", str(null_preset),
                                "--split", "speech,background")
     assert code == 2 and "give one of --preset or --split" in stderr
+    (tmp_path / "take.wav").write_text("an AAF essence, a text file: anything but audio")
+    timeline = build_timeline(otio, 24, {"DIA": [("take", tmp_path / "take.wav", 0, 96, 24, 24, 0)]})
+    otio.adapters.write_to_file(timeline, str(tmp_path / "edit.otio"))
+    code, _, stderr = _conform(tmp_path / "edit.otio", parity_dir, "--preset", str(null_preset), "-o",
+                               str(tmp_path / "out"))
+    assert code == 1 and stderr.count("\n") == 1
+    assert f"clip 'take' on A1 'DIA' at 01:00:00:00: its media {tmp_path / 'take.wav'}: not a readable audio" in stderr
     assert not (tmp_path / "out").exists()
 
 

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from tuss_fx.errors import AudioReadError
 from tuss_fx.media.audio_io import AudioInfo, probe
 from tuss_fx.media.container import is_container
 from tuss_fx.media.timecode import programme_clock
 from tuss_fx.timeline.conform import ConformJob, ConformSummary, FrameProgress, run_conform
-from tuss_fx.timeline.edit import ClipUse, chosen_clips, chosen_tracks, clip_uses, read_timeline
+from tuss_fx.timeline.edit import ClipUse, TimelineError, chosen_clips, chosen_tracks, clip_uses, read_timeline
 from tuss_fx.timeline.media import locate_media
 from tuss_fx.timeline.ranges import HANDLE_SECONDS, SourceRange, plan_ranges
 from tuss_fx.timeline.relink import WrittenTimeline, relinked, write_timelines
@@ -49,20 +50,29 @@ def plan_conform(timeline_path: Path, patterns: Sequence[str] = (), media_roots:
     film sources are read from their `film_audio_track` (timelines do not say which).
 
     Raises:
-        TimelineError: the timeline, a track pattern, or a clip's media (one line naming the clip);
-        AudioReadError: a medium that is found but is not readable audio.
+        TimelineError: the timeline, a track pattern, or a clip's media: missing, or not readable
+            audio (one line naming the clip).
     """
     timeline = read_timeline(timeline_path, bundle_dir)
     tracks = chosen_tracks(timeline, patterns, timeline_path)
     uses = clip_uses(timeline, chosen_clips(timeline, tracks))
     unpacked = bundle_dir if bundle_dir and timeline_path.suffix.lower() == ".otioz" else None
     located = locate_media(uses, timeline_path, media_roots, unpacked)
-    infos = {path: probe(path, film_audio_track if is_container(path) else None) for path in set(located.values())}
+    infos = {path: _probe(path, film_audio_track, next(use for use in uses if located[use.media_key] == path),
+                          timeline_path) for path in set(located.values())}
     own_starts = {path: _own_start(info) for path, info in infos.items()
                   if any(use.media_start is None and located[use.media_key] == path for use in uses)}
     ranges = plan_ranges(uses, located, infos, own_starts, handle_seconds, timeline_path)
     return ConformPlan(timeline_path, timeline, tuple(patterns), tuple(label for label, _ in tracks), tuple(uses),
                        tuple(ranges))
+
+
+def _probe(path: Path, film_audio_track: int, user: ClipUse, timeline_path: Path) -> AudioInfo:
+    """The medium probed; a medium that is not readable audio is one line naming a clip that plays it."""
+    try:
+        return probe(path, film_audio_track if is_container(path) else None)
+    except AudioReadError as exc:
+        raise TimelineError(timeline_path, f"{user.where()}: its media {path}: {exc.problem}") from None
 
 
 def _own_start(info: AudioInfo) -> Fraction:
