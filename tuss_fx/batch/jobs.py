@@ -197,39 +197,51 @@ def process_input(job: BatchJob, separator: Separator, input_path: Path) -> dict
 
     A failure is recorded, never raised, except for signals and Ctrl-C, which must stop the batch.
     """
+    return attempt(str(input_path), input_path, lambda entry: _process_input(job, separator, input_path, entry))
+
+
+def attempt(item: str, where: str | Path, work: Callable[[dict], None], **known) -> dict:
+    """The manifest entry of one item of a job (an input file, a conform's range): `work` fills it in;
+    done when it returns, else failed with its error in one line (a TussFxError as it reads, other
+    I/O, value and memory errors after `where`), and the seconds taken. `known`: fields the entry
+    carries either way. Signals and Ctrl-C are not caught: they must stop the run."""
     start = time.perf_counter()
-    entry = {"input": str(input_path), "status": "failed", "error": None, "outputs": {},
-             "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    entry = {"input": item, "status": "failed", "error": None, "outputs": {},
+             "worker": f"{socket.gethostname()}:{os.getpid()}", **known}
     try:
-        entry["size"], entry["sha256"] = input_path.stat().st_size, file_sha256(input_path)
-        info = probe(input_path)
-        entry["audio_seconds"] = info.duration_seconds
-        entry["frames"], entry["sample_rate"], entry["channels"] = info.num_frames, info.sample_rate, info.num_channels
-        targets = job.outputs(input_path)
-        if job.mode == "remix":
-            report = remix_file(separator, load_preset(job.preset, job.overrides), input_path, targets["remix"],
-                                file_format=job.file_format, overwrite=True, output_format=job.file_format,
-                                plan=job.plan, engine_channels=job.engine_channels)
-            entry["input_lufs"], entry["output_lufs"] = report.input_lufs, {"remix": report.output_lufs}
-            entry["plan"] = report.plan.describe()
-        else:
-            plan = plan_separation(input_path, job.prompts, job.out_dir, job.file_format, job.template,
-                                   job.residual, overwrite=True)
-            separate_file(separator, plan)
-            entry["input_lufs"] = integrated_lufs(info)
-        written = {name: probe(path) for name, path in targets.items()}
-        if job.mode == "separate":
-            entry["output_lufs"] = {name: integrated_lufs(output) for name, output in written.items()}
-        entry["outputs"] = {name: {"path": str(output.path), "frames": output.num_frames,
-                                   "sample_rate": output.sample_rate, "channels": output.num_channels}
-                            for name, output in written.items()}
+        work(entry)
         entry["status"] = "done"
     except TussFxError as exc:
         entry["error"] = str(exc)
     except (OSError, ValueError, RuntimeError, MemoryError) as exc:
-        entry["error"] = f"{input_path}: {type(exc).__name__}: {exc}"
+        entry["error"] = f"{where}: {type(exc).__name__}: {exc}"
     entry["seconds"] = time.perf_counter() - start
     return entry
+
+
+def _process_input(job: BatchJob, separator: Separator, input_path: Path, entry: dict) -> None:
+    entry["size"], entry["sha256"] = input_path.stat().st_size, file_sha256(input_path)
+    info = probe(input_path)
+    entry["audio_seconds"] = info.duration_seconds
+    entry["frames"], entry["sample_rate"], entry["channels"] = info.num_frames, info.sample_rate, info.num_channels
+    targets = job.outputs(input_path)
+    if job.mode == "remix":
+        report = remix_file(separator, load_preset(job.preset, job.overrides), input_path, targets["remix"],
+                            file_format=job.file_format, overwrite=True, output_format=job.file_format,
+                            plan=job.plan, engine_channels=job.engine_channels)
+        entry["input_lufs"], entry["output_lufs"] = report.input_lufs, {"remix": report.output_lufs}
+        entry["plan"] = report.plan.describe()
+    else:
+        plan = plan_separation(input_path, job.prompts, job.out_dir, job.file_format, job.template,
+                               job.residual, overwrite=True)
+        separate_file(separator, plan)
+        entry["input_lufs"] = integrated_lufs(info)
+    written = {name: probe(path) for name, path in targets.items()}
+    if job.mode == "separate":
+        entry["output_lufs"] = {name: integrated_lufs(output) for name, output in written.items()}
+    entry["outputs"] = {name: {"path": str(output.path), "frames": output.num_frames,
+                               "sample_rate": output.sample_rate, "channels": output.num_channels}
+                        for name, output in written.items()}
 
 
 def integrated_lufs(info: AudioInfo) -> float | None:

@@ -9,17 +9,14 @@ chains, gains, ride and peak ceiling are.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import socket
-import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from importlib.metadata import version
 from pathlib import Path
 
-from tuss_fx.batch.jobs import BatchJob, Manifest, Result
+from tuss_fx.batch.jobs import BatchJob, Manifest, Result, attempt
 from tuss_fx.errors import TussFxError
 from tuss_fx.media.audio_io import file_extension, probe
 from tuss_fx.media.bwf import Bext, BroadcastChunks, BroadcastOutput, tool_version
@@ -80,20 +77,13 @@ class ConformJob:
     def process(self, separator: Separator, key: str, progress: FrameProgress | None = None) -> dict:
         """One range's manifest entry; a failure is recorded, never raised (but signals and Ctrl-C)."""
         item = self.range(key)
-        started = time.perf_counter()
-        entry = {"input": key, "status": "failed", "error": None, "outputs": {},
-                 "worker": f"{socket.gethostname()}:{os.getpid()}", **range_identity(item)}
-        try:
+
+        def render(entry: dict) -> None:
             render_range(self, separator, item, progress)
             entry["outputs"] = {name: {"path": str(path), "frames": item.num_frames, "sample_rate": item.sample_rate}
                                 for name, path in self.outputs(item).items()}
-            entry["status"] = "done"
-        except TussFxError as exc:
-            entry["error"] = str(exc)
-        except (OSError, ValueError, RuntimeError, MemoryError) as exc:
-            entry["error"] = f"{item.source}: {type(exc).__name__}: {exc}"
-        entry["seconds"] = time.perf_counter() - started
-        return entry
+
+        return attempt(key, item.source, render, **range_identity(item))
 
 
 def split_preset(names: Sequence[str]) -> Preset:
@@ -224,7 +214,7 @@ def run_conform(job: ConformJob, ray_address: str | None = None, actors: int = 1
         counts[entry["status"]] += 1
         if entry["status"] == "failed":
             errors.append(entry["error"])
-        if (ray_address or actors > 1) and progress and entry["input"] in {item.key for item in job.ranges}:
+        if (ray_address or actors > 1) and progress:
             progress(job.range(entry["input"]).num_frames)  # whole ranges: workers report no frames
         if on_entry:
             on_entry(entry)
