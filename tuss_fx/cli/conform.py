@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from tuss_fx.cli.options import ENGINE_CHANNELS_OPTION, PLAN_OPTION, model_options
+from tuss_fx.cli.options import ENGINE_CHANNELS_OPTION, PLAN_OPTION, model_options, progress_bar
 from tuss_fx.media.audio_io import FORMAT_CHOICES
 
 
@@ -54,7 +53,7 @@ def conform(timeline_path, out_dir, patterns, preset, overrides, split, media_ro
     clip where it was, with the same in and out. The media are checked before anything is processed.
     """
     from tuss_fx.batch.jobs import BatchJob
-    from tuss_fx.timeline.conform import ConformJob
+    from tuss_fx.timeline.conform import RESIDUAL_NAMES, ConformJob
     from tuss_fx.timeline.edit import TimelineError
     from tuss_fx.timeline.plan import conform_timeline, plan_conform
 
@@ -67,16 +66,21 @@ def conform(timeline_path, out_dir, patterns, preset, overrides, split, media_ro
     planned = plan_conform(timeline_path, patterns, media_roots, handles, out_dir / "bundle", audio_track)
     click.echo(planned.describe(), err=True)
     engine = BatchJob("separate" if stems else "remix", out_dir, preset or "dialogue-boost", tuple(overrides),
-                      tuple(name for name in stems if name not in ("background", "residual")), False, None,
+                      tuple(name for name in stems if name not in RESIDUAL_NAMES), False, None,
                       file_format, checkpoint, device, segment_seconds, overlap, precision, batch_size,
                       dialogue_engine, dialogue_atten_lim_db, plan, engine_channels)
     job = ConformJob(engine, planned.ranges, planned.timeline.name or timeline_path.stem, stems, file_format)
     total = sum(item.num_frames for item in planned.ranges)
-    show = not quiet and sys.stderr.isatty()
-    with click.progressbar(length=max(total, 1), label="conform", file=sys.stderr, show_eta=True) if show \
-            else _NoBar() as bar:
-        summary, written = conform_timeline(planned, job, ray_address, workers,
-                                            bar.update if show else None, _echo_entry)
+    with progress_bar("conform", quiet) as update:
+        done = 0
+
+        def advance(frames: int) -> None:
+            nonlocal done
+            done += frames
+            update(done, total)
+
+        summary, written = conform_timeline(planned, job, ray_address, workers, advance if update else None,
+                                            _echo_entry)
     click.echo(f"{summary.processed} ranges processed, {summary.skipped} skipped (done before), "
                f"{summary.failed} failed", err=True)
     if written is None:
@@ -86,14 +90,6 @@ def conform(timeline_path, out_dir, patterns, preset, overrides, split, media_ro
         click.echo(f"warning: {written.note}", err=True)
     for path in written.paths:
         click.echo(str(path))
-
-
-class _NoBar:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
 
 
 def _echo_entry(entry: dict) -> None:

@@ -121,8 +121,8 @@ def read_blocks(info: AudioInfo, block_frames: int = BLOCK_FRAMES) -> Iterator[n
         AudioReadError: a decoding error (truncated or corrupt data) or NaN/inf samples.
     """
     if info.audio_track is not None:
-        blocks = _window(read_track_blocks(info.path, info.audio_track, block_frames, info.first_frame), 0,
-                         info.num_frames)
+        blocks = _first_frames(read_track_blocks(info.path, info.audio_track, block_frames, info.first_frame),
+                               info.num_frames)
     else:
         blocks = (block.T for block in sf.blocks(str(info.path), blocksize=block_frames, always_2d=True,
                                                  dtype="float32", start=info.first_frame,
@@ -139,15 +139,15 @@ def read_blocks(info: AudioInfo, block_frames: int = BLOCK_FRAMES) -> Iterator[n
         raise AudioReadError(info.path, f"truncated: header says {info.num_frames} frames, read {done}")
 
 
-def _window(blocks: Iterator[np.ndarray], first_frame: int, num_frames: int) -> Iterator[np.ndarray]:
-    """Frames [first_frame, first_frame + num_frames) of decoded (C, n) blocks; decoding stops at the end."""
-    position, end = 0, first_frame + num_frames
+def _first_frames(blocks: Iterator[np.ndarray], num_frames: int) -> Iterator[np.ndarray]:
+    """The first num_frames frames of decoded (C, n) blocks; decoding stops there."""
+    position = 0
     for block in blocks:
-        low, high = max(first_frame - position, 0), min(end - position, block.shape[1])
+        take = min(num_frames - position, block.shape[1])
         position += block.shape[1]
-        if high > low:
-            yield block[:, low:high]
-        if position >= end:
+        if take > 0:
+            yield block[:, :take]
+        if position >= num_frames:
             return
 
 

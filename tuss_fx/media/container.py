@@ -7,6 +7,7 @@ Samples keep the track's channel count and FFmpeg's channel order (WAV order for
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -105,17 +106,12 @@ def _frames_from(container, stream, path: Path, first_frame: int) -> Iterator[np
             first, position = next(decoded), 0
     else:
         position = 0
-    for frame in _chain(first, decoded):
+    for frame in itertools.chain((first,), decoded):
         block = frame_to_float(frame)
         low = first_frame - position
         position += block.shape[1]
         if position > first_frame:
             yield block[:, max(low, 0):]
-
-
-def _chain(first: av.AudioFrame, rest: Iterator[av.AudioFrame]) -> Iterator[av.AudioFrame]:
-    yield first
-    yield from rest
 
 
 def frame_to_float(frame: av.AudioFrame) -> np.ndarray:
