@@ -4,6 +4,8 @@ synthesized at the names and lengths they reference) and timelines built here, e
 from __future__ import annotations
 
 import json
+import os
+import socket
 from fractions import Fraction
 from pathlib import Path
 
@@ -424,4 +426,8 @@ def test_two_local_workers_share_the_ranges(tmp_path, parity_dir, null_preset):
     assert code == 0, stderr
     assert "2 ranges processed, 0 skipped" in stderr
     manifest = [json.loads(line) for line in (tmp_path / "edit.conformed" / "manifest.jsonl").read_text().splitlines()]
-    assert len({entry["worker"] for entry in manifest}) == 2  # one model in each worker process
+    # the ranges ran in worker processes; which worker takes which range is a race (one may load its model
+    # first and take both), so the count of workers seen is not asserted
+    assert sorted(entry["input"] for entry in manifest) == ["a_00000000", "b_00000000"]
+    assert all(entry["status"] == "done" for entry in manifest)
+    assert f"{socket.gethostname()}:{os.getpid()}" not in {entry["worker"] for entry in manifest}
