@@ -137,7 +137,7 @@ def test_bf16_autocast_step_keeps_fp32_weights_and_learns():
     batch = _sampler().batch(2)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
     first = training_step(model, optimizer, batch, 5.0, torch.device("cpu"), "bf16")
-    for _ in range(5):
+    for _ in range(3):  # bf16 on a CPU without AMX is ~6x fp32: three steps already gain 3 dB
         last = training_step(model, optimizer, batch, 5.0, torch.device("cpu"), "bf16")
     assert last < first - 1.0
     assert all(p.dtype == torch.float32 for p in model.parameters())
