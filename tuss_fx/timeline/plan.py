@@ -58,10 +58,12 @@ def plan_conform(timeline_path: Path, patterns: Sequence[str] = (), media_roots:
     uses = clip_uses(timeline, chosen_clips(timeline, tracks))
     unpacked = bundle_dir if bundle_dir and timeline_path.suffix.lower() == ".otioz" else None
     located = locate_media(uses, timeline_path, media_roots, unpacked)
-    infos = {path: _probe(path, film_audio_track, next(use for use in uses if located[use.media_key] == path),
-                          timeline_path) for path in set(located.values())}
-    own_starts = {path: _own_start(info) for path, info in infos.items()
-                  if any(use.media_start is None and located[use.media_key] == path for use in uses)}
+    first_users: dict[Path, ClipUse] = {}  # each medium, in timeline order, with the first clip that plays it
+    for use in uses:
+        first_users.setdefault(located[use.media_key], use)
+    infos = {path: _probe(path, film_audio_track, user, timeline_path) for path, user in first_users.items()}
+    unplaced = {located[use.media_key] for use in uses if use.media_start is None}  # start from their own timecode
+    own_starts = {path: _own_start(infos[path]) for path in unplaced}
     ranges = plan_ranges(uses, located, infos, own_starts, handle_seconds, timeline_path)
     return ConformPlan(timeline_path, timeline, tuple(patterns), tuple(label for label, _ in tracks), tuple(uses),
                        tuple(ranges))
