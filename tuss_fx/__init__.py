@@ -20,7 +20,8 @@ Layout, by floor: a package imports only from its own floor and those below it, 
   5  separation              Separator, streaming, forward passes, dialogue engine, checkpoints
   6  mix                     presets, effect chains, automation, remix of files and films
   7  plugin, batch           processors and chains; batch jobs, local and on Ray
-  8  train, timeline         corpus, training loop, evaluation, fine-tuning; timelines conformed
+  8  train, timeline,        corpus, training loop, evaluation, fine-tuning; timelines conformed;
+     audition                the audition page: a programme's cached stems served under faders
   9  cli                     the tuss-fx command line
 """
 

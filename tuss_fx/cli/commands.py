@@ -314,6 +314,7 @@ def automation_template(input_path, preset, output, overwrite, checkpoint, plan)
 
 
 def _add_training_commands() -> None:
+    from tuss_fx.cli.audition import audition
     from tuss_fx.cli.batch import batch
     from tuss_fx.cli.conform import conform
     from tuss_fx.cli.finetune import finetune
@@ -322,7 +323,7 @@ def _add_training_commands() -> None:
     from tuss_fx.cli.train import corpus, evaluate, evaluate_real, train
     from tuss_fx.cli.train_dialogue import train_dialogue
 
-    for command in (batch, conform, loudness, models, corpus, train, evaluate, evaluate_real, finetune, train_dialogue):
+    for command in (audition, batch, conform, loudness, models, corpus, train, evaluate, evaluate_real, finetune, train_dialogue):
         main.add_command(command)
 
 

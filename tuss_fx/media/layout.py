@@ -12,6 +12,8 @@ import struct
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 LFE = "LFE"
 FRONT = ("FL", "FC", "FR")
 CENTER = "FC"
@@ -83,3 +85,21 @@ def _mask_speakers(fmt: bytes) -> tuple[str, ...]:
         return ()
     mask = struct.unpack("<I", fmt[20:24])[0]
     return tuple(name for bit, name in enumerate(MASK_SPEAKERS) if mask >> bit & 1)
+
+
+# ITU-R BS.775's stereo downmix: each front speaker to its side, the centre and the surrounds at
+# -3 dB to their sides (a back centre to both at -6 dB), the LFE left out (BS.775 drops it); a mono
+# file plays on both speakers at full level, as a player would
+_FOLD_DOWN = {"FL": (1.0, 0.0), "FR": (0.0, 1.0), "FC": (0.7071, 0.7071), "LFE": (0.0, 0.0),
+              "BL": (0.7071, 0.0), "BR": (0.0, 0.7071), "SL": (0.7071, 0.0), "SR": (0.0, 0.7071),
+              "FLC": (0.7071, 0.0), "FRC": (0.0, 0.7071), "BC": (0.5, 0.5)}
+
+
+def stereo_fold_down(layout: Sequence[str]) -> np.ndarray:
+    """(2, C) float32 matrix taking a layout's channels to a stereo pair for listening: `fold @ block`.
+
+    Speakers BS.775 does not place (heights, unnamed "C<n>") go to both sides at -6 dB.
+    """
+    if len(layout) == 1:
+        return np.ones((2, 1), dtype=np.float32)
+    return np.array([_FOLD_DOWN.get(label, (0.5, 0.5)) for label in layout], dtype=np.float32).T

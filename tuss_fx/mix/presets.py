@@ -109,16 +109,7 @@ def load_preset(name_or_path: str | Path, overrides: Sequence[str] = ()) -> Pres
     Raises:
         PresetError: unknown preset, TOML syntax, or any schema problem, naming file and key.
     """
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        if not path.is_file():
-            raise PresetError(path, "no such preset file")
-        source, text = str(path), path.read_text()
-    elif str(name_or_path) in builtin_names():
-        source = f"{name_or_path}.toml"
-        text = resources.files("tuss_fx.builtin_presets").joinpath(source).read_text()
-    else:
-        raise PresetError(name_or_path, f"no such preset; shipped presets: {', '.join(builtin_names())}")
+    source, text = preset_text(name_or_path)
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -126,6 +117,26 @@ def load_preset(name_or_path: str | Path, overrides: Sequence[str] = ()) -> Pres
     for override in overrides:
         raw = apply_override(raw, override)
     return parse_preset(raw, source)
+
+
+def preset_text(name_or_path: str | Path) -> tuple[str, str]:
+    """(source, TOML text) of a shipped preset by name or of a .toml file, as load_preset reads it.
+
+    Raises:
+        PresetError: no such file or shipped preset.
+    """
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise PresetError(path, "no such preset file")
+        try:
+            return str(path), path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PresetError(path, f"cannot read it ({exc})") from None
+    if str(name_or_path) in builtin_names():
+        source = f"{name_or_path}.toml"
+        return source, resources.files("tuss_fx.builtin_presets").joinpath(source).read_text()
+    raise PresetError(name_or_path, f"no such preset; shipped presets: {', '.join(builtin_names())}")
 
 
 def apply_override(raw: dict[str, Any], override: str) -> dict[str, Any]:

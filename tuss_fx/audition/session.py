@@ -1,0 +1,270 @@
+"""An audition: one programme, the plan its preset runs, its cached separation, and what the page asks of
+them (the overview, a region's sources as a stereo fold-down, the preset's real render of a region, a save).
+
+Every source the page plays is looked up by name in `sources`; nothing here takes a path from the page
+but the file name of a save, which stays in the save folder.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shlex
+import tempfile
+import tomllib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from tuss_fx.audition.cache import CacheEntry
+from tuss_fx.audition.preset_file import tuned_preset_text
+from tuss_fx.errors import TussFxError
+from tuss_fx.measure.loudness import LoudnessMeter
+from tuss_fx.media.audio_io import AudioInfo, read_blocks
+from tuss_fx.media.layout import stereo_fold_down
+from tuss_fx.media.temp_files import write_atomically
+from tuss_fx.media.timecode import ProgrammeClock
+from tuss_fx.mix.plan import RemixPlan
+from tuss_fx.mix.presets import Preset, StemSettings, parse_preset
+from tuss_fx.mix.remix import remix_probed, write_lanes
+
+ORIGINAL = "original"  # the input itself, the page's A/B source
+PREVIEW = "preview"  # the preset's render of the loaded region
+MAX_REGION_SECONDS = 300.0  # one region in the page: 5 min of stereo float at 48 kHz is 115 MB per source
+DEFAULT_REGION_SECONDS = 60.0
+REGION_CONTEXT_SECONDS = 3.0  # heard before and after the most buried stretch, so the line has its lead-in
+_SAVE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}\.toml")
+
+
+class AuditionError(TussFxError):
+    """A request the audition cannot serve: a bad region, gains or save name (HTTP 400)."""
+
+
+@dataclass
+class Audition:
+    """What `tuss-fx audition` serves. gains are dB per source of `sources` (-inf: muted)."""
+
+    info: AudioInfo
+    plan: RemixPlan
+    entry: CacheEntry
+    clock: ProgrammeClock
+    preset_source: str  # where the preset came from (a shipped name or a file)
+    preset_text: str  # its TOML, which a save keeps but for the gains
+    save_path: Path  # the default save target; the page may choose another name in its folder
+    command_options: tuple[str, ...] = ()  # --checkpoint/--plan/--audio-track a remix of the save needs
+    separator_name: str = ""
+    dialogue_engine: str = ""
+    _preview: tuple[int, int, np.ndarray] | None = None  # (first frame, frames, (2, n)) of the last render
+
+    def __post_init__(self) -> None:
+        self._fold = stereo_fold_down(self.info.channel_layout or ("FL", "FR")[: self.info.num_channels])
+
+    @property
+    def sources(self) -> list[str]:
+        """The faders: the plan's stems, then the residual (stems plan) or background (dialogue plan)."""
+        return self.plan.preset.source_names
+
+    def preset_gains(self) -> dict[str, float]:
+        return {name: self.plan.preset.stem(name).gain_db for name in self.sources}
+
+    def default_region(self) -> tuple[float, float]:
+        """(start, end) seconds: the most buried stretch with a little before and after, else the first minute."""
+        duration = self.info.duration_seconds
+        clarity = self.entry.clarity()
+        worst = clarity.worst_regions(1) if clarity is not None else []
+        if not worst:
+            return 0.0, min(duration, DEFAULT_REGION_SECONDS)
+        start = max(0.0, worst[0].start_seconds - REGION_CONTEXT_SECONDS)
+        end = min(duration, worst[0].end_seconds + REGION_CONTEXT_SECONDS, start + MAX_REGION_SECONDS)
+        return round(start, 3), round(end, 3)
+
+    def region(self, first_frame: int, num_frames: int) -> tuple[int, int]:
+        """Check a region the page asks for: inside the programme, at most MAX_REGION_SECONDS."""
+        limit = round(MAX_REGION_SECONDS * self.info.sample_rate)
+        if not (0 <= first_frame < self.info.num_frames and 0 < num_frames <= limit
+                and first_frame + num_frames <= self.info.num_frames):
+            raise AuditionError("region", f"frames {first_frame}+{num_frames} are not a region of at most "
+                                          f"{MAX_REGION_SECONDS:g} s inside the {self.info.num_frames} frames")
+        return first_frame, num_frames
+
+    def listen(self, name: str, first_frame: int, num_frames: int) -> np.ndarray:
+        """(2, n) float32: source `name` (a fader's source, ORIGINAL or PREVIEW) over the region, folded to stereo.
+
+        Raises:
+            KeyError: no such source (or no preview of this region rendered yet).
+            AuditionError: a bad region.
+        """
+        first_frame, num_frames = self.region(first_frame, num_frames)
+        if name == PREVIEW:
+            if self._preview is None or self._preview[:2] != (first_frame, num_frames):
+                raise KeyError(name)
+            return self._preview[2]
+        if name != ORIGINAL and name not in self.sources:
+            raise KeyError(name)
+        mixture, stems = self._read(first_frame, num_frames)
+        if name == ORIGINAL:
+            signal = mixture
+        elif name in self.entry.stem_names:
+            signal = stems[self.entry.stem_names.index(name)]
+        else:
+            signal = mixture - stems.sum(axis=0)  # the residual or the background
+        return self._fold @ signal
+
+    def loudness(self, first_frame: int, num_frames: int, gains_db: dict[str, float]) -> dict[str, float | None]:
+        """Integrated loudness (LUFS, BS.1770 on the input's own layout) of the region's original and of the
+        faders' mix at `gains_db`, for the page's loudness-matched A/B; None where it cannot be measured."""
+        gains = self._gains(gains_db)
+        mixture, stems = self._read(*self.region(first_frame, num_frames))
+        sources = [*stems, mixture - stems.sum(axis=0)]
+        mix = sum(_linear(gains[name]) * source for name, source in zip(self.sources, sources))
+        return {"original_lufs": _integrated(mixture, self.info), "mix_lufs": _integrated(mix, self.info)}
+
+    def render_preview(self, first_frame: int, num_frames: int, gains_db: dict[str, float]) -> dict:
+        """Run the real remix (chains, ride, loudness target, ceiling) over the region with these gains, on
+        the cached stems, and keep its stereo fold-down as the PREVIEW source. Returns remix's numbers."""
+        first_frame, num_frames = self.region(first_frame, num_frames)
+        plan = self._plan_with(gains_db)
+        excerpt = self.info.excerpt(first_frame, num_frames)
+        with tempfile.TemporaryDirectory(prefix="tuss-fx-preview-") as folder:
+            output = Path(folder) / "preview.wav"
+            report = remix_probed(CachedSeparation(self.entry, first_frame, self.separator_name,
+                                                   self.dialogue_engine),
+                                  plan, excerpt, output, output_format="wav32f")
+            rendered, _ = sf.read(output, dtype="float32", always_2d=True)
+        self._preview = (first_frame, num_frames, self._fold @ rendered.T)
+        return {"frames": num_frames, "output_lufs": _finite(report.output_lufs),
+                "input_lufs": _finite(report.input_lufs), "loudness_gain_db": report.loudness_gain_db,
+                "limited": report.limited, "gains": report.gains, "ride": report.ride}
+
+    def save(self, gains_db: dict[str, float], name: str | None = None, overwrite: bool = False,
+             automation: bool = False) -> dict:
+        """Write the loaded preset with these gains as a TOML preset (checked by the preset loader, written
+        atomically, never over a file unless `overwrite`) in the save folder; with `automation`, the plan's
+        fader lanes as MIDI beside it. Returns the paths and the commands that run it."""
+        name = name or self.save_path.name
+        if not _SAVE_NAME.fullmatch(name):  # a file name, never a path: saves stay in the save folder
+            raise AuditionError(name, "a preset name is letters, digits, '.', '_' or '-', ending in .toml")
+        target = self.save_path.parent / name
+        midi = target.with_suffix(".mid") if automation else None
+        for path in (target, *([midi] if midi else [])):
+            if path.exists() and not overwrite:
+                raise AuditionError(path, "exists already; tick overwrite to replace it")
+        gains = self._gains(gains_db)
+        text = tuned_preset_text(self.preset_text, target.stem, self.plan, gains, self.info.path.name)
+        parse_preset(tomllib.loads(text), str(target))  # what remix will load, checked before anything is written
+        write_atomically(target, lambda tmp: Path(tmp).write_text(text))
+        if midi:
+            write_lanes(midi, self._plan_with(gains), None, self.info.duration_seconds)
+        options = " ".join(map(_quoted, self.command_options))
+        preset_option = f"--preset {_quoted(str(target))}" + (f" {options}" if options else "")
+        automation_option = f" --automation {_quoted(str(midi))}" if midi else ""
+        return {"preset": str(target), "automation": str(midi) if midi else None,
+                "commands": [f"tuss-fx remix {_quoted(str(self.info.path))} {preset_option}{automation_option}",
+                             f"tuss-fx batch {_quoted(str(self.info.path.parent))} -o remixed/ {preset_option}"]}
+
+    def overview(self) -> dict:
+        """Everything the page draws before a region is loaded (peaks and DBR computed here, not in the page)."""
+        record = self.entry.record
+        peaks = record["peaks"]
+        rest = self.plan.preset.residual_name
+        clarity = record.get("clarity")
+        start, end = self.default_region()
+        return {
+            "programme": self.info.path.name, "sample_rate": self.info.sample_rate,
+            "num_frames": self.info.num_frames, "num_channels": self.info.num_channels,
+            "layout": list(self.info.channel_layout), "preset": self.preset_source, "plan": self.plan.describe(),
+            "sources": self.sources, "gains_db": {k: _json_db(v) for k, v in self.preset_gains().items()},
+            "peaks": {ORIGINAL: peaks["original"], **{name: peaks[name] for name in self.entry.stem_names},
+                      rest: peaks["rest"]},
+            "clarity": clarity and {**clarity, "regions": [[r.start_seconds, r.end_seconds]
+                                                            for r in self.entry.clarity().regions()]},
+            "clock": {"start_seconds": self.clock.start_seconds,
+                      "frame_rate": [self.clock.frame_rate.numerator, self.clock.frame_rate.denominator]
+                      if self.clock.frame_rate else None, "drop_frame": self.clock.drop_frame},
+            "default_region": [start, end], "max_region_seconds": MAX_REGION_SECONDS,
+            "save_name": self.save_path.name, "save_folder": str(self.save_path.parent),
+            "k_weighting": _k_weighting(self.info.sample_rate),
+        }
+
+    def _gains(self, gains_db: dict[str, float]) -> dict[str, float]:
+        """Every source's gain, checked: a number up to +24 dB (the preset loader's bound) or -inf."""
+        if not isinstance(gains_db, dict) or set(gains_db) - set(self.sources):
+            raise AuditionError("gains", f"gains are dB for the sources {', '.join(self.sources)}")
+        gains = self.preset_gains()
+        for name, value in gains_db.items():
+            value = -math.inf if value in (None, "-inf") else value
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value > 24.0:
+                raise AuditionError(f"gains.{name}", f"{value!r} is not a gain in dB (at most +24, or -inf)")
+            gains[name] = float(value)
+        return gains
+
+    def _plan_with(self, gains_db: dict[str, float]) -> RemixPlan:
+        preset: Preset = self.plan.preset
+        gains = self._gains(gains_db)
+        stems = {name: StemSettings(gains[name], preset.stem(name).chain) for name in self.sources}
+        return replace(self.plan, preset=replace(preset, stems=stems))
+
+    def _read(self, first_frame: int, num_frames: int) -> tuple[np.ndarray, np.ndarray]:
+        """The region's mixture (C, n) from the input (a seek, not a read from the start) and stems (P, C, n)."""
+        mixture = np.concatenate(list(read_blocks(self.info.excerpt(first_frame, num_frames))), axis=1)
+        return mixture, self.entry.read_stems(first_frame, num_frames)
+
+
+class CachedSeparation:
+    """The cached stems of one region, replayed to remix in place of a separator: the preview runs the
+    same remix code over the same stems the whole-file separation made, with no model in the loop."""
+
+    def __init__(self, entry: CacheEntry, first_frame: int, name: str, dialogue_engine: str) -> None:
+        self.entry, self.first_frame = entry, first_frame
+        self.name, self.dialogue_engine = name, dialogue_engine
+        self.prompts = tuple(entry.record["prompts"])
+
+    def separate_regions(self, blocks: Iterable[np.ndarray], sample_rate: int, num_channels: int, num_frames: int,
+                         prompts: Sequence[str], progress=None, channels=None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(mixture (C, m), stems (P, C, m)) of the region, block by block, as Separator.separate_regions."""
+        if tuple(prompts) != self.prompts:
+            raise AuditionError("preview", f"the cache holds {self.prompts}, not {tuple(prompts)}")
+        done = 0
+        for block in blocks:
+            yield block, self.entry.read_stems(self.first_frame + done, block.shape[1])
+            done += block.shape[1]
+
+
+def _linear(gain_db: float) -> float:
+    return 0.0 if gain_db == -math.inf else 10 ** (gain_db / 20)
+
+
+def _integrated(signal: np.ndarray, info: AudioInfo) -> float | None:
+    try:
+        meter = LoudnessMeter(info.sample_rate, info.num_channels)
+    except ValueError:
+        return None
+    meter.push(signal.astype(np.float32))
+    try:
+        return _finite(meter.integrated_lufs())
+    except ValueError:
+        return None  # shorter than one 400 ms block
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _json_db(value: float) -> float | str:
+    return "-inf" if value == -math.inf else value
+
+
+def _quoted(text: str) -> str:
+    return shlex.quote(text)
+
+
+def _k_weighting(sample_rate: int) -> list[dict]:
+    """BS.1770's K-weighting stages at this rate, as pyloudnorm (and so our meters) computes them, for the
+    page's live loudness meter to run in IIR filters: [{b, a, gain}] in order."""
+    import pyloudnorm
+
+    stages = pyloudnorm.Meter(sample_rate)._filters.values()
+    return [{"b": list(map(float, f.b)), "a": list(map(float, f.a)), "gain": float(f.passband_gain)} for f in stages]

@@ -1,0 +1,117 @@
+"""`tuss-fx audition`: separate a programme once, then listen to it under faders in a local page and save
+the gains as a preset."""
+
+from __future__ import annotations
+
+import sys
+import webbrowser
+from pathlib import Path
+
+import click
+
+from tuss_fx.cli.options import AUDIO_TRACK_OPTION, ENGINE_CHANNELS_OPTION, PLAN_OPTION, model_options, progress_bar
+from tuss_fx.signals import Terminated
+
+
+@click.command()
+@click.argument("input_path", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--preset", default="dialogue-boost", show_default=True,
+              help="The preset to start from (name or .toml): its plan is what gets separated, its gains are the "
+                   "faders' starting points, and Render preview runs it whole.")
+@click.option("--save", "save_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where the page's Save writes the preset (the page may rename it within this folder) "
+                   "[default: FILE's name + .audition.toml in the current folder].")
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=0, show_default=True,
+              help="Port on 127.0.0.1 (0: any free one).")
+@click.option("--no-browser", is_flag=True, help="Print the page's URL and do not open a browser.")
+@click.option("--no-cache", is_flag=True,
+              help="Separate afresh and keep nothing (the stems are removed when the audition ends).")
+@click.option("--cache-limit-gb", type=click.FloatRange(min=0.0), default=20.0, show_default=True,
+              help="Largest size of the stem cache; the least recently auditioned files go first.")
+@PLAN_OPTION
+@ENGINE_CHANNELS_OPTION
+@AUDIO_TRACK_OPTION
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@model_options
+def audition(input_path, preset, save_path, port, no_browser, no_cache, cache_limit_gb, plan, engine_channels,
+             audio_track, quiet, **model) -> None:
+    """Listen before you batch: separate FILE once with the plan PRESET runs (cached: the next audition of
+    the same file opens in seconds), then serve a page on 127.0.0.1 where the stems play in sync under
+    faders, solo and mute, A/B against the original, the region renders through the whole preset, and Save
+    writes the preset that remix, batch and conform run. The first line on stdout is the page's URL.
+
+    The cache lives in the tuss-fx user cache folder ($TUSS_FX_HOME/audition when set): 32-bit float stems
+    at FILE's rate and channels, 4 bytes x channels x rate per second of each stem the plan separates."""
+    try:
+        _audition(input_path, preset, save_path, port, no_browser, no_cache, cache_limit_gb, plan, engine_channels,
+                  audio_track, quiet, model)
+    except (KeyboardInterrupt, Terminated) as stop:
+        click.echo(f"audition stopped ({stop or 'Ctrl-C'}); nothing left half-written", err=True)
+
+
+def _audition(input_path, preset, save_path, port, no_browser, no_cache, cache_limit_gb, plan, engine_channels,
+              audio_track, quiet, model) -> None:
+    import tempfile
+
+    from tuss_fx.audition.cache import build_entry, cache_key, open_entry, trim_cache
+    from tuss_fx.audition.server import AuditionServer
+    from tuss_fx.audition.session import Audition
+    from tuss_fx.cli.commands import load_separator
+    from tuss_fx.media.audio_io import probe
+    from tuss_fx.media.layout import engine_channels as separated_channels
+    from tuss_fx.media.timecode import programme_clock
+    from tuss_fx.mix.plan import choose_plan
+    from tuss_fx.mix.presets import load_preset, preset_text
+
+    # everything a user can get wrong is checked before the model loads and long before a page starts
+    info = probe(input_path, audio_track)
+    chosen = load_preset(preset)
+    source, text = preset_text(preset)
+    model["dialogue_engine"] = model["dialogue_engine"] or chosen.dialogue_engine
+    separator = load_separator(**model)
+    ran = choose_plan(chosen, separator, plan)
+    ran.preset.check_prompts(separator.prompts)
+    click.echo(ran.describe(), err=True)
+    channels = separated_channels(info.channel_layout, engine_channels) if info.channel_layout else None
+    with tempfile.TemporaryDirectory(prefix="tuss-fx-audition-") as scratch:
+        root = Path(scratch) if no_cache else None
+        key = cache_key(info, separator, ran.preset.prompts, channels)
+        entry = None if no_cache else open_entry(key)
+        if entry is None:
+            with progress_bar(f"separating {info.path.name}", quiet) as progress:
+                entry = build_entry(key, separator, info, ran.preset.prompts, ran.preset.stem_names, channels,
+                                    progress, root)
+            if not no_cache:
+                trim_cache(int(cache_limit_gb * 2**30), entry.folder)
+            click.echo(f"separated in {entry.record['separated_seconds']:.1f} s"
+                       + ("" if no_cache else f" into the cache: {entry.folder}"), err=True)
+        else:
+            click.echo(f"stems from the cache: {entry.folder}", err=True)
+        session = Audition(info, ran, entry, programme_clock(info.path, info.sample_rate, info.audio_track is not None),
+                           source, text, (save_path or Path(f"{input_path.stem}.audition.toml")).absolute(),
+                           _remix_options(model, plan, audio_track, engine_channels), separator.name,
+                           separator.dialogue_engine)
+        server = AuditionServer(session, port)
+        try:
+            click.echo(server.url)
+            sys.stdout.flush()
+            click.echo(f"audition of {info.path.name}: {', '.join(session.sources)}; Ctrl-C to stop", err=True)
+            if not no_browser:
+                webbrowser.open(server.url)
+            server.serve_forever()
+        finally:
+            server.server_close()  # joins the request threads: a save under way finishes first
+
+
+def _remix_options(model: dict, plan: str | None, audio_track: int | None, engine_channels: str) -> tuple[str, ...]:
+    """The options a remix of the saved preset needs to run what was auditioned."""
+    options = []
+    if model["checkpoint"] != "default":
+        options += ["--checkpoint", model["checkpoint"]]
+    if plan:
+        options += ["--plan", plan]
+    if audio_track:
+        options += ["--audio-track", str(audio_track)]
+    if engine_channels != "front":
+        options += ["--engine-channels", engine_channels]
+    return tuple(options)
