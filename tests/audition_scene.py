@@ -8,12 +8,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from tuss_fx.audition.cache import build_entry, cache_key
-from tuss_fx.audition.session import Audition
+from tuss_fx.audition.session import Audition, prepare_audition
 from tuss_fx.media.audio_io import probe
-from tuss_fx.media.timecode import ProgrammeClock
-from tuss_fx.mix.plan import choose_plan
-from tuss_fx.mix.presets import load_preset, preset_text
 from tuss_fx.separation.separator import Separator
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
@@ -38,14 +34,8 @@ def write_scene(path: Path, seconds: float = 8.0, speech_at: float = 1.5, music_
 
 def audition_of(path: Path, root: Path, preset: str = "dialogue-boost", separator: Separator | None = None,
                 plan: str | None = None, save_path: Path | None = None) -> Audition:
-    """What `tuss-fx audition` builds for `path`: the plan on the (default shipped) model, a cache entry under
-    `root`, the session."""
+    """What `tuss-fx audition` builds for `path` (prepare_audition): the plan on the (default shipped) model,
+    a cache entry under `root`, the session."""
     separator = separator or Separator.from_pretrained("default", device="cpu")
-    info = probe(path)
-    ran = choose_plan(load_preset(preset), separator, plan)
-    key = cache_key(info, separator, ran.preset.prompts, None)
-    entry = build_entry(key, separator, info, ran.preset.prompts, ran.preset.stem_names, None, root=root)
-    source, text = preset_text(preset)
-    return Audition(info, ran, entry, ProgrammeClock(), source, text,
-                    save_path or path.with_name(f"{path.stem}.audition.toml"), (), separator.name,
-                    separator.dialogue_engine)
+    save_path = save_path or path.with_name(f"{path.stem}.audition.toml")  # never the working folder
+    return prepare_audition(probe(path), preset, separator, plan, save_path=save_path, root=root)[0]

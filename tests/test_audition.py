@@ -26,7 +26,7 @@ from tuss_fx.audition.server import MAX_BODY_BYTES, TOKEN_HEADER, AuditionServer
 from tuss_fx.audition.session import PREVIEW, Audition, AuditionError
 from tuss_fx.cli.commands import main
 from tuss_fx.measure.peaks import PeakMeter
-from tuss_fx.media.audio_io import probe
+from tuss_fx.media.audio_io import probe, read_blocks
 from tuss_fx.media.layout import stereo_fold_down
 from tuss_fx.media.timecode import ProgrammeClock
 from tuss_fx.mix.plan import choose_plan
@@ -81,15 +81,15 @@ def test_cache_holds_the_separation_and_is_found_by_content(session, scene, tmp_
     regions = list(separator.separate_regions([audio], RATE, 2, audio.shape[1], ("speech",)))
     expected = np.concatenate([stems for _, stems in regions], axis=2)
     np.testing.assert_array_equal(entry.read_stems(0, audio.shape[1]), expected)
-    key = cache_key(probe(path), separator, ("speech",), None)
+    key = cache_key(probe(path), separator, ("speech",), [0, 1])
     assert open_entry(key, entry.folder.parent).folder == entry.folder
     moved = tmp_path / "renamed.wav"
     moved.write_bytes(path.read_bytes())
-    assert cache_key(probe(moved), separator, ("speech",), None) == key  # content, not name
+    assert cache_key(probe(moved), separator, ("speech",), [0, 1]) == key  # content, not name
     changed = tmp_path / "changed.wav"
     sf.write(changed, audio.T * 0.5, RATE, subtype="PCM_24")
-    assert cache_key(probe(changed), separator, ("speech",), None) != key
-    assert cache_key(probe(path), separator, ("speech", "sfxbg"), None) != key
+    assert cache_key(probe(changed), separator, ("speech",), [0, 1]) != key
+    assert cache_key(probe(path), separator, ("speech", "sfxbg"), [0, 1]) != key
 
 
 def test_an_interrupted_build_leaves_no_entry_and_no_temporary(scene, tmp_path):
@@ -368,9 +368,15 @@ def test_the_command_prints_its_url_first_uses_the_cache_and_stops_cleanly_on_si
 
     first, url = run_until_ready()
     assert url.startswith("http://127.0.0.1:") and "/?token=" in url
+    import socket
+
+    idle = socket.create_connection(("127.0.0.1", int(url.split(":")[2].split("/")[0])))  # as browsers keep spares
+    stopping = time.monotonic()
     first.send_signal(signal.SIGTERM)
     _, err = first.communicate(timeout=60)
     assert first.returncode == 0, err
+    assert time.monotonic() - stopping < 10  # not held until the idle connection times out (60 s)
+    idle.close()
     assert "separated in" in err and "stopped" in err
     second, url = run_until_ready()
     os.kill(second.pid, signal.SIGINT)
@@ -378,3 +384,30 @@ def test_the_command_prints_its_url_first_uses_the_cache_and_stops_cleanly_on_si
     assert second.returncode == 0 and "stems from the cache" in err, err
     leftovers = [p for p in (tmp_path / "home").rglob("*") if ".part" in p.name]
     assert leftovers == [] and not (tmp_path / "saved.toml").exists()
+
+
+def test_a_film_is_auditioned_on_its_own_timecode(scene, tmp_path):
+    from tests.film_clips import write_clip
+
+    film = tmp_path / "reel.mov"
+    write_clip(film, [scene[1][:, : 3 * RATE]], RATE, subtitle=None, timecode="01:00:00:00", frame_rate=25)
+    session = audition_of(film, tmp_path / "cache")
+    assert session.overview()["clock"] == {"start_seconds": 3600.0, "frame_rate": [25, 1], "drop_frame": False}
+    assert session.clock.label(1.0) == "01:00:01:00"
+    decoded = np.concatenate(list(read_blocks(probe(film))), axis=1)
+    np.testing.assert_array_equal(session.listen("original", RATE, RATE // 2), decoded[:, RATE:RATE + RATE // 2])
+
+
+def test_a_5_1_programme_is_heard_folded_to_stereo_and_rendered_in_its_layout(scene, tmp_path):
+    left, right = scene[1][:, : 2 * RATE]
+    lfe = 0.1 * np.sin(2 * np.pi * 40 * np.arange(left.size) / RATE).astype(np.float32)
+    surround = np.stack([left, right, 0.5 * (left + right), lfe, 0.3 * left, 0.3 * right])
+    path = tmp_path / "mix51.wav"
+    sf.write(path, surround.T, RATE, subtype="FLOAT")
+    session = audition_of(path, tmp_path / "cache")
+    layout = probe(path).channel_layout
+    np.testing.assert_allclose(session.listen("original", 0, RATE), stereo_fold_down(layout) @ surround[:, :RATE],
+                               atol=1e-6)
+    assert session.entry.read_stems(0, 10).shape == (1, 6, 10)  # the stems keep the layout
+    session.render_preview(0, RATE, {"speech": 0.0, "background": 0.0})
+    assert session.listen(PREVIEW, 0, RATE).shape == (2, RATE)

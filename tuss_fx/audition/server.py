@@ -18,6 +18,7 @@ import hmac
 import json
 import math
 import secrets
+import socket
 import threading
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
@@ -53,7 +54,20 @@ class AuditionServer(ThreadingHTTPServer):
         self.audition = audition
         self.token = token or secrets.token_urlsafe(32)
         self.lock = threading.Lock()  # one preview render or save at a time
+        # connections that have sent no request yet: a browser opens spare ones ahead of need, and a
+        # stop must not wait for them to time out before it joins the threads that are working
+        self.idle: set[socket.socket] = set()
+        self.idle_lock = threading.Lock()
         super().__init__((HOST, port), _Handler)
+
+    def server_close(self) -> None:
+        with self.idle_lock:
+            for connection in self.idle:
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # closed by the browser meanwhile
+        super().server_close()
 
     @property
     def port(self) -> int:
@@ -75,6 +89,22 @@ class AuditionServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: AuditionServer
     server_version = "tuss-fx-audition"
+    timeout = 60  # seconds a connection may sit without sending a request
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.idle_lock:
+            self.server.idle.add(self.connection)
+
+    def parse_request(self) -> bool:
+        with self.server.idle_lock:
+            self.server.idle.discard(self.connection)  # a request has arrived: a stop waits for its answer
+        return super().parse_request()
+
+    def finish(self) -> None:
+        with self.server.idle_lock:
+            self.server.idle.discard(self.connection)
+        super().finish()
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the stdlib's signature
         """Quiet: stdout holds the URL alone, and requests are not news."""

@@ -19,16 +19,17 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from tuss_fx.audition.cache import CacheEntry
+from tuss_fx.audition.cache import CacheEntry, build_entry, cache_key, open_entry
 from tuss_fx.audition.preset_file import tuned_preset_text
 from tuss_fx.errors import TussFxError
-from tuss_fx.measure.loudness import LoudnessMeter
+from tuss_fx.measure.loudness import LoudnessMeter, k_weighting
 from tuss_fx.media.audio_io import AudioInfo, read_blocks
+from tuss_fx.media.layout import engine_channels as separated_channels
 from tuss_fx.media.layout import stereo_fold_down
 from tuss_fx.media.temp_files import write_atomically
-from tuss_fx.media.timecode import ProgrammeClock
-from tuss_fx.mix.plan import RemixPlan
-from tuss_fx.mix.presets import Preset, StemSettings, parse_preset
+from tuss_fx.media.timecode import ProgrammeClock, programme_clock
+from tuss_fx.mix.plan import RemixPlan, choose_plan
+from tuss_fx.mix.presets import Preset, StemSettings, load_preset, parse_preset, preset_text
 from tuss_fx.mix.remix import remix_probed, write_lanes
 
 ORIGINAL = "original"  # the input itself, the page's A/B source
@@ -262,9 +263,33 @@ def _quoted(text: str) -> str:
 
 
 def _k_weighting(sample_rate: int) -> list[dict]:
-    """BS.1770's K-weighting stages at this rate, as pyloudnorm (and so our meters) computes them, for the
-    page's live loudness meter to run in IIR filters: [{b, a, gain}] in order."""
-    import pyloudnorm
+    """BS.1770's K-weighting at this rate, as our meters run it, for the page's live meter to run in IIR
+    filters: [{b, a, gain}] in order."""
+    return [{"b": b.tolist(), "a": a.tolist(), "gain": float(gain)} for b, a, gain in k_weighting(sample_rate)]
 
-    stages = pyloudnorm.Meter(sample_rate)._filters.values()
-    return [{"b": list(map(float, f.b)), "a": list(map(float, f.a)), "gain": float(f.passband_gain)} for f in stages]
+
+def prepare_audition(info: AudioInfo, preset_ref: str | Path, separator, plan: str | None = None,
+                     engine_channels: str = "front", save_path: Path | None = None,
+                     command_options: tuple[str, ...] = (), root: Path | None = None, use_cache: bool = True,
+                     progress=None) -> tuple[Audition, bool]:
+    """An Audition of `info` under the plan `preset_ref` runs on `separator` (a Separator): its stems from the
+    cache, else separated into it (one pass, with progress). Returns (audition, whether the cache had it).
+
+    Raises:
+        PresetError: a bad preset, or one the model cannot serve. AudioReadError: a bad input.
+    """
+    preset = load_preset(preset_ref)
+    source, text = preset_text(preset_ref)
+    ran = choose_plan(preset, separator, plan)
+    ran.preset.check_prompts(separator.prompts)
+    channels = separated_channels(info.channel_layout, engine_channels) if info.channel_layout else None
+    key = cache_key(info, separator, ran.preset.prompts, channels)
+    entry = open_entry(key, root) if use_cache else None
+    cached = entry is not None
+    if entry is None:
+        entry = build_entry(key, separator, info, ran.preset.prompts, ran.preset.stem_names, channels, progress, root)
+    clock = programme_clock(info.path, info.sample_rate, info.audio_track is not None)
+    audition = Audition(info, ran, entry, clock, source, text,
+                        (save_path or Path(f"{info.path.stem}.audition.toml")).absolute(), command_options,
+                        separator.name, separator.dialogue_engine)
+    return audition, cached

@@ -53,44 +53,31 @@ def _audition(input_path, preset, save_path, port, no_browser, no_cache, cache_l
               audio_track, quiet, model) -> None:
     import tempfile
 
-    from tuss_fx.audition.cache import build_entry, cache_key, open_entry, trim_cache
+    from tuss_fx.audition.cache import trim_cache
     from tuss_fx.audition.server import AuditionServer
-    from tuss_fx.audition.session import Audition
+    from tuss_fx.audition.session import prepare_audition
     from tuss_fx.cli.commands import load_separator
     from tuss_fx.media.audio_io import probe
-    from tuss_fx.media.layout import engine_channels as separated_channels
-    from tuss_fx.media.timecode import programme_clock
-    from tuss_fx.mix.plan import choose_plan
-    from tuss_fx.mix.presets import load_preset, preset_text
+    from tuss_fx.mix.presets import load_preset
 
     # everything a user can get wrong is checked before the model loads and long before a page starts
     info = probe(input_path, audio_track)
     chosen = load_preset(preset)
-    source, text = preset_text(preset)
     model["dialogue_engine"] = model["dialogue_engine"] or chosen.dialogue_engine
     separator = load_separator(**model)
-    ran = choose_plan(chosen, separator, plan)
-    ran.preset.check_prompts(separator.prompts)
-    click.echo(ran.describe(), err=True)
-    channels = separated_channels(info.channel_layout, engine_channels) if info.channel_layout else None
     with tempfile.TemporaryDirectory(prefix="tuss-fx-audition-") as scratch:
-        root = Path(scratch) if no_cache else None
-        key = cache_key(info, separator, ran.preset.prompts, channels)
-        entry = None if no_cache else open_entry(key)
-        if entry is None:
-            with progress_bar(f"separating {info.path.name}", quiet) as progress:
-                entry = build_entry(key, separator, info, ran.preset.prompts, ran.preset.stem_names, channels,
-                                    progress, root)
-            if not no_cache:
-                trim_cache(int(cache_limit_gb * 2**30), entry.folder)
-            click.echo(f"separated in {entry.record['separated_seconds']:.1f} s"
-                       + ("" if no_cache else f" into the cache: {entry.folder}"), err=True)
+        with progress_bar(f"separating {info.path.name}", quiet) as progress:
+            session, cached = prepare_audition(info, preset, separator, plan, engine_channels, save_path,
+                                               _remix_options(model, plan, audio_track, engine_channels),
+                                               Path(scratch) if no_cache else None, not no_cache, progress)
+        click.echo(session.plan.describe(), err=True)
+        if cached:
+            click.echo(f"stems from the cache: {session.entry.folder}", err=True)
         else:
-            click.echo(f"stems from the cache: {entry.folder}", err=True)
-        session = Audition(info, ran, entry, programme_clock(info.path, info.sample_rate, info.audio_track is not None),
-                           source, text, (save_path or Path(f"{input_path.stem}.audition.toml")).absolute(),
-                           _remix_options(model, plan, audio_track, engine_channels), separator.name,
-                           separator.dialogue_engine)
+            click.echo(f"separated in {session.entry.record['separated_seconds']:.1f} s"
+                       + ("" if no_cache else f" into the cache: {session.entry.folder}"), err=True)
+            if not no_cache:
+                trim_cache(int(cache_limit_gb * 2**30), session.entry.folder)
         server = AuditionServer(session, port)
         try:
             click.echo(server.url)

@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pyloudnorm
-from scipy.signal import lfilter
 
 BLOCK_SECONDS = 0.4  # T_g, the gating block
 STEP_FRACTION = 1.0 - 0.75  # blocks overlap by 75 %
@@ -30,6 +28,18 @@ DIALOGUE_WITHIN_LU = 15.0
 # position rule gives 1.41 to the side pair (60-120 degrees) and 1.0 to the back pair
 CHANNEL_WEIGHTS = {5: (1.0, 1.0, 1.0, 1.41, 1.41), 6: (1.0, 1.0, 1.0, 0.0, 1.41, 1.41),
                    8: (1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.41, 1.41)}
+
+
+def k_weighting(sample_rate: int) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """BS.1770's K-weighting at `sample_rate` as pyloudnorm computes it: [(b, a, passband gain)], the high
+    shelf then the high pass.
+
+    pyloudnorm (and scipy.signal under it, 0.7 s to import) load here, when a meter is first built, not when
+    a command that may never measure starts.
+    """
+    import pyloudnorm
+
+    return [(f.b, f.a, f.passband_gain) for f in pyloudnorm.Meter(sample_rate)._filters.values()]
 
 
 def _weights(num_channels: int) -> np.ndarray:
@@ -50,8 +60,10 @@ class LoudnessMeter:
     def __init__(self, sample_rate: int, num_channels: int, hop_seconds: float | None = None) -> None:
         self.sample_rate = sample_rate
         self._weights = _weights(num_channels)
-        reference = pyloudnorm.Meter(sample_rate)  # K-weighting: high shelf then high pass
-        self._stages = [(f.b, f.a, f.passband_gain) for f in reference._filters.values()]
+        from scipy.signal import lfilter  # loaded with the first meter (see k_weighting)
+
+        self._lfilter = lfilter
+        self._stages = k_weighting(sample_rate)
         self._states = [np.zeros((num_channels, max(len(b), len(a)) - 1)) for b, a, _ in self._stages]
         self._energy = np.zeros(num_channels)  # running Σ x² of the weighted signal, per channel
         self._num_samples = 0
@@ -80,7 +92,7 @@ class LoudnessMeter:
         self.peak = max(self.peak, float(np.abs(block).max()))
         weighted = block.astype(np.float64)
         for index, (b, a, gain) in enumerate(self._stages):
-            filtered, self._states[index] = lfilter(b, a, weighted, axis=1, zi=self._states[index])
+            filtered, self._states[index] = self._lfilter(b, a, weighted, axis=1, zi=self._states[index])
             weighted = gain * filtered
         self._record(np.cumsum(np.square(weighted), axis=1))
 
