@@ -411,3 +411,23 @@ def test_a_5_1_programme_is_heard_folded_to_stereo_and_rendered_in_its_layout(sc
     assert session.entry.read_stems(0, 10).shape == (1, 6, 10)  # the stems keep the layout
     session.render_preview(0, RATE, {"speech": 0.0, "background": 0.0})
     assert session.listen(PREVIEW, 0, RATE).shape == (2, RATE)
+
+
+def test_the_dbr_lane_is_the_loudness_analysis_of_the_cached_stems(session, scene):
+    """The lane the page shades is `dialogue_clarity` over the programme, its dialogue and its background,
+    here metered the usual way, three meters each filtering its own signal."""
+    from tuss_fx.measure.dbr import dialogue_clarity
+    from tuss_fx.measure.loudness import LoudnessMeter
+
+    _, audio = scene
+    dialogue = session.entry.read_stems(0, audio.shape[1])[0]
+    meters = [LoudnessMeter(RATE, 2, 0.1) for _ in range(3)]
+    for meter, signal_ in zip(meters, (audio, dialogue, audio - dialogue)):
+        meter.push(signal_)
+    expected = dialogue_clarity(*meters)
+    lane = session.entry.clarity()
+    np.testing.assert_array_equal(lane.dialogue, expected.dialogue)
+    finite = np.isfinite(expected.dbr_lu)
+    np.testing.assert_array_equal(np.isfinite(lane.dbr_lu), finite)
+    np.testing.assert_allclose(lane.dbr_lu[finite], expected.dbr_lu[finite], atol=0.006)  # kept to 0.01 LU
+    assert lane.buried.any() and session.overview()["clarity"]["regions"]

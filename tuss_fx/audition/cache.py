@@ -170,8 +170,7 @@ def _separate_into(work: Path, separator: Separator, info: AudioInfo, prompts: S
             for name, block in zip(sources, [mixture, *stems, rest]):
                 peaks[name].push(fold @ block)
             if meters:
-                for meter, block in zip(meters, (mixture, stems[speech], mixture - stems[speech])):
-                    meter.push(block)
+                _meter_clarity(meters, mixture, stems[speech])
         for writer in writers:
             writer.commit()
     except BaseException:
@@ -192,6 +191,16 @@ def _clarity_meters(sample_rate: int, num_channels: int) -> list[LoudnessMeter] 
         return [LoudnessMeter(sample_rate, num_channels, HOP_SECONDS) for _ in range(3)]
     except ValueError:
         return None
+
+
+def _meter_clarity(meters: list[LoudnessMeter], mixture: np.ndarray, dialogue: np.ndarray) -> None:
+    """Programme, dialogue and background (programme - dialogue) meters: the background's K-weighting is
+    the difference of the other two (the filters are linear), a third of the filtering saved."""
+    programme, speech, background = meters
+    weighted_programme, weighted_dialogue = programme.k_weighted(mixture), speech.k_weighted(dialogue)
+    programme.push_k_weighted(weighted_programme, float(np.abs(mixture).max(initial=0.0)))
+    speech.push_k_weighted(weighted_dialogue, float(np.abs(dialogue).max(initial=0.0)))
+    background.push_k_weighted(weighted_programme - weighted_dialogue, 0.0)  # its peak is never read
 
 
 def _clarity_record(clarity: DialogueClarity | None) -> dict | None:

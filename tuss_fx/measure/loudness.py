@@ -89,11 +89,24 @@ class LoudnessMeter:
         """block: (C, n) float samples."""
         if block.shape[1] == 0:
             return
-        self.peak = max(self.peak, float(np.abs(block).max()))
+        self.push_k_weighted(self.k_weighted(block), float(np.abs(block).max()))
+
+    def k_weighted(self, block: np.ndarray) -> np.ndarray:
+        """(C, n) float64: the next block through this meter's K-weighting (its filter state carried on),
+        for push_k_weighted. The filters are linear, so the K-weighted difference of two signals metered
+        this way is the difference of their outputs: a third meter need not filter again."""
         weighted = block.astype(np.float64)
         for index, (b, a, gain) in enumerate(self._stages):
             filtered, self._states[index] = self._lfilter(b, a, weighted, axis=1, zi=self._states[index])
             weighted = gain * filtered
+        return weighted
+
+    def push_k_weighted(self, weighted: np.ndarray, peak: float) -> None:
+        """Meter a block already K-weighted (k_weighted, or a difference of two meters' outputs); `peak` is
+        the unweighted block's sample peak."""
+        if weighted.shape[1] == 0:
+            return
+        self.peak = max(self.peak, peak)
         self._record(np.cumsum(np.square(weighted), axis=1))
 
     def _record(self, cumulative: np.ndarray) -> None:
