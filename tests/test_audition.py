@@ -414,17 +414,23 @@ def test_a_5_1_programme_is_heard_folded_to_stereo_and_rendered_in_its_layout(sc
 
 
 def test_the_dbr_lane_is_the_loudness_analysis_of_the_cached_stems(session, scene):
-    """The lane the page shades is `dialogue_clarity` over the programme, its dialogue and its background,
-    here metered the usual way, three meters each filtering its own signal."""
+    """The lane the page shades is `dialogue_clarity` over the programme, its dialogue and its background
+    where the speech detector hears speech, here metered the usual way: three meters each filtering its own
+    signal, the detector given the whole signals at once."""
     from tuss_fx.measure.dbr import dialogue_clarity
     from tuss_fx.measure.loudness import LoudnessMeter
+
+    from tuss_fx.measure.speech import SpeechPresence
 
     _, audio = scene
     dialogue = session.entry.read_stems(0, audio.shape[1])[0]
     meters = [LoudnessMeter(RATE, 2, 0.1) for _ in range(3)]
     for meter, signal_ in zip(meters, (audio, dialogue, audio - dialogue)):
         meter.push(signal_)
-    expected = dialogue_clarity(*meters)
+    speech = SpeechPresence(RATE, 2)
+    speech.push(audio, dialogue)
+    speech.finish()
+    expected = dialogue_clarity(*meters, speech=speech.windows(80, 0.1))
     lane = session.entry.clarity()
     np.testing.assert_array_equal(lane.dialogue, expected.dialogue)
     finite = np.isfinite(expected.dbr_lu)

@@ -27,8 +27,9 @@ from tuss_fx.measure.dbr import DialogueClarity, dialogue_clarity
 from tuss_fx.measure.loudness import LoudnessMeter
 from tuss_fx.measure.meters import HOP_SECONDS
 from tuss_fx.measure.peaks import PeakMeter
+from tuss_fx.measure.speech import SpeechPresence
 from tuss_fx.media.audio_io import AtomicWriter, AudioInfo, feed_file, read_blocks
-from tuss_fx.media.layout import stereo_fold_down
+from tuss_fx.media.layout import dialogue_channels, stereo_fold_down
 from tuss_fx.separation.dialogue import SPEECH_PROMPT
 from tuss_fx.separation.models import home
 from tuss_fx.separation.separator import Progress, Separator
@@ -158,6 +159,7 @@ def _separate_into(work: Path, separator: Separator, info: AudioInfo, prompts: S
     peaks = {name: PeakMeter(info.num_frames, PEAK_BUCKETS) for name in sources}
     speech = prompts.index(SPEECH_PROMPT) if SPEECH_PROMPT in prompts else None
     meters = _clarity_meters(rate, num_channels) if speech is not None else None
+    detector = SpeechPresence(rate, num_channels, dialogue_channels(info.channel_layout)) if meters else None
     writers = [AtomicWriter(work / "stems" / f"{name}.wav", rate, num_channels, "wav32f") for name in stem_names]
     started = time.perf_counter()
     try:
@@ -171,13 +173,18 @@ def _separate_into(work: Path, separator: Separator, info: AudioInfo, prompts: S
                 peaks[name].push(fold @ block)
             if meters:
                 _meter_clarity(meters, mixture, stems[speech])
+                detector.push(mixture, stems[speech])
         for writer in writers:
             writer.commit()
     except BaseException:
         for writer in writers:
             writer.abort()
         raise
-    clarity = dialogue_clarity(*meters, threshold_lu) if meters else None
+    clarity = None
+    if meters:
+        detector.finish()
+        windows = detector.windows(math.ceil(info.duration_seconds / HOP_SECONDS), HOP_SECONDS)
+        clarity = dialogue_clarity(*meters, threshold_lu, windows)
     return {"version": FORMAT_VERSION, "input": str(info.path), "sample_rate": rate, "num_channels": num_channels,
             "num_frames": info.num_frames, "prompts": list(prompts), "stems": stem_names,
             "separated_seconds": time.perf_counter() - started,

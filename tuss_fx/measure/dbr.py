@@ -88,12 +88,13 @@ class DialogueClarity:
 
 
 def dialogue_clarity(programme: LoudnessMeter, dialogue: LoudnessMeter, background: LoudnessMeter,
-                     threshold_lu: float = DEFAULT_TARGET_DBR_LU) -> DialogueClarity:
+                     threshold_lu: float = DEFAULT_TARGET_DBR_LU, speech: np.ndarray | None = None) -> DialogueClarity:
     """DBR per window from meters built with the same hop (e.g. 0.1 s) over the programme, its
-    dialogue and its background (programme - dialogue)."""
+    dialogue and its background (programme - dialogue); `speech` (per window, from a speech detector)
+    says where dialogue is, else the dialogue stem's level does (dialogue_gated_loudness)."""
     hop_seconds = dialogue.hop_samples / dialogue.sample_rate
     hops = round(BLOCK_SECONDS / hop_seconds)
-    gate = dialogue_gated_loudness(programme, dialogue)
+    gate = dialogue_gated_loudness(programme, dialogue, speech)
     dialogue_ms = block_mean_squares(dialogue, hops)
     background_ms = block_mean_squares(background, hops)
     count = min(len(gate.dialogue), len(dialogue_ms), len(background_ms))

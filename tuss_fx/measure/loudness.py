@@ -182,14 +182,17 @@ class DialogueGate:
     dialogue: np.ndarray  # (K,) bool: the block holds dialogue
 
 
-def dialogue_gated_loudness(programme: LoudnessMeter, dialogue: LoudnessMeter) -> DialogueGate:
+def dialogue_gated_loudness(programme: LoudnessMeter, dialogue: LoudnessMeter,
+                            speech: np.ndarray | None = None) -> DialogueGate:
     """The programme's loudness where its dialogue stem speaks (ATSC A/85 and streaming specs'
     dialogue-gated loudness), from two meters built with the same hop (e.g. 0.1 s).
 
-    A 400 ms block holds dialogue when the dialogue stem's loudness in it is above -70 LUFS and at
-    most DIALOGUE_WITHIN_LU under the dialogue stem's own integrated loudness: a line spoken under a
-    loud score counts, what a separation leaks into the stem between lines (far quieter) does not.
-    The selected programme blocks then go through BS.1770's gates (-70 LUFS, -10 LU).
+    With `speech` ((K,) bool per 400 ms block, one per hop: measure.speech.SpeechPresence.windows), a
+    block holds dialogue where the speech detector says so and the programme is audible. Without it, the
+    level rule: the dialogue stem's loudness in the block is above -70 LUFS and at most
+    DIALOGUE_WITHIN_LU under the stem's own integrated loudness (a line under a loud score counts, what a
+    separation leaks between lines does not; but a separation that hears speech in a music swell counts
+    the swell). The selected programme blocks then go through BS.1770's gates (-70 LUFS, -10 LU).
     """
     hops = round(BLOCK_SECONDS / (programme.hop_samples / programme.sample_rate))
     program_ms = block_mean_squares(programme, hops)
@@ -199,9 +202,14 @@ def dialogue_gated_loudness(programme: LoudnessMeter, dialogue: LoudnessMeter) -
     with np.errstate(divide="ignore"):
         dialogue_lufs = -0.691 + 10.0 * np.log10(dialogue_ms)
         program_lufs = -0.691 + 10.0 * np.log10(program_ms)
-    level = _gated_loudness(dialogue_ms[None], np.ones(1))
-    speaking = (dialogue_lufs >= ABSOLUTE_GATE_LUFS) & (dialogue_lufs >= level - DIALOGUE_WITHIN_LU)
     audible = program_lufs >= ABSOLUTE_GATE_LUFS
+    if speech is not None:
+        detected = np.zeros(count, dtype=bool)
+        detected[: min(count, len(speech))] = np.asarray(speech, dtype=bool)[:count]
+        speaking = detected & audible
+    else:
+        level = _gated_loudness(dialogue_ms[None], np.ones(1))
+        speaking = (dialogue_lufs >= ABSOLUTE_GATE_LUFS) & (dialogue_lufs >= level - DIALOGUE_WITHIN_LU)
     lufs = _gated_loudness(program_ms[speaking][None], np.ones(1)) if speaking.any() else float("-inf")
     share = float(speaking.sum() / audible.sum()) if audible.any() else 0.0
     return DialogueGate(lufs, share, np.arange(count) + hops, speaking)

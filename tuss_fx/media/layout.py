@@ -58,6 +58,12 @@ def engine_channels(layout: Sequence[str], which: str = "all") -> list[int]:
     return picked or full_range
 
 
+def dialogue_channels(layout: Sequence[str]) -> list[int] | None:
+    """The channels a speech detector listens to: the front three where the layout has them (dialogue lives
+    there; measure.speech mixes them to mono), else every one but the LFE; None when no layout is known."""
+    return engine_channels(layout, "front") if layout else None
+
+
 def _wav_mask_layout(path: Path) -> tuple[str, ...]:
     """The speakers of a WAVE_FORMAT_EXTENSIBLE file's channel mask; () for anything else or a bad header."""
     try:

@@ -19,9 +19,11 @@ import pedalboard
 from tuss_fx.errors import AudioWriteError, TussFxError
 from tuss_fx.measure.loudness import LoudnessMeter, dialogue_gated_loudness
 from tuss_fx.measure.meters import HOP_SECONDS as GATE_HOP_SECONDS
+from tuss_fx.measure.speech import SpeechPresence
 from tuss_fx.media.audio_io import (AtomicWriter, AudioInfo, WriterGroup, check_targets, concrete_format,
                                     file_extension, format_for, probe, read_blocks)
 from tuss_fx.media.bwf import BroadcastOutput, broadcast_output
+from tuss_fx.media.layout import dialogue_channels
 from tuss_fx.media.layout import engine_channels as separated_channels
 from tuss_fx.media.temp_files import write_atomically
 from tuss_fx.mix.automation import GainAutomation, lanes_to_midi
@@ -229,6 +231,8 @@ def remix_probed(
     gated = preset.loudness_gate == "dialogue" and preset.target_lufs is not None
     mix_meter = LoudnessMeter(info.sample_rate, info.num_channels, GATE_HOP_SECONDS if gated else None)
     dialogue = _dialogue_meter(preset, info) if gated else None
+    speech = SpeechPresence(info.sample_rate, info.num_channels, dialogue_channels(info.channel_layout)) \
+        if gated else None  # where people speak: the dialogue-gated target's windows (measure.speech)
     recorder = ReportRecorder(info, preset.source_names,
                               f"{programme_name(info)} remixed with {preset.name} ({plan.name} plan)",
                               preset.target_lufs, processed=True, plan=plan.as_dict()) if report_path else None
@@ -247,13 +251,20 @@ def remix_probed(
                     recorder.ride_db = ride.curve_db[:: round(GATE_HOP_SECONDS / RIDE_GRID_SECONDS)]
             mixer = RemixStream.from_preset(preset, info.sample_rate, info.num_channels, automation,
                                             _stem_sink(stem_writers, recorder, dialogue))
+            speaking = preset.prompts.index("speech") if speech else None
             for mixture, stems in regions:
                 input_meter.push(mixture)
+                if speech:
+                    speech.push(mixture, stems[speaking])
                 if recorder:
                     recorder.push_input(mixture, stems)
                 _write_measured(scratch, mix_meter, mixer.push(mixture, stems), recorder and recorder.push_mix)
             _write_measured(scratch, mix_meter, mixer.finish(), recorder and recorder.push_mix)
-            measured = dialogue_gated_loudness(mix_meter, dialogue[1]).lufs if dialogue else _lufs(mix_meter)
+            measured = _lufs(mix_meter)
+            if dialogue:
+                speech.finish()
+                windows = speech.windows(math.ceil(info.duration_seconds / GATE_HOP_SECONDS), GATE_HOP_SECONDS)
+                measured = dialogue_gated_loudness(mix_meter, dialogue[1], windows).lufs
             gain_db, limited, output_lufs = _finish_output(scratch, preset, mix_meter, measured, output_path,
                                                            out_format, broadcast, recorder and recorder.push_output)
             if write_automation:

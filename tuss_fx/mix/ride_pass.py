@@ -1,15 +1,17 @@
 """The ride's first pass: separate the whole programme into a scratch file while metering its DBR.
 
-A ride needs the dialogue gate, which reads the dialogue stem's loudness over the whole programme,
-and it looks ahead, so it is computed between two passes: this one separates (the regions a remix
-would mix) into a float scratch file beside the output, metering the programme, its dialogue and
-its background (programme - dialogue) every 100 ms; the ride is then drawn from the measurement,
+A ride needs to know where people speak (measure.speech: a speech detector on the programme and its
+dialogue stem) and the DBR of those windows over the whole programme, and it looks ahead, so it is
+computed between two passes: this one separates (the regions a remix would mix) into a float scratch
+file beside the output, metering the programme, its dialogue and its background (programme -
+dialogue) every 100 ms and detecting speech; the ride is then drawn from the measurement,
 and the scratch file is read back as the same regions for the remix. Memory stays flat: the meters
 keep ten numbers a second, the audio waits on disk.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -18,7 +20,9 @@ import numpy as np
 from tuss_fx.measure.dbr import DialogueClarity, dialogue_clarity
 from tuss_fx.measure.loudness import LoudnessMeter
 from tuss_fx.measure.meters import HOP_SECONDS
+from tuss_fx.measure.speech import SpeechPresence
 from tuss_fx.media.audio_io import AtomicWriter, AudioInfo, probe, read_blocks
+from tuss_fx.media.layout import dialogue_channels
 from tuss_fx.mix.automation import GainAutomation
 from tuss_fx.mix.plan import power_mean_db
 from tuss_fx.mix.presets import Preset
@@ -33,10 +37,11 @@ class RidePass:
 
     def __init__(self, preset: Preset, info: AudioInfo, output_path: Path) -> None:
         self.preset, self.info = preset, info
-        self._speech = preset.prompts.index(SPEECH_PROMPT)
+        self._speech_stem = preset.prompts.index(SPEECH_PROMPT)
         self._num_stems = len(preset.prompts)
         rate, channels = info.sample_rate, info.num_channels
         self._meters = [LoudnessMeter(rate, channels, HOP_SECONDS) for _ in range(3)]  # programme, dialogue, rest
+        self._speech = SpeechPresence(rate, channels, dialogue_channels(info.channel_layout))  # where people speak
         self._scratch = AtomicWriter(output_path.with_name(f"{output_path.name}.ride.wav"), rate,
                                      channels * (self._num_stems + 1), "wav32f")
         self.clarity: DialogueClarity | None = None
@@ -48,16 +53,19 @@ class RidePass:
         programme, dialogue, background = self._meters
         for mixture, stems in regions:
             programme.push(mixture)
-            dialogue.push(stems[self._speech])
-            background.push(mixture - stems[self._speech])
+            dialogue.push(stems[self._speech_stem])
+            background.push(mixture - stems[self._speech_stem])
+            self._speech.push(mixture, stems[self._speech_stem])
             self._scratch.write(np.concatenate([mixture, *stems]))
         self._scratch.close()
-        self.clarity = dialogue_clarity(programme, dialogue, background, self.preset.ride.target_lu)
+        self._speech.finish()
+        windows = self._speech.windows(math.ceil(self.info.duration_seconds / HOP_SECONDS), HOP_SECONDS)
+        self.clarity = dialogue_clarity(programme, dialogue, background, self.preset.ride.target_lu, windows)
 
     def automation(self) -> GainAutomation:
         """Every non-dialogue source ridden by the curve on top of its own gain."""
         gains = {name: self.preset.stem(name).gain_db for name in self.preset.source_names}
-        speech_name = self.preset.stem_names[self._speech]
+        speech_name = self.preset.stem_names[self._speech_stem]
         others = [name for name in self.preset.source_names if name != speech_name]
         self.lift_db = gains[speech_name] - power_mean_db([gains[name] for name in others])
         self.curve_db = ride_curve(self.clarity, self.preset.ride, self.info.duration_seconds, self.lift_db)

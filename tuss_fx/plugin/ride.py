@@ -3,12 +3,11 @@
 The dialogue engine separates the dialogue block by block; the background (mix - dialogue) is
 ridden as the `dialogue-ride` preset rides it (tuss_fx.mix.ride: the same asked reductions, hold,
 look-ahead attack and release, computed by RideFollower point for point as ride_curve does). What
-a stream cannot have is the whole programme, so two things differ from the file remix:
-- the dialogue gate is causal: a window holds dialogue when the dialogue stem in it is above
-  -70 LUFS and at most 15 LU under the dialogue's level so far (the energy mean of its audible
-  windows until then), where the file remix compares with the level of the whole programme;
-- the output lags the input by latency_samples: the dialogue engine's delay, a window's 0.4 s,
-  the attack's look-ahead and one 100 ms hop.
+a stream cannot have is the whole programme, so the output lags the input by latency_samples: the
+dialogue engine's delay, a window's 0.4 s, the speech detector's frame and hangover (measure.speech:
+where people speak, as the file ride decides it), the attack's look-ahead and one 100 ms hop. The
+detector only looks back and at the hangover ahead, so a stream finds the same speech windows as the
+file ride does, and rides the same curve.
 """
 
 from __future__ import annotations
@@ -17,8 +16,9 @@ import math
 
 import numpy as np
 
-from tuss_fx.measure.loudness import ABSOLUTE_GATE_LUFS, BLOCK_SECONDS, DIALOGUE_WITHIN_LU, LoudnessMeter
+from tuss_fx.measure.loudness import BLOCK_SECONDS, LoudnessMeter
 from tuss_fx.measure.meters import HOP_SECONDS
+from tuss_fx.measure.speech import HANGOVER_SECONDS, SpeechPresence
 from tuss_fx.media.sample_queue import SampleQueue
 from tuss_fx.measure.dbr import DialogueClarity
 from tuss_fx.mix.ride import GRID_SECONDS, RideFollower, RideSettings, asked_reduction
@@ -59,21 +59,24 @@ class _RideRenderer:
         self._dialogue_gain = 10 ** (dialogue_gain_db / 20)
         self._lift_db = dialogue_gain_db
         self._meters = [LoudnessMeter(sample_rate, num_channels, HOP_SECONDS) for _ in range(2)]  # dialogue, rest
+        self._speech = SpeechPresence(sample_rate, num_channels)
         self._hops = round(BLOCK_SECONDS / HOP_SECONDS)
         self._windows = 0
-        self._level_energy = [0.0, 0]  # Σ and count of the dialogue's audible window mean squares
         self._follower = RideFollower(settings, HOP_SECONDS)
         self._gains = np.zeros(0)  # linear gain of the final grid points from self._gain_start on
         self._gain_start = 0
         self._queues = [SampleQueue(num_channels) for _ in range(2)]  # dialogue, background
         self._pushed = self._emitted = 0
-        self.latency_samples = int(math.ceil((self._follower.latency_seconds + GRID_SECONDS) * sample_rate))
+        detector_seconds = self._speech.latency_samples / sample_rate + HANGOVER_SECONDS + HOP_SECONDS
+        self.latency_samples = int(math.ceil((self._follower.latency_seconds + GRID_SECONDS + detector_seconds)
+                                             * sample_rate))
 
     def push(self, mixture: np.ndarray, stems: np.ndarray) -> np.ndarray:
         dialogue = stems[0]
         background = mixture - dialogue
         for meter, signal in zip(self._meters, (dialogue, background)):
             meter.push(signal)
+        self._speech.push(mixture, dialogue)
         for queue, signal in zip(self._queues, (dialogue, background)):
             queue.push(signal)
         self._pushed += mixture.shape[1]
@@ -81,35 +84,28 @@ class _RideRenderer:
         return self._emit(self._final_samples())
 
     def finish(self) -> np.ndarray:
-        self._add_points(self._follower.push(self._asked()))
+        self._speech.finish()
+        self._add_points(self._follower.push(self._asked(final=True)))
         self._add_points(self._follower.finish(self._pushed / self._rate))
         return self._emit(self._pushed)
 
-    def _asked(self) -> np.ndarray:
-        """Reductions the windows completed since the last call ask for (mix.ride.asked_reduction),
-        through the causal dialogue gate."""
+    def _asked(self, final: bool = False) -> np.ndarray:
+        """Reductions the windows completed since the last call ask for (mix.ride.asked_reduction): those
+        the meters have whole and the speech detector has settled (all of them at the end)."""
         energies = [meter.hop_energies for meter in self._meters]
         available = min(len(e) for e in energies) - self._hops
+        if not final:
+            available = min(available, self._speech.settled_windows(HOP_SECONDS))
         hop_samples = self._meters[0].hop_samples
-        dbr, speaking = [], []
+        dbr = []
         for window in range(self._windows, available):
             spoken, rest = ((e[window + self._hops] - e[window]) / (self._hops * hop_samples) for e in energies)
-            speaking.append(self._speaking(spoken))
             dbr.append(math.inf if rest <= 0 else 10 * math.log10(spoken / rest) if spoken > 0 else -math.inf)
+        count = max(0, available - self._windows)
+        speaking = self._speech.windows(count, HOP_SECONDS, first_window=self._windows)
         self._windows = max(self._windows, available)
-        clarity = DialogueClarity(np.array(dbr, float), np.array(speaking, bool), HOP_SECONDS, self._settings.target_lu)
+        clarity = DialogueClarity(np.array(dbr, float), speaking, HOP_SECONDS, self._settings.target_lu)
         return asked_reduction(clarity, self._settings, self._lift_db)
-
-    def _speaking(self, spoken: float) -> bool:
-        """The causal gate: above -70 LUFS and at most 15 LU under the dialogue's level so far."""
-        with np.errstate(divide="ignore"):
-            spoken_lufs = -0.691 + 10 * np.log10(max(spoken, 0.0))
-        if spoken_lufs < ABSOLUTE_GATE_LUFS:
-            return False
-        self._level_energy[0] += spoken
-        self._level_energy[1] += 1
-        level = -0.691 + 10 * np.log10(self._level_energy[0] / self._level_energy[1])
-        return bool(spoken_lufs >= level - DIALOGUE_WITHIN_LU)
 
     def _add_points(self, gains_db: np.ndarray) -> None:
         self._gains = np.concatenate([self._gains, 10 ** (gains_db / 20)])

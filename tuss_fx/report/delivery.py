@@ -120,6 +120,8 @@ def measure(info: AudioInfo, dialogue: "DialogueSource | None" = None,
     from tuss_fx.measure.dbr import DEFAULT_TARGET_DBR_LU, dialogue_clarity
     from tuss_fx.measure.loudness import LoudnessMeter, dialogue_gated_loudness
     from tuss_fx.measure.meters import HOP_SECONDS, ProgrammeMeter
+    from tuss_fx.measure.speech import SpeechPresence
+    from tuss_fx.media.layout import dialogue_channels
 
     try:
         programme = ProgrammeMeter(info.sample_rate, info.num_channels)
@@ -127,11 +129,14 @@ def measure(info: AudioInfo, dialogue: "DialogueSource | None" = None,
         raise TussFxError(info.path, str(exc)) from None
     meters = [LoudnessMeter(dialogue.sample_rate, info.num_channels, HOP_SECONDS) for _ in range(2)] \
         if dialogue else []
+    speech = SpeechPresence(dialogue.sample_rate, info.num_channels, dialogue_channels(info.channel_layout)) \
+        if dialogue else None  # where people speak, which the gate and the DBR read (measure.speech)
 
     def meter(pairs) -> None:  # (dialogue, the programme at the dialogue's rate) -> dialogue, background
         for spoken, mixture in pairs:
             meters[0].push(spoken)
             meters[1].push(mixture - spoken)
+            speech.push(mixture, spoken)
 
     for block in read_blocks(info):
         programme.push(block)
@@ -141,9 +146,13 @@ def measure(info: AudioInfo, dialogue: "DialogueSource | None" = None,
     if dialogue:
         meter(dialogue.finish())
     summary = programme.summary()
-    gate = dialogue_gated_loudness(programme.loudness, meters[0]) if dialogue else None
+    windows = None
+    if dialogue:
+        speech.finish()
+        windows = speech.windows(math.ceil(info.duration_seconds / HOP_SECONDS), HOP_SECONDS)
+    gate = dialogue_gated_loudness(programme.loudness, meters[0], windows) if dialogue else None
     threshold = DEFAULT_TARGET_DBR_LU if threshold_lu is None else threshold_lu  # 0 LU is a threshold too
-    clarity = dialogue_clarity(programme.loudness, *meters, threshold) if dialogue else None
+    clarity = dialogue_clarity(programme.loudness, *meters, threshold, windows) if dialogue else None
     return DeliveryLoudness(summary["integrated_lufs"], gate.lufs if gate else None, gate.share if gate else None,
                             summary["loudness_range_lu"], summary["true_peak_dbtp"], summary["max_momentary_lufs"],
                             summary["max_short_term_lufs"], clarity)

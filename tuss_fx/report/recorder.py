@@ -15,7 +15,9 @@ import numpy as np
 from tuss_fx.errors import TussFxError
 from tuss_fx.measure.loudness import BLOCK_SECONDS, DialogueGate, LoudnessMeter, dialogue_gated_loudness
 from tuss_fx.measure.meters import HOP_SECONDS, MOMENTARY_SECONDS, SHORT_TERM_SECONDS, ProgrammeMeter
+from tuss_fx.measure.speech import SpeechPresence
 from tuss_fx.media.audio_io import AudioInfo, check_targets
+from tuss_fx.media.layout import dialogue_channels
 from tuss_fx.media.temp_files import write_atomically
 
 REPORT_SUFFIXES = (".png", ".html")
@@ -68,6 +70,10 @@ class ReportRecorder:
         self.dialogue = dialogue
         # mix - dialogue as separated, for the dialogue-to-background ratio (measure.dbr)
         self.background = LoudnessMeter(rate, channels, HOP_SECONDS) if dialogue and dialogue != "vocals" else None
+        # where people speak (measure.speech), which decides the dialogue windows of the DBR and the gate
+        self.speech = SpeechPresence(rate, channels, dialogue_channels(info.channel_layout)) \
+            if self.background is not None else None
+        self._speech_finished = False
         self.ride_db: np.ndarray | None = None  # the background's ride (mix.ride) in dB, every HOP_SECONDS
 
     def push_input(self, mixture: np.ndarray, stems: np.ndarray) -> None:
@@ -77,7 +83,9 @@ class ReportRecorder:
         for meter, source in zip(self.before.values(), [*stems, mixture - stems.sum(axis=0)]):
             meter.push(source)
         if self.background is not None:
-            self.background.push(mixture - stems[list(self.before).index(self.dialogue)])
+            dialogue = stems[list(self.before).index(self.dialogue)]
+            self.background.push(mixture - dialogue)
+            self.speech.push(mixture, dialogue)
 
     def push_after(self, name: str, block: np.ndarray) -> None:
         self.after[name].push(block)
@@ -125,13 +133,23 @@ class ReportRecorder:
             return ProgrammeClock()
         return programme_clock(self.info.path, self.info.sample_rate, self.info.audio_track is not None)
 
+    def _speech_windows(self) -> np.ndarray | None:
+        """Speech per 400 ms window (one per hop) over the whole input; None without a dialogue stem."""
+        if self.speech is None:
+            return None
+        if not self._speech_finished:
+            self.speech.finish()
+            self._speech_finished = True
+        return self.speech.windows(math.ceil(self.info.duration_seconds / HOP_SECONDS), HOP_SECONDS)
+
     def _clarity(self, clock) -> dict:
         """DBR of the input (dialogue as separated over mix - dialogue), every window, with its summary,
         and the ride where one ran."""
         from tuss_fx.measure.dbr import dialogue_clarity
         from tuss_fx.report.delivery import clarity_summary
 
-        clarity = dialogue_clarity(self.input.loudness, self.before[self.dialogue].loudness, self.background)
+        clarity = dialogue_clarity(self.input.loudness, self.before[self.dialogue].loudness, self.background,
+                                   speech=self._speech_windows())
         numbers = clarity_summary(clarity, clock)
         numbers.update(window_end_seconds=[round(float(t), 2) for t in clarity.window_end_seconds],
                        dbr_lu=[_finite(float(v)) for v in np.clip(clarity.dbr_lu, -60.0, 60.0)],
@@ -151,12 +169,12 @@ class ReportRecorder:
         (by the stem as processed, when there is one), and the stretches the gate calls dialogue."""
         if self.dialogue is None or self.dialogue == "vocals":
             return None
-        gate = dialogue_gated_loudness(self.input.loudness, self.before[self.dialogue].loudness)
+        gate = dialogue_gated_loudness(self.input.loudness, self.before[self.dialogue].loudness, self._speech_windows())
         numbers = {"stem": self.dialogue, "input_lufs": _finite(gate.lufs), "share": round(gate.share, 3),
                    "regions_seconds": _regions(gate)}
         if output is not None and self.dialogue in self.after:
-            numbers["output_lufs"] = _finite(dialogue_gated_loudness(output.loudness,
-                                                                     self.after[self.dialogue].loudness).lufs)
+            numbers["output_lufs"] = _finite(dialogue_gated_loudness(output.loudness, self.after[self.dialogue].loudness,
+                                                                     self._speech_windows()).lufs)
         return numbers
 
     def write(self, path: Path) -> list[Path]:

@@ -1,0 +1,98 @@
+"""Speech presence (tuss_fx.measure.speech): the window rule in closed form, Silero VAD on real speech and
+real music, the stem rule that keeps an engine's leak out, streaming equal to whole, torch left as found."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+import torch
+
+from tuss_fx.measure.speech import FRAME_SECONDS, SpeechPresence, speech_windows
+
+RATE = 48000
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+
+
+def _read(name: str, seconds: float, start: float = 0.0) -> np.ndarray:
+    audio, rate = sf.read(MEDIA / name, dtype="float32", always_2d=True)
+    mono = soxr.resample(audio.mean(axis=1), rate, RATE)[int(start * RATE):]
+    return np.resize(mono, int(seconds * RATE)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def reading():
+    return _read("ljspeech-LJ050-0131.ogg", 6.0, 0.3)
+
+
+@pytest.fixture(scope="module")
+def strings():
+    return _read("hungarian-dance-5-strings.ogg", 12.0, 5.0)
+
+
+def _detect(programme: np.ndarray, stem: np.ndarray | None = None, block: int = 4800) -> SpeechPresence:
+    detector = SpeechPresence(RATE, 1)
+    for start in range(0, programme.size, block):
+        detector.push(programme[None, start:start + block], None if stem is None else stem[None, start:start + block])
+    detector.finish()
+    return detector
+
+
+def test_windows_hold_speech_where_half_their_frames_do_after_the_hangover():
+    frames = np.zeros(100, bool)
+    frames[40:50] = True  # 1.28 s .. 1.60 s
+    bare = speech_windows(frames, 20, 0.1, hangover_seconds=0.0)
+    # window k spans frames floor(k·0.1/0.032) .. ceil((k·0.1 + 0.4)/0.032) - 1 and needs 6.25 speech frames
+    # (half a window): k = 11 (frames 34-46) holds 7, k = 10 (31-43) only 4; k = 14 (43-56) 7, k = 15 4
+    assert np.flatnonzero(bare).tolist() == [11, 12, 13, 14]
+    extended = speech_windows(frames, 25, 0.1, hangover_seconds=0.3)  # 0.3 s is 9 frames: speech 31-58
+    assert np.flatnonzero(extended).tolist() == list(range(8, 17))  # k = 8 (25-37) holds 7, k = 17 (53-65) 6
+    assert not speech_windows(np.zeros(0, bool), 5, 0.1).any()  # frames not known yet: no speech
+
+
+def test_a_reading_is_speech_and_a_string_section_is_not(reading, strings):
+    programme = np.concatenate([np.zeros(3 * RATE, np.float32), reading, np.zeros(3 * RATE, np.float32)])
+    windows = _detect(programme).windows(116, 0.1)
+    line = np.zeros(116, bool)
+    line[round(3.3 / 0.1):round(8.7 / 0.1)] = True  # well inside the reading
+    assert windows[line].mean() > 0.95 and not windows[:20].any() and not windows[-20:].any()
+    assert _detect(strings).windows(116, 0.1).mean() < 0.05  # music alone, as the programme
+
+
+def test_the_stems_speech_counts_only_where_the_stem_holds_a_real_part_of_the_programme(reading, strings):
+    """A line under loud strings that the mix's detector misses is found in the stem; the same line at
+    -30 dB in the stem (a leak, as an engine leaves in music) is not."""
+    music = strings[: reading.size] * 4.0
+    programme = reading + music
+    found = _detect(programme, reading).windows(50, 0.1)
+    missed = _detect(programme).windows(50, 0.1)
+    leaked = _detect(music, reading * 10 ** (-30 / 20)).windows(50, 0.1)
+    assert found[10:45].mean() > 0.8 and found.mean() > missed.mean() + 0.3  # the reading pauses once
+    assert leaked.mean() < 0.05
+
+
+def test_new_windows_asked_block_by_block_equal_the_whole_programmes(reading, strings):
+    programme = np.concatenate([reading, strings[: 3 * RATE]]) * 0.5
+    detector = SpeechPresence(RATE, 1)
+    asked, settled = [], 0
+    for start in range(0, programme.size, 3000):
+        detector.push(programme[None, start:start + 3000])
+        now = detector.settled_windows(0.1)
+        asked.append(detector.windows(now - settled, 0.1, first_window=settled))
+        settled = now
+    detector.finish()
+    whole = detector.windows(settled, 0.1)
+    np.testing.assert_array_equal(np.concatenate(asked), whole)
+    assert whole.any() and not whole.all()
+    assert detector.num_frames == pytest.approx(programme.size / RATE / FRAME_SECONDS, abs=2)
+
+
+def test_loading_the_detector_leaves_torchs_threads_as_they_were():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        SpeechPresence(RATE, 2)
+        assert torch.get_num_threads() == 2  # silero_vad's import sets 1 for the whole process
+    finally:
+        torch.set_num_threads(before)
