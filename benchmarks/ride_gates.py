@@ -30,7 +30,7 @@ from tuss_fx.measure.loudness import LoudnessMeter
 from tuss_fx.measure.meters import HOP_SECONDS
 from tuss_fx.mix.automation import GainAutomation
 from tuss_fx.mix.presets import load_preset
-from tuss_fx.measure.speech import SpeechPresence
+from tuss_fx.measure.speech import HANGOVER_SECONDS, SpeechPresence
 from tuss_fx.mix.ride import GRID_SECONDS, lane_events, ride_curve
 from tuss_fx.separation.separator import Separator
 from tuss_fx.media.resample import resample
@@ -69,14 +69,15 @@ def clarity_of(dialogue: np.ndarray, background: np.ndarray, target_lu: float, s
     return dialogue_clarity(*meters, threshold_lu=target_lu, speech=speech)
 
 
-def speech_of(programme: np.ndarray, dialogue: np.ndarray) -> np.ndarray:
+def speech_of(programme: np.ndarray, dialogue: np.ndarray, hangover_seconds: float = HANGOVER_SECONDS) -> np.ndarray:
     """The speech detector's windows, as remix finds them: on the programme and its dialogue stem."""
     detector = SpeechPresence(MODEL_RATE, 1)
     for start in range(0, programme.size, 65536):
         detector.push(programme[None, start:start + 65536].astype(np.float32),
                       dialogue[None, start:start + 65536].astype(np.float32))
     detector.finish()
-    return detector.windows(int(np.ceil(programme.size / MODEL_RATE / HOP_SECONDS)), HOP_SECONDS)
+    return detector.windows(int(np.ceil(programme.size / MODEL_RATE / HOP_SECONDS)), HOP_SECONDS,
+                            hangover_seconds=hangover_seconds)
 
 
 def estimated_dialogue(separator, mix: np.ndarray) -> np.ndarray:
@@ -92,6 +93,7 @@ def main() -> None:
     parser.add_argument("--key", choices=("speech", "level"), default="speech",
                         help="what says where dialogue is: the speech detector (now), or the dialogue stem's level "
                              "(before the speech-presence issue), for the same scenes and measures")
+    parser.add_argument("--hangover", type=float, default=HANGOVER_SECONDS, help="the detector's, in seconds")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     separator = Separator.from_pretrained("default", device="cpu") if args.estimated else None
@@ -105,7 +107,7 @@ def main() -> None:
         # level (within 15 LU of its loudness), which on a true stem is where the reading speaks
         heard = clarity_of(dialogue, background, ride.target_lu, None).dialogue
         stem = estimated_dialogue(separator, mix) if separator else dialogue
-        measured = clarity_of(stem, mix - stem, ride.target_lu, speech_of(mix, stem) if args.key == "speech" else None)
+        measured = clarity_of(stem, mix - stem, ride.target_lu, speech_of(mix, stem, args.hangover) if args.key == "speech" else None)
         curve = ride_curve(measured, ride, len(dialogue) / MODEL_RATE, lift)
         automation = GainAutomation({"residual": lane_events(curve, 0.0)})
         gains = automation.envelope("residual", 0, len(dialogue), MODEL_RATE, 0.0)

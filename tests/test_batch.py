@@ -97,3 +97,18 @@ def test_job_identity_names_what_outputs_depend_on(tmp_path):
     separate = BatchJob("separate", tmp_path, prompts=("speech", "speech"))
     assert separate.outputs(Path("x.wav")) == {"speech-1": tmp_path / "x" / "speech-1.wav",
                                                 "speech-2": tmp_path / "x" / "speech-2.wav"}
+
+
+@pytest.mark.parametrize("cluster, actors, share", [
+    ({"CPU": 16, "GPU": 1}, 2, (1.0, 0.5)),  # one workstation GPU, two workers: half each, both placed
+    ({"CPU": 16, "GPU": 4}, 2, (1.0, 1.0)),
+    ({"CPU": 16, "GPU": 2}, 3, (1.0, 2 / 3)),
+    ({"CPU": 8}, 2, (1.0, 0.0)),
+    ({"CPU": 1}, 2, (0.5, 0.0)),  # fewer CPUs than actors: a share each, never an actor left waiting
+])
+def test_ray_actors_ask_a_share_every_one_of_them_fits_in(cluster, actors, share):
+    from tuss_fx.batch.ray_cluster import actor_share
+
+    cpus, gpus = actor_share(cluster, actors)
+    assert (cpus, gpus) == pytest.approx(share)
+    assert cpus * actors <= cluster["CPU"] + 1e-9 and gpus * actors <= cluster.get("GPU", 0) + 1e-9

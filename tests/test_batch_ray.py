@@ -29,7 +29,10 @@ def ray_address():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    subprocess.run([str(BIN / "ray"), "start", "--head", "--num-cpus", "2", "--port", str(port),
+    # the head declares a GPU (Ray accepts one on a machine without): with two workers and one GPU every test
+    # here runs the GPU share, where asking a whole GPU per actor left the second unplaceable and the batch
+    # waiting forever (tests below bound each run by a timeout)
+    subprocess.run([str(BIN / "ray"), "start", "--head", "--num-cpus", "2", "--num-gpus", "1", "--port", str(port),
                     "--disable-usage-stats", "--include-dashboard=false"], check=True, capture_output=True, timeout=120,
                    env=RAY_ENV)
     yield f"127.0.0.1:{port}"

@@ -20,6 +20,9 @@ from tuss_fx.batch.jobs import BatchError, BatchJob, Result, failed_entry
 from tuss_fx.signals import HANDLED, Terminated
 
 CANCEL_GRACE_SECONDS = 30  # tasks finishing their clean-up after a cancel; then actors are killed
+# an actor not started by then was not placed (the cluster lacks what it asks) or cannot load its model:
+# an error naming the resources, never a batch that waits forever
+PLACEMENT_SECONDS = 600
 
 
 class _Worker:
@@ -31,6 +34,19 @@ class _Worker:
 
     def run(self, item: str) -> dict:
         return self._job.process(self._separator, item)
+
+    def ready(self) -> bool:
+        """Answers once the actor is placed and its model loaded."""
+        return True
+
+
+def actor_share(cluster: dict[str, float], actors: int) -> tuple[float, float]:
+    """(CPUs, GPUs) each of `actors` asks for: one CPU, and on a cluster with GPUs one GPU each while
+    there are enough, else an equal fraction of them (Ray places fractional GPUs on one device), so that
+    every actor fits; likewise a fraction of the CPUs where there are fewer CPUs than actors."""
+    cpus = min(1.0, cluster.get("CPU", 1.0) / actors)
+    gpus = min(1.0, cluster.get("GPU", 0.0) / actors)
+    return cpus, gpus
 
 
 def run_ray(job: BatchJob, inputs: Sequence[Path | str], address: str, on_result: Result, actors: int = 1) -> None:
@@ -52,9 +68,12 @@ def run_ray(job: BatchJob, inputs: Sequence[Path | str], address: str, on_result
     for signum, handler in handlers.items():  # Ray's core installs its own, which aborts the driver (exit -6)
         if handler is not None:
             signal.signal(signum, handler)
-    gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
-    remote = ray.remote(num_cpus=1, num_gpus=gpus)(_Worker)
-    pool = [remote.remote(job) for _ in range(max(1, min(actors, len(inputs))))]
+    count = max(1, min(actors, len(inputs)))
+    cluster = ray.cluster_resources()
+    cpus, gpus = actor_share(cluster, count)
+    remote = ray.remote(num_cpus=cpus, num_gpus=gpus)(_Worker)
+    pool = [remote.remote(job) for _ in range(count)]
+    _wait_placed(ray, pool, cpus, gpus, cluster)
     queue = [(str(path), 0) for path in inputs]
     running: dict = {}  # ObjectRef -> (input, attempt, actor)
     try:
@@ -87,6 +106,21 @@ def run_ray(job: BatchJob, inputs: Sequence[Path | str], address: str, on_result
     finally:
         for actor in pool:
             ray.kill(actor)
+
+
+def _wait_placed(ray, pool: list, cpus: float, gpus: float, cluster: dict[str, float],
+                 timeout_seconds: float = PLACEMENT_SECONDS) -> None:
+    """Wait until every actor is up; one that is not within the timeout is a BatchError naming what it asks."""
+    pending = [actor.ready.remote() for actor in pool]
+    ready, waiting = ray.wait(pending, num_returns=len(pending), timeout=timeout_seconds)
+    if waiting:
+        for actor in pool:
+            ray.kill(actor)
+        raise BatchError("--ray", f"{len(waiting)} of {len(pool)} actors not started after {timeout_seconds:g} s: each "
+                                  f"asks {cpus:g} CPU and {gpus:g} GPU, the cluster has {cluster.get('CPU', 0):g} CPUs "
+                                  f"and {cluster.get('GPU', 0):g} GPUs (or the model does not load there)")
+    for done in ready:
+        ray.get(done)  # an actor whose model failed to load raises here, as it would on its first item
 
 
 def _stop_request(exc: BaseException | None) -> BaseException | None:
