@@ -59,7 +59,7 @@ def test_film_track_layout_is_the_containers(tmp_path):
 @pytest.mark.parametrize("which, expected", [("front", [0, 1, 2]), ("all", [0, 1, 2, 4, 5]), ("center", [2])])
 def test_engine_channels_never_take_the_lfe(which, expected):
     assert engine_channels(FIVE_ONE, which) == expected
-    assert engine_channels(("FL", "FR"), which) == ([0, 1] if which != "center" else [0, 1])  # no centre: both
+    assert engine_channels(("FL", "FR"), which) == [0, 1]  # no centre: both, whichever is asked for
     assert engine_channels(("FC",), which) == [0]
     with pytest.raises(ValueError):
         engine_channels(FIVE_ONE, "surround")

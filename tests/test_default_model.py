@@ -85,9 +85,15 @@ def test_commands_use_the_default_model_without_a_checkpoint(tmp_path):
 
     source = tmp_path / "scene.wav"
     sf.write(source, _clip("librispeech-198-209-0000.ogg", 2)[:48000], 48000)
-    result = CliRunner().invoke(main, ["separate", str(source), "-o", str(tmp_path / "out"), "-q"])
+    result = CliRunner().invoke(main, ["separate", str(source), "-o", str(tmp_path / "out"), "-q", "--format", "wav32f"])
     assert result.exit_code == 0, result.output
     stems = sorted(p.name for p in (tmp_path / "out" / "scene").iterdir())
     assert stems == ["musicbg.wav", "sfxbg.wav", "speech.wav"]
+    # the shipped model made them: the files equal its own separation of the same input
+    audio, rate = sf.read(source, dtype="float32", always_2d=True)
+    expected = Separator.from_pretrained("default", device="cpu").separate(audio.T, rate, ["speech", "sfxbg", "musicbg"])
+    for index, name in enumerate(["speech", "sfxbg", "musicbg"]):
+        written, _ = sf.read(tmp_path / "out" / "scene" / f"{name}.wav", dtype="float32", always_2d=True)
+        np.testing.assert_allclose(written.T, expected[index], atol=1e-6)
     info = CliRunner().invoke(main, ["info"])
     assert info.exit_code == 0 and "default" in info.stdout

@@ -96,3 +96,21 @@ def test_loading_the_detector_leaves_torchs_threads_as_they_were():
         assert torch.get_num_threads() == 2  # silero_vad's import sets 1 for the whole process
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_batched_network_gives_the_torchscript_models_probabilities(reading, strings):
+    """The detector runs Silero's network with every frame of a block encoded at once and the LSTM over the
+    block in one call; Silero's own runtime feeds the TorchScript model frame by frame. Same numbers."""
+    from silero_vad import load_silero_vad
+
+    threads = torch.get_num_threads()
+    scripted = load_silero_vad()
+    torch.set_num_threads(threads)
+    programme = (reading + strings[: reading.size]) * 0.5
+    detector = _detect(programme, reading, block=7000)  # blocks that split frames anywhere
+    at_16k = np.stack([soxr.resample(signal, RATE, 16000, quality="HQ") for signal in (programme, reading)])
+    at_16k = at_16k[:, : at_16k.shape[1] // 512 * 512].astype(np.float32)
+    expected = scripted.audio_forward(torch.from_numpy(at_16k), 16000).numpy()
+    found = detector.probabilities[:, : expected.shape[1]]
+    np.testing.assert_allclose(found[:, 5:-5], expected[:, 5:-5], atol=1e-3)  # the resamplers' edges aside
+    assert expected.max() > 0.9 and expected.min() < 0.1
