@@ -303,7 +303,7 @@ def test_every_read_needs_the_token_and_a_local_host(server, path):
         assert _request(server, "GET", path, host=host)[0] == 403
     for host in (f"localhost:{server.port}", f"[::1]:{server.port}"):
         assert _request(server, "GET", path, host=host)[0] == 200
-    assert _request(server, "GET", f"/?token=wrong", cookie=False)[0] == 403
+    assert _request(server, "GET", "/?token=wrong", cookie=False)[0] == 403
 
 
 def test_a_change_needs_token_header_and_own_origin_and_changes_nothing_otherwise(server, session):

@@ -153,8 +153,20 @@ def test_keys_play_switch_solo_and_mute(page, session):
     first = page.execute_script("return window.tussAudition.state.ctx.currentTime")
     time.sleep(0.5)
     assert page.execute_script("return window.tussAudition.state.ctx.currentTime") > first  # one clock, running
+    _wait(page, "return document.querySelector('#meter-value').textContent !== '-inf'", 10)  # live loudness
     body.send_keys(Keys.SPACE)
     _wait(page, "return document.body.dataset.playing === 'false'")
+
+
+def test_loudness_matched_ab_brings_the_original_to_the_mixs_loudness(page, session):
+    page.find_element("css selector", "#matched").click()
+    _wait(page, "return window.tussAudition.state.busGains.original !== 1")
+    start, frames = _region(page)
+    measured = session.loudness(start, frames, {"speech": 5.0, "background": -5.0})
+    expected = 10 ** ((measured["mix_lufs"] - measured["original_lufs"]) / 20)
+    assert page.execute_script("return window.tussAudition.state.busGains.original") == pytest.approx(expected, rel=1e-6)
+    original = session.listen("original", start, frames)
+    np.testing.assert_allclose(_render(page, bus="original"), expected * original, atol=EQUAL_ATOL)
 
 
 def test_ab_switches_sources_without_a_gap(page, session):
