@@ -9,8 +9,10 @@ README states the count.
 
 from __future__ import annotations
 
+import signal
 import struct
 import tempfile
+from contextlib import contextmanager
 import tracemalloc
 import warnings
 from pathlib import Path
@@ -36,6 +38,7 @@ FUZZ = settings(max_examples=CASES, deadline=None, derandomize=True,
 # claim up to 4 GiB, so memory that followed them would be far over this
 MEMORY_LIMIT_BYTES = 32 << 20
 FRAMES, CHANNELS, RATE = 600, 2, 48000
+CASE_SECONDS = 20  # one case takes milliseconds; only a hang reaches this
 
 
 def _fmt(channels: int = CHANNELS, rate: int = RATE, bits: int = 16, extensible: bool = False) -> bytes:
@@ -104,6 +107,21 @@ def wav_files(draw) -> bytes:
     return data if cut is None else data[:cut]
 
 
+@contextmanager
+def _time_limit(seconds: int):
+    """A case that hangs fails after `seconds` instead of stalling the suite (SIGALRM, main thread)."""
+    def expire(signum, frame):
+        raise TimeoutError(f"a {seconds} s case limit: reading the file hung")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _read_as_a_user_would(path: Path) -> None:
     """Everything tuss-fx does with a WAV before separating it, as a remix runs it: probe, layout,
     bext and iXML, every block. A bad file is a one-line TussFxError naming it; a malformed chunk a
@@ -122,10 +140,14 @@ def _read_as_a_user_would(path: Path) -> None:
     if chunks.bext is not None:
         Bext.unpack(chunks.bext.pack())  # what we read, we can write back
     try:
-        frames = sum(block.shape[1] for block in read_blocks(info))
-        assert frames == info.num_frames
+        audio = np.concatenate([np.zeros((info.num_channels, 0), np.float32), *read_blocks(info)], axis=1)
+        assert audio.shape[1] == info.num_frames
     except TussFxError as exc:
         assert "\n" not in str(exc) and str(path) in str(exc)
+        return
+    if info.pcm_bits == 16 and audio.size:  # the samples are the file's own bytes, in order: not garbage
+        payload = np.round(audio.T * 32768.0).astype("<i2").tobytes()
+        assert payload in path.read_bytes(), "the samples read are not a run of the file's 16-bit payload"
 
 
 @pytest.mark.parametrize("suffix", [".wav", ".bwf.wav"])
@@ -136,7 +158,8 @@ def test_bad_chunks_read_correctly_or_fail_in_one_line(tmp_path, suffix, data):
     path.write_bytes(data)
     tracemalloc.start()
     try:
-        _read_as_a_user_would(path)
+        with _time_limit(CASE_SECONDS):
+            _read_as_a_user_would(path)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -149,7 +172,8 @@ def test_bad_chunks_read_correctly_or_fail_in_one_line(tmp_path, suffix, data):
 def test_bad_chunks_through_the_command_line(tmp_path, data):
     path = Path(tempfile.mkdtemp(dir=tmp_path)) / "fuzz.wav"
     path.write_bytes(data)
-    result = CliRunner().invoke(main, ["loudness", str(path), "--no-dialogue"])
+    with _time_limit(CASE_SECONDS):
+        result = CliRunner().invoke(main, ["loudness", str(path), "--no-dialogue"])
     assert result.exit_code in (0, 1), result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     if result.exit_code == 1:
