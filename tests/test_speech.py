@@ -84,6 +84,9 @@ def test_new_windows_asked_block_by_block_equal_the_whole_programmes(reading, st
     detector.finish()
     whole = detector.windows(settled, 0.1)
     np.testing.assert_array_equal(np.concatenate(asked), whole)
+    frames = detector.num_frames
+    np.testing.assert_array_equal(detector.programme_windows(0.1)[:settled], whole)  # finishes again: no-op
+    assert detector.num_frames == frames
     assert whole.any() and not whole.all()
     assert detector.num_frames == pytest.approx(programme.size / RATE / FRAME_SECONDS, abs=2)
 

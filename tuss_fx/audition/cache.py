@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from tuss_fx.measure.dbr import DialogueClarity, dialogue_clarity
+from tuss_fx.measure.dbr import DEFAULT_TARGET_DBR_LU, DialogueClarity, dialogue_clarity
 from tuss_fx.measure.loudness import LoudnessMeter
 from tuss_fx.measure.meters import HOP_SECONDS
 from tuss_fx.measure.peaks import PeakMeter
@@ -36,7 +36,6 @@ from tuss_fx.separation.separator import Progress, Separator
 
 FORMAT_VERSION = 1  # bumped when an entry's files change meaning; older entries are rebuilt
 PEAK_BUCKETS = 2400  # overview resolution: a 2 h film gets one min/max pair per 3 s, a minute one per 25 ms
-DEFAULT_LIMIT_BYTES = 20 * 2**30
 ENTRY_FILE = "entry.json"
 
 
@@ -113,7 +112,7 @@ def open_entry(key: str, root: Path | None = None) -> CacheEntry | None:
 
 def build_entry(key: str, separator: Separator, info: AudioInfo, prompts: Sequence[str], stem_names: list[str],
                 channels: Sequence[int] | None, progress: Progress | None = None, root: Path | None = None,
-                threshold_lu: float = 10.0) -> CacheEntry:
+                threshold_lu: float = DEFAULT_TARGET_DBR_LU) -> CacheEntry:
     """Separate `info` once with `prompts` into a new entry, metering peaks and DBR on the way (one pass).
 
     The entry is assembled in a temporary folder beside its place and renamed in at the end: an
@@ -138,13 +137,14 @@ def trim_cache(limit_bytes: int, keep: Path, root: Path | None = None) -> list[P
     root = root or cache_root()
     entries = [CacheEntry(folder, {}) for folder in root.iterdir() if (folder / ENTRY_FILE).is_file()]
     entries.sort(key=lambda entry: (entry.folder / ENTRY_FILE).stat().st_mtime)
-    total = sum(entry.size_bytes for entry in entries)
+    sizes = {entry.folder: entry.size_bytes for entry in entries}
+    total = sum(sizes.values())
     removed = []
     for entry in entries:
         if total <= limit_bytes:
             break
         if entry.folder != keep:
-            total -= entry.size_bytes
+            total -= sizes[entry.folder]
             shutil.rmtree(entry.folder, ignore_errors=True)
             removed.append(entry.folder)
     return removed
@@ -203,9 +203,7 @@ class _Overview:
     def record(self) -> dict:
         clarity = None
         if self._meters:
-            self._detector.finish()
-            windows = self._detector.windows(math.ceil(self._info.duration_seconds / HOP_SECONDS), HOP_SECONDS)
-            clarity = dialogue_clarity(*self._meters, self._threshold_lu, windows)
+            clarity = dialogue_clarity(*self._meters, self._threshold_lu, self._detector.programme_windows(HOP_SECONDS))
         return {"peaks": {name: [_rounded(meter.minima), _rounded(meter.maxima)] for name, meter in self._peaks.items()},
                 "clarity": _clarity_record(clarity)}
 

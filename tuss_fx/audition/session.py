@@ -29,6 +29,7 @@ from tuss_fx.media.layout import stereo_fold_down
 from tuss_fx.media.temp_files import write_atomically
 from tuss_fx.media.timecode import ProgrammeClock, programme_clock
 from tuss_fx.mix.plan import RemixPlan, choose_plan
+from tuss_fx.mix.automation import linear_gain
 from tuss_fx.mix.presets import Preset, StemSettings, load_preset, parse_preset, preset_text
 from tuss_fx.mix.remix import remix_probed, write_lanes
 
@@ -120,7 +121,7 @@ class Audition:
         gains = self._gains(gains_db)
         mixture, stems = self._read(*self.region(first_frame, num_frames))
         sources = [*stems, mixture - stems.sum(axis=0)]
-        mix = sum(_linear(gains[name]) * source for name, source in zip(self.sources, sources))
+        mix = sum(linear_gain(gains[name]) * source for name, source in zip(self.sources, sources))
         return {"original_lufs": _integrated(mixture, self.info), "mix_lufs": _integrated(mix, self.info)}
 
     def render_preview(self, first_frame: int, num_frames: int, gains_db: dict[str, float]) -> dict:
@@ -159,12 +160,12 @@ class Audition:
         write_atomically(target, lambda tmp: Path(tmp).write_text(text))
         if midi:
             write_lanes(midi, self._plan_with(gains), None, self.info.duration_seconds)
-        options = " ".join(map(_quoted, self.command_options))
-        preset_option = f"--preset {_quoted(str(target))}" + (f" {options}" if options else "")
-        automation_option = f" --automation {_quoted(str(midi))}" if midi else ""
+        options = " ".join(map(shlex.quote, self.command_options))
+        preset_option = f"--preset {shlex.quote(str(target))}" + (f" {options}" if options else "")
+        automation_option = f" --automation {shlex.quote(str(midi))}" if midi else ""
         return {"preset": str(target), "automation": str(midi) if midi else None,
-                "commands": [f"tuss-fx remix {_quoted(str(self.info.path))} {preset_option}{automation_option}",
-                             f"tuss-fx batch {_quoted(str(self.info.path.parent))} -o remixed/ {preset_option}"]}
+                "commands": [f"tuss-fx remix {shlex.quote(str(self.info.path))} {preset_option}{automation_option}",
+                             f"tuss-fx batch {shlex.quote(str(self.info.path.parent))} -o remixed/ {preset_option}"]}
 
     def overview(self) -> dict:
         """Everything the page draws before a region is loaded (peaks and DBR computed here, not in the page)."""
@@ -234,10 +235,6 @@ class CachedSeparation:
             done += block.shape[1]
 
 
-def _linear(gain_db: float) -> float:
-    return 0.0 if gain_db == -math.inf else 10 ** (gain_db / 20)
-
-
 def _integrated(signal: np.ndarray, info: AudioInfo) -> float | None:
     try:
         meter = LoudnessMeter(info.sample_rate, info.num_channels)
@@ -256,10 +253,6 @@ def _finite(value: float) -> float | None:
 
 def _json_db(value: float) -> float | str:
     return "-inf" if value == -math.inf else value
-
-
-def _quoted(text: str) -> str:
-    return shlex.quote(text)
 
 
 def _k_weighting(sample_rate: int) -> list[dict]:

@@ -130,6 +130,7 @@ class SpeechPresence:
         self._probabilities: list[np.ndarray] = []  # (2,) per frame: mix, stem
         self._energies: list[np.ndarray] = []  # (2,) per frame: Σx² of mix and stem at 16 kHz
         self._has_stem = False
+        self._finished = False
         self.latency_samples = int(math.ceil((FRAME_SECONDS + 0.01) * sample_rate))
 
     @property
@@ -151,7 +152,11 @@ class SpeechPresence:
         self._feed(self._resampler.resample_chunk(np.ascontiguousarray(np.stack(mono, axis=1)), last=False))
 
     def finish(self) -> None:
-        """Flush the resampler and the last partial frame (zero-padded, as silence)."""
+        """Flush the resampler and the last partial frame (zero-padded, as silence); once, however often
+        it is called."""
+        if self._finished:
+            return
+        self._finished = True
         self._feed(self._resampler.resample_chunk(np.zeros((0, 2), dtype=np.float32), last=True))
         partial = (self._pending.shape[1] - CONTEXT_SAMPLES) % FRAME_SAMPLES
         if partial:
@@ -197,9 +202,14 @@ class SpeechPresence:
         reach = int(round(hangover_seconds / FRAME_SECONDS))
         first_frame = max(0, int(first_window * hop_seconds / FRAME_SECONDS) - reach - 1)
         offset_seconds = first_frame * FRAME_SECONDS
-        speech = speech_windows(self.frames(first_frame, **rule), num_windows, hop_seconds, window_seconds,
-                                hangover_seconds, first_window * hop_seconds - offset_seconds)
-        return speech
+        return speech_windows(self.frames(first_frame, **rule), num_windows, hop_seconds, window_seconds,
+                              hangover_seconds, first_window * hop_seconds - offset_seconds)
+
+    def programme_windows(self, hop_seconds: float) -> np.ndarray:
+        """Every window of the whole programme, once it has all been pushed: finishes the stream and covers
+        each frame (a consumer with fewer windows, as the loudness gate, reads its own count of them)."""
+        self.finish()
+        return self.windows(math.ceil(self.num_frames * FRAME_SECONDS / hop_seconds), hop_seconds)
 
     def settled_windows(self, hop_seconds: float, window_seconds: float = 0.4,
                         hangover_seconds: float = HANGOVER_SECONDS) -> int:

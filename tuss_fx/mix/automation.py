@@ -112,18 +112,19 @@ class GainAutomation:
 
     def _breakpoints(self, stem: str, sample_rate: int, initial_db: float) -> tuple[np.ndarray, np.ndarray]:
         ramp = max(1.0, RAMP_MS * 1e-3 * sample_rate)
-        xs, ys = [0.0], [_linear(initial_db)]
+        xs, ys = [0.0], [linear_gain(initial_db)]
         for seconds, gain_db in self.lanes.get(stem, []):
             at = float(round(seconds * sample_rate))
             current = float(np.interp(at, xs, ys))  # where an unfinished ramp had got to
             while xs and xs[-1] >= at:
                 xs.pop(), ys.pop()
             xs += [at, at + ramp]
-            ys += [current, _linear(gain_db)]
+            ys += [current, linear_gain(gain_db)]
         return np.array(xs), np.array(ys)
 
 
-def _linear(gain_db: float) -> float:
+def linear_gain(gain_db: float) -> float:
+    """A fader's dB as a linear factor; -inf (muted) is 0."""
     return 0.0 if gain_db == -math.inf else 10.0 ** (gain_db / 20.0)
 
 

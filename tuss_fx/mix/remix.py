@@ -26,7 +26,7 @@ from tuss_fx.media.bwf import BroadcastOutput, broadcast_output
 from tuss_fx.media.layout import dialogue_channels
 from tuss_fx.media.layout import engine_channels as separated_channels
 from tuss_fx.media.temp_files import write_atomically
-from tuss_fx.mix.automation import GainAutomation, lanes_to_midi
+from tuss_fx.mix.automation import GainAutomation, lanes_to_midi, linear_gain
 from tuss_fx.mix.effects import DEFAULT_BUFFER_SIZE, ChainStream
 from tuss_fx.mix.plan import RemixPlan, choose_plan
 from tuss_fx.mix.presets import Preset
@@ -119,7 +119,7 @@ class RemixStream:
             gains = self._automation.envelope(name, start, count, self._sample_rate, initial_db)
             processed = processed * gains
         else:
-            processed = processed * np.float32(0.0 if initial_db == -math.inf else 10 ** (initial_db / 20))
+            processed = processed * np.float32(linear_gain(initial_db))
         self._positions[name] += count
         if self._sink:
             self._sink(name, processed)
@@ -262,8 +262,7 @@ def remix_probed(
             _write_measured(scratch, mix_meter, mixer.finish(), recorder and recorder.push_mix)
             measured = _lufs(mix_meter)
             if dialogue:
-                speech.finish()
-                windows = speech.windows(math.ceil(info.duration_seconds / GATE_HOP_SECONDS), GATE_HOP_SECONDS)
+                windows = speech.programme_windows(GATE_HOP_SECONDS)
                 measured = dialogue_gated_loudness(mix_meter, dialogue[1], windows).lufs
             gain_db, limited, output_lufs = _finish_output(scratch, preset, mix_meter, measured, output_path,
                                                            out_format, broadcast, recorder and recorder.push_output)

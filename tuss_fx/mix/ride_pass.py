@@ -11,7 +11,6 @@ keep ten numbers a second, the audio waits on disk.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -58,9 +57,8 @@ class RidePass:
             self._speech.push(mixture, stems[self._speech_stem])
             self._scratch.write(np.concatenate([mixture, *stems]))
         self._scratch.close()
-        self._speech.finish()
-        windows = self._speech.windows(math.ceil(self.info.duration_seconds / HOP_SECONDS), HOP_SECONDS)
-        self.clarity = dialogue_clarity(programme, dialogue, background, self.preset.ride.target_lu, windows)
+        self.clarity = dialogue_clarity(programme, dialogue, background, self.preset.ride.target_lu,
+                                        self._speech.programme_windows(HOP_SECONDS))
 
     def automation(self) -> GainAutomation:
         """Every non-dialogue source ridden by the curve on top of its own gain."""

@@ -146,10 +146,7 @@ def measure(info: AudioInfo, dialogue: "DialogueSource | None" = None,
     if dialogue:
         meter(dialogue.finish())
     summary = programme.summary()
-    windows = None
-    if dialogue:
-        speech.finish()
-        windows = speech.windows(math.ceil(info.duration_seconds / HOP_SECONDS), HOP_SECONDS)
+    windows = speech.programme_windows(HOP_SECONDS) if dialogue else None
     gate = dialogue_gated_loudness(programme.loudness, meters[0], windows) if dialogue else None
     threshold = DEFAULT_TARGET_DBR_LU if threshold_lu is None else threshold_lu  # 0 LU is a threshold too
     clarity = dialogue_clarity(programme.loudness, *meters, threshold, windows) if dialogue else None

@@ -73,7 +73,6 @@ class ReportRecorder:
         # where people speak (measure.speech), which decides the dialogue windows of the DBR and the gate
         self.speech = SpeechPresence(rate, channels, dialogue_channels(info.channel_layout)) \
             if self.background is not None else None
-        self._speech_finished = False
         self.ride_db: np.ndarray | None = None  # the background's ride (mix.ride) in dB, every HOP_SECONDS
 
     def push_input(self, mixture: np.ndarray, stems: np.ndarray) -> None:
@@ -135,12 +134,7 @@ class ReportRecorder:
 
     def _speech_windows(self) -> np.ndarray | None:
         """Speech per 400 ms window (one per hop) over the whole input; None without a dialogue stem."""
-        if self.speech is None:
-            return None
-        if not self._speech_finished:
-            self.speech.finish()
-            self._speech_finished = True
-        return self.speech.windows(math.ceil(self.info.duration_seconds / HOP_SECONDS), HOP_SECONDS)
+        return self.speech.programme_windows(HOP_SECONDS) if self.speech is not None else None
 
     def _clarity(self, clock) -> dict:
         """DBR of the input (dialogue as separated over mix - dialogue), every window, with its summary,
