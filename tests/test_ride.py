@@ -233,11 +233,12 @@ def _reference_ride(clarity: DialogueClarity, settings: RideSettings, duration: 
     """The ride over the whole programme at once, written from its definition: each window asks over
     its span, a trailing max over the hold, a backward pass for the attack, a forward one for the release."""
     from tuss_fx.measure.loudness import BLOCK_SECONDS
-    from tuss_fx.mix.ride import asked_reduction
+    from tuss_fx.mix.ride import asked_reduction, line_windows
 
     steps = int(math.ceil(duration / GRID_SECONDS)) + 1
     wanted = np.zeros(steps)
-    for end, reduction in zip(clarity.window_end_seconds, asked_reduction(clarity, settings)):
+    asked = asked_reduction(clarity.dbr_lu, line_windows(clarity.dialogue, clarity.dialogue_lufs), settings)
+    for end, reduction in zip(clarity.window_end_seconds, asked):
         first, last = int((end - BLOCK_SECONDS) / GRID_SECONDS), int(math.ceil(end / GRID_SECONDS))
         wanted[max(first, 0): last + 1] = np.maximum(wanted[max(first, 0): last + 1], reduction)
     hold = int(round(settings.hold_seconds / GRID_SECONDS))
@@ -250,25 +251,55 @@ def _reference_ride(clarity: DialogueClarity, settings: RideSettings, duration: 
     return -wanted
 
 
+def _runs(rng, windows: int) -> np.ndarray:
+    """(windows,) bool: speech in runs of 1-30 windows, with gaps of 1-15."""
+    speaking, at = np.zeros(windows, bool), int(rng.integers(0, 10))
+    while at < windows:
+        length = int(rng.integers(1, 31))
+        speaking[at:at + length] = True
+        at += length + int(rng.integers(1, 16))
+    return speaking
+
+
 def test_the_streaming_follower_draws_exactly_the_files_ride():
-    from tuss_fx.mix.ride import RideFollower, asked_reduction
+    from tuss_fx.mix.ride import LineFollower, RideFollower, asked_reduction
 
     rng = np.random.default_rng(0)
     for _ in range(25):
         windows = int(rng.integers(1, 150))
-        clarity = _flat_clarity(rng.uniform(-15, 20, windows), rng.random(windows) < 0.6)
+        clarity = DialogueClarity(rng.uniform(-15, 20, windows), _runs(rng, windows), HOP_SECONDS,
+                                  DEFAULT_TARGET_DBR_LU, rng.uniform(-45, -15, windows))
         settings = RideSettings(max_reduction_db=float(rng.uniform(3, 25)), attack_db_per_second=float(rng.uniform(20, 300)),
                                 release_db_per_second=float(rng.uniform(5, 80)),
                                 hold_seconds=float(rng.choice([0.0, 0.05, 0.2, 0.7])))
         duration = (windows + 4) * HOP_SECONDS + float(rng.uniform(0, 0.09))
-        follower, asked, parts, done = RideFollower(settings, HOP_SECONDS), asked_reduction(clarity, settings), [], 0
-        while done < windows:
+        lines, follower, parts, done = LineFollower(), RideFollower(settings, HOP_SECONDS), [], 0
+        while done < windows:  # as TUSSRide feeds them: windows in blocks, through the line key, then the ride
             step = int(rng.integers(1, 7))
-            parts.append(follower.push(asked[done:done + step]))
+            chosen = slice(done, done + step)
+            dbr, answered = lines.push(clarity.dbr_lu[chosen], clarity.dialogue[chosen], clarity.dialogue_lufs[chosen],
+                                       final=done + step >= windows)
+            parts.append(follower.push(asked_reduction(dbr, answered, settings)))
             done += step
         streamed = np.concatenate([*parts, follower.finish(duration)])
         np.testing.assert_allclose(streamed, _reference_ride(clarity, settings, duration), atol=1e-12)
         np.testing.assert_allclose(ride_curve(clarity, settings, duration), streamed, atol=1e-12)
+
+
+def test_a_line_is_a_long_enough_run_of_speech_less_its_quiet_tail():
+    from tuss_fx.mix.ride import LINE_WITHIN_LU, MIN_LINE_WINDOWS, line_windows
+
+    speaking = np.zeros(60, bool)
+    speaking[5:5 + MIN_LINE_WINDOWS - 1] = True  # a false alarm one window short of a line: nothing
+    speaking[30:30 + MIN_LINE_WINDOWS] = True  # a line
+    lufs = np.full(60, -30.0)
+    lufs[30 + MIN_LINE_WINDOWS - 2:30 + MIN_LINE_WINDOWS] = -30.0 - LINE_WITHIN_LU - 2.0  # its fading last two (the line around: -31 LUFS)
+    found = line_windows(speaking, lufs)
+    assert not found[:30].any() and not found[30 + MIN_LINE_WINDOWS:].any()
+    assert found[30:30 + MIN_LINE_WINDOWS - 2].all() and not found[30 + MIN_LINE_WINDOWS - 2:30 + MIN_LINE_WINDOWS].any()
+    lufs[30 + MIN_LINE_WINDOWS - 2:30 + MIN_LINE_WINDOWS] = -30.0 - LINE_WITHIN_LU + 1.0  # within: kept
+    assert line_windows(speaking, lufs)[30:30 + MIN_LINE_WINDOWS].all()
+    assert (line_windows(speaking, None) == line_windows(speaking, np.full(60, -30.0))).all()
 
 
 @pytest.fixture()
@@ -282,12 +313,14 @@ def test_ride_processor_streams_as_one_call_and_rides_a_buried_line(dfn_separato
     from tuss_fx.plugin import TUSSExtract, TUSSRide
 
     t = np.arange(6 * RATE) / RATE
-    voice = 0.15 * np.sign(np.sin(2 * np.pi * 150 * t)) * ((t > 1.5) & (t < 4.5)) * (np.sin(2 * np.pi * 3 * t) > -0.6)
+    reading = _reading(3.0)  # a real line from 1.5 s to 4.5 s, at 0 dB under a noise bed
+    voice = np.zeros(t.size)
+    voice[int(1.5 * RATE):int(1.5 * RATE) + reading.size] = reading * 0.08 / np.sqrt(np.mean(reading ** 2))
     bed = 0.08 * np.random.default_rng(9).standard_normal(t.size)
     mix = np.stack([voice + bed, voice + bed]).astype(np.float32)
     ride = TUSSRide(separator=dfn_separator)
     whole = ride(mix, RATE)
-    assert whole.shape == mix.shape and 0.4 * RATE < ride.latency_samples < 2 * RATE
+    assert whole.shape == mix.shape and 0.4 * RATE < ride.latency_samples < 3 * RATE
     parts = [ride(mix[:, i:i + 3000], RATE, reset=False) for i in range(0, mix.shape[1], 3000)]
     np.testing.assert_allclose(np.concatenate([*parts, ride.flush()], axis=1), whole, atol=1e-5)
     dialogue = TUSSExtract("speech", separator=dfn_separator)(mix, RATE)

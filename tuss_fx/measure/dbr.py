@@ -43,6 +43,8 @@ class DialogueClarity:
     dialogue: np.ndarray  # (K,) bool: the dialogue gate
     hop_seconds: float
     threshold_lu: float
+    # (K,) LUFS of the dialogue stem alone in each window; None where not kept (an audition cache's lane)
+    dialogue_lufs: np.ndarray | None = None
 
     @property
     def window_end_seconds(self) -> np.ndarray:
@@ -100,5 +102,6 @@ def dialogue_clarity(programme: LoudnessMeter, dialogue: LoudnessMeter, backgrou
     count = min(len(gate.dialogue), len(dialogue_ms), len(background_ms))
     with np.errstate(divide="ignore", invalid="ignore"):
         dbr = 10.0 * np.log10(dialogue_ms[:count] / background_ms[:count])
+        dialogue_lufs = -0.691 + 10.0 * np.log10(dialogue_ms[:count])
     dbr = np.where(np.isnan(dbr), -np.inf, dbr)  # both silent: nothing to hear
-    return DialogueClarity(dbr, gate.dialogue[:count].copy(), hop_seconds, threshold_lu)
+    return DialogueClarity(dbr, gate.dialogue[:count].copy(), hop_seconds, threshold_lu, dialogue_lufs)

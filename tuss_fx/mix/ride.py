@@ -1,9 +1,13 @@
 """The dialogue ride: a background fader that comes down where a line is buried, as a mixer rides it.
 
 From the dialogue-to-background ratio of every 400 ms window (measure.dbr) the ride asks, for each
-window the dialogue gate calls dialogue, for the reduction that brings DBR up to the target,
-never more than `max_reduction_db`; elsewhere for none (unity where dialogue is absent or already
-clear). The asked-for reduction is then given a mixer's ballistics on a 10 ms grid:
+window of a line, for the reduction that brings DBR up to the target, never more than
+`max_reduction_db`; elsewhere for none (unity where dialogue is absent or already clear). A line
+(line_windows) is where the speech detector (measure.speech) hears speech for at least
+MIN_LINE_WINDOWS windows in a row, less the windows where the dialogue stem sits more than
+LINE_WITHIN_LU under the line around it (its soft tail, what the engine leaks after it): a short
+false alarm of the detector in a music swell, or a line's fading end, asks nothing. The asked-for
+reduction is then given a mixer's ballistics on a 10 ms grid:
 - hold: a reduction stays asked for `hold_seconds` after the window that asked, so the fader does
   not pump up between the words of one line;
 - attack: the fader falls at most `attack_db_per_second`, starting early enough (the ride is
@@ -14,18 +18,22 @@ Defaults (RideSettings), measured with benchmarks/ride_gates.py on real readings
   line vary around it; on 6 s readings under music at -6 dB a 12 dB cap brought 44 % of the dialogue
   windows to the target, 16 dB 69 %, 20 dB 90 %. Scenes mixed as TV usually is ask for a few dB.
 - attack 120 dB/s (the full 20 dB in 0.17 s, 8 dB in 67 ms: down before the first syllable, as
-  voice-over duckers' 10-50 ms attacks are), release 30 dB/s (20 dB back in 0.67 s, within the
-  0.3-0.8 s of broadcast duckers), hold 0.2 s (bridges the gaps between words of one sentence,
-  which are shorter). Slower moves cost time at unity between lines: with release 15 dB/s and a
-  0.3 s hold the background stayed within 1 dB of its input for 74 % of the non-dialogue time of
-  the worst scene, 87 % with these (two lines in 22 s); 95 % needed a 60 dB/s release, which pumps.
-Re-measured with speech presence as the key (measure.speech; benchmarks/ride_gates.py --estimated, the
-dialogue engine's stems of the mix, the ride applied to the true background): these ballistics reach
-10 LU in 98 % / 91 % of the dialogue windows at 0 / -6 dB, and keep the background within 1 dB of its
-median more than 0.5 s from the lines 65 % of the time (3 % in the worst scene: strings at -6 dB, where
-the detector's false alarms make the ride move). A 0.1 s detector hangover instead of 0.3 s lost reach
-(95 % / 88 %) for little steadiness (70 %, 1 %); the level gate it replaces gave 98 % / 92 % and 67 %
-(3 % under the full orchestra at 0 dB, which it ducked throughout).
+  voice-over duckers' 10-50 ms attacks are), release 40 dB/s (20 dB back in 0.5 s, within the
+  0.3-0.8 s of broadcast duckers), hold 0.1 s (the detector's 0.3 s hangover already bridges the
+  pauses between words).
+Measured with the dialogue engine's stems of the mix (benchmarks/ride_gates.py --estimated, the ride
+applied to the true background; two 3 s lines in 22 s, 12 scenes): the share of dialogue windows
+brought to 10 LU or within 1 dB of it, at 0 / -6 dB DBR, and the share of 100 ms steps more than 0.5 s
+from the lines where the background stays within 1 dB of its median gain (mean of scenes, worst):
+  key                                              reach 0 / -6 dB   steady outside the lines
+  level gate of the stem (before speech presence)  98 % / 92 %       67 %, 3 %
+  speech windows, release 30, hold 0.2             98 % / 91 %       65 %, 3 %
+  lines (>= 10 windows), release 30, hold 0.2      98 % / 91 %       84 %, 73 %
+  lines less their tails (12 LU), 30 / 0.2         96 % / 90 %       90 %, 75 %
+  lines less their tails, release 40, hold 0.1     96 % / 90 %       93 %, 80 %   (these defaults;
+                                                                                     7 of 12 scenes >= 95 %)
+The worst scene is strings at -6 dB, where the detector hears 1.3 s of speech in the strings before
+the first line (measure.speech's false alarms); a 60 dB/s release gains a little more and pumps.
 No gain falls faster than the attack nor rises faster than the release (tested).
 The result is automation: one lane per non-dialogue source, written as MIDI with --write-automation.
 """
@@ -43,6 +51,15 @@ from tuss_fx.measure.loudness import BLOCK_SECONDS
 from tuss_fx.mix.automation import RAMP_MS
 
 GRID_SECONDS = RAMP_MS / 1000  # the ride's time resolution: one automation ramp
+# What a line is (benchmarks/ride_gates.py --estimated, the table above). A run of fewer speech windows
+# (1.3 s of windows: about 0.7 s of speech with the detector's hangover) is not ridden: 8 windows kept the
+# worst scene at 66 %; windows more than LINE_WITHIN_LU under the power mean of the speech windows within
+# LINE_CONTEXT_WINDOWS either side ask nothing: 10 LU lost reach (95 % / 90 %), 15 LU kept more tail
+# (93 %, 80 % steady, the same worst).
+MIN_LINE_WINDOWS = 10
+LINE_CONTEXT_WINDOWS = 10
+LINE_WITHIN_LU = 12.0
+LINE_LOOKAHEAD_WINDOWS = max(MIN_LINE_WINDOWS - 1, LINE_CONTEXT_WINDOWS)  # how far ahead a window's line reaches
 
 
 @dataclass(frozen=True)
@@ -52,8 +69,8 @@ class RideSettings:
     target_lu: float = DEFAULT_TARGET_DBR_LU
     max_reduction_db: float = 20.0
     attack_db_per_second: float = 120.0
-    release_db_per_second: float = 30.0
-    hold_seconds: float = 0.2
+    release_db_per_second: float = 40.0
+    hold_seconds: float = 0.1
 
     def check(self) -> str | None:
         """What is wrong with these settings, or None."""
@@ -66,21 +83,46 @@ class RideSettings:
         return None
 
 
-def asked_reduction(clarity: DialogueClarity, settings: RideSettings, lift_db: float = 0.0) -> np.ndarray:
+def line_windows(speaking: np.ndarray, dialogue_lufs: np.ndarray | None) -> np.ndarray:
+    """(K,) bool: the windows of lines, those the ride answers. speaking: (K,) the speech windows;
+    dialogue_lufs: (K,) the dialogue stem's loudness per window, or None (then every window of a run of at
+    least MIN_LINE_WINDOWS counts). Window i depends only on windows i +- LINE_LOOKAHEAD_WINDOWS, so a
+    stream (LineFollower) finds the same windows."""
+    speaking = np.asarray(speaking, dtype=bool)
+    count = speaking.size
+    if count < MIN_LINE_WINDOWS:
+        return np.zeros(count, dtype=bool)
+    full_runs = np.convolve(speaking.astype(np.int64), np.ones(MIN_LINE_WINDOWS, np.int64), "valid") == MIN_LINE_WINDOWS
+    in_line = np.convolve(full_runs.astype(np.int64), np.ones(MIN_LINE_WINDOWS, np.int64))[:count] > 0
+    if dialogue_lufs is None:
+        return in_line
+    lufs = np.asarray(dialogue_lufs, dtype=np.float64)
+    power = np.where(speaking, 10.0 ** (np.where(np.isnan(lufs), -np.inf, lufs) / 10.0), 0.0)
+    span = 2 * LINE_CONTEXT_WINDOWS + 1
+    around = np.lib.stride_tricks.sliding_window_view(np.pad(power, LINE_CONTEXT_WINDOWS), span).sum(axis=1)
+    spoken = np.lib.stride_tricks.sliding_window_view(np.pad(speaking, LINE_CONTEXT_WINDOWS), span).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        line_lufs = 10.0 * np.log10(around / np.maximum(spoken, 1))
+    return in_line & (lufs >= line_lufs - LINE_WITHIN_LU)
+
+
+def asked_reduction(dbr_lu: np.ndarray, answered: np.ndarray, settings: RideSettings,
+                    lift_db: float = 0.0) -> np.ndarray:
     """(K,) reduction in dB each window asks of the background: target - (DBR + lift), clipped to
-    [0, max]; 0 outside dialogue. lift_db: what the remix already gives the dialogue over the
-    background (dialogue gain minus background gain)."""
-    needed = settings.target_lu - (clarity.dbr_lu + lift_db)
+    [0, max], where `answered` (line_windows); 0 elsewhere. lift_db: what the remix already gives the
+    dialogue over the background (dialogue gain minus background gain)."""
+    needed = settings.target_lu - (np.asarray(dbr_lu, dtype=np.float64) + lift_db)
     needed = np.where(np.isfinite(needed), needed, np.where(needed > 0, settings.max_reduction_db, 0.0))
-    return np.where(clarity.dialogue, np.clip(needed, 0.0, settings.max_reduction_db), 0.0)
+    return np.where(answered, np.clip(needed, 0.0, settings.max_reduction_db), 0.0)
 
 
 def ride_curve(clarity: DialogueClarity, settings: RideSettings, duration_seconds: float,
                lift_db: float = 0.0) -> np.ndarray:
     """The background's gain in dB (<= 0) at every GRID_SECONDS from 0 to duration_seconds: the
-    whole programme's windows through RideFollower at once."""
+    whole programme's lines through RideFollower at once."""
     follower = RideFollower(settings, clarity.hop_seconds)
-    return np.concatenate([follower.push(asked_reduction(clarity, settings, lift_db)),
+    answered = line_windows(clarity.dialogue, clarity.dialogue_lufs)
+    return np.concatenate([follower.push(asked_reduction(clarity.dbr_lu, answered, settings, lift_db)),
                            follower.finish(duration_seconds)])
 
 
@@ -106,6 +148,30 @@ def window_means(curve_db: np.ndarray, window_end_seconds: np.ndarray) -> np.nda
     cumulative = np.concatenate([[0.0], np.cumsum(curve_db)])
     ends = np.clip(np.round(window_end_seconds / GRID_SECONDS).astype(int), span, len(curve_db))
     return (cumulative[ends] - cumulative[ends - span]) / span
+
+
+class LineFollower:
+    """line_windows as a stream: each window's DBR, speech and dialogue loudness in; out, with their DBR,
+    the windows whose look-ahead (LINE_LOOKAHEAD_WINDOWS) has arrived (all of them with final=True)."""
+
+    def __init__(self) -> None:
+        self._windows = np.zeros((3, 0))  # rows: DBR, speaking, dialogue LUFS, from window self._first on
+        self._first = self._emitted = self._count = 0
+
+    def push(self, dbr_lu: np.ndarray, speaking: np.ndarray, dialogue_lufs: np.ndarray,
+             final: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(k,) each -> (DBR, answered) of the windows now final."""
+        self._windows = np.concatenate([self._windows, np.stack([dbr_lu, speaking, dialogue_lufs]).astype(np.float64)],
+                                       axis=1)
+        self._count += len(dbr_lu)
+        until = self._count if final else max(self._emitted, self._count - LINE_LOOKAHEAD_WINDOWS)
+        chosen = slice(self._emitted - self._first, until - self._first)
+        answered = line_windows(self._windows[1] > 0, self._windows[2])[chosen]
+        dbr = self._windows[0, chosen]
+        self._emitted = until
+        keep_from = max(0, self._emitted - LINE_LOOKAHEAD_WINDOWS - self._first)  # the look-back a window needs
+        self._windows, self._first = self._windows[:, keep_from:], self._first + keep_from
+        return dbr, answered
 
 
 class RideFollower:

@@ -5,9 +5,10 @@ ridden as the `dialogue-ride` preset rides it (tuss_fx.mix.ride: the same asked 
 look-ahead attack and release, computed by RideFollower point for point as ride_curve does). What
 a stream cannot have is the whole programme, so the output lags the input by latency_samples: the
 dialogue engine's delay, a window's 0.4 s, the speech detector's frame and hangover (measure.speech:
-where people speak, as the file ride decides it), the attack's look-ahead and one 100 ms hop. The
-detector only looks back and at the hangover ahead, so a stream finds the same speech windows as the
-file ride does, and rides the same curve.
+where people speak, as the file ride decides it), the second a window needs to know whether it is part
+of a line (mix.ride.line_windows), the attack's look-ahead and one 100 ms hop. The detector and the
+line key only look back and that far ahead, so a stream finds the same lines as the file ride does, and
+rides the same curve.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from tuss_fx.measure.loudness import BLOCK_SECONDS, LoudnessMeter
 from tuss_fx.measure.meters import HOP_SECONDS
 from tuss_fx.measure.speech import HANGOVER_SECONDS, SpeechPresence
 from tuss_fx.media.sample_queue import SampleQueue
-from tuss_fx.measure.dbr import DialogueClarity
-from tuss_fx.mix.ride import GRID_SECONDS, RideFollower, RideSettings, asked_reduction
+from tuss_fx.mix.ride import (GRID_SECONDS, LINE_LOOKAHEAD_WINDOWS, LineFollower, RideFollower, RideSettings,
+                              asked_reduction)
 from tuss_fx.plugin.processors import TussProcessor
 from tuss_fx.separation.dialogue import SPEECH_PROMPT
 
@@ -62,14 +63,16 @@ class _RideRenderer:
         self._speech = SpeechPresence(sample_rate, num_channels)
         self._hops = round(BLOCK_SECONDS / HOP_SECONDS)
         self._windows = 0
+        self._lines = LineFollower()
         self._follower = RideFollower(settings, HOP_SECONDS)
         self._gains = np.zeros(0)  # linear gain of the final grid points from self._gain_start on
         self._gain_start = 0
         self._queues = [SampleQueue(num_channels) for _ in range(2)]  # dialogue, background
         self._pushed = self._emitted = 0
         detector_seconds = self._speech.latency_samples / sample_rate + HANGOVER_SECONDS + HOP_SECONDS
-        self.latency_samples = int(math.ceil((self._follower.latency_seconds + GRID_SECONDS + detector_seconds)
-                                             * sample_rate))
+        line_seconds = LINE_LOOKAHEAD_WINDOWS * HOP_SECONDS
+        self.latency_samples = int(math.ceil((self._follower.latency_seconds + GRID_SECONDS + detector_seconds
+                                              + line_seconds) * sample_rate))
 
     def push(self, mixture: np.ndarray, stems: np.ndarray) -> np.ndarray:
         dialogue = stems[0]
@@ -90,22 +93,24 @@ class _RideRenderer:
         return self._emit(self._pushed)
 
     def _asked(self, final: bool = False) -> np.ndarray:
-        """Reductions the windows completed since the last call ask for (mix.ride.asked_reduction): those
-        the meters have whole and the speech detector has settled (all of them at the end)."""
+        """Reductions the windows final since the last call ask for (mix.ride.asked_reduction): windows the
+        meters have whole and the speech detector has settled (all of them at the end), once the line key
+        has seen their look-ahead."""
         energies = [meter.hop_energies for meter in self._meters]
         available = min(len(e) for e in energies) - self._hops
         if not final:
             available = min(available, self._speech.settled_windows(HOP_SECONDS))
         hop_samples = self._meters[0].hop_samples
-        dbr = []
+        dbr, lufs = [], []
         for window in range(self._windows, available):
             spoken, rest = ((e[window + self._hops] - e[window]) / (self._hops * hop_samples) for e in energies)
             dbr.append(math.inf if rest <= 0 else 10 * math.log10(spoken / rest) if spoken > 0 else -math.inf)
+            lufs.append(-0.691 + 10 * math.log10(spoken) if spoken > 0 else -math.inf)
         count = max(0, available - self._windows)
         speaking = self._speech.windows(count, HOP_SECONDS, first_window=self._windows)
         self._windows = max(self._windows, available)
-        clarity = DialogueClarity(np.array(dbr, float), speaking, HOP_SECONDS, self._settings.target_lu)
-        return asked_reduction(clarity, self._settings, self._lift_db)
+        dbr, answered = self._lines.push(np.array(dbr, float), speaking, np.array(lufs, float), final)
+        return asked_reduction(dbr, answered, self._settings, self._lift_db)
 
     def _add_points(self, gains_db: np.ndarray) -> None:
         self._gains = np.concatenate([self._gains, 10 ** (gains_db / 20)])
