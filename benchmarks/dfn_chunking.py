@@ -1,0 +1,86 @@
+"""Does the dialogue engine go faster cut into chunks run as one batch? Measured before building it.
+
+Usage: python benchmarks/dfn_chunking.py [--seconds 60] [--chunk 5 --chunk 10] [--warm-up 1 --warm-up 2 --warm-up 4]
+
+The long-films issue proposed DeepFilterNet3 offline in chunks: each chunk of a file run from a fresh
+state after a warm-up overlap (the samples before it), the chunks and channels as one batch, the
+warm-up's output dropped. Two things decide it, both printed here with the CPU and torch's threads:
+  speed   the same 2 x N seconds of stereo through DeepFilterNet3Stream as batches of 2, 4, ... 64
+          signals (no warm-up): whether a wider batch is cheaper per sample on this machine; then the
+          chunked engine (with its warm-up) against the stream, as a ratio of times in this run;
+  match   the chunked output against the stream's (SNR in dB), on real scenes (a reading over the real
+          suite's orchestra, strings and trumpet, 0 dB, one after another, the right channel offset).
+The stream's running feature normalisation has a 1 s time constant and its GRUs a longer memory: a
+warm-up of a few seconds leaves the output some 30 dB from the stream's, short of the 40 dB wanted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_audition import cpu_name  # noqa: E402
+from ride_gates import scene  # noqa: E402
+
+from tuss_fx.deepfilternet import enhance, load_network  # noqa: E402
+from tuss_fx.deepfilternet.features import HOP_SIZE  # noqa: E402
+from tuss_fx.train.real_suite import MODEL_RATE, MUSIC  # noqa: E402
+
+LOOKAHEAD_SAMPLES = 4 * HOP_SIZE  # past the chunk's end: covers the engine's 1440-sample look-ahead
+
+
+def chunked(network, signal: np.ndarray, chunk_seconds: float, warm_up_seconds: float) -> np.ndarray:
+    """(C, n) -> (C, n): every chunk from a fresh state after its warm-up, all chunks as one batch."""
+    length = int(chunk_seconds * MODEL_RATE) // HOP_SIZE * HOP_SIZE
+    warm_up = int(warm_up_seconds * MODEL_RATE) // HOP_SIZE * HOP_SIZE
+    channels, total = signal.shape
+    pieces = []
+    for start in range(0, total, length):
+        piece = np.zeros((channels, warm_up + length + LOOKAHEAD_SAMPLES), np.float32)
+        first, last = max(0, start - warm_up), min(total, start + length + LOOKAHEAD_SAMPLES)
+        piece[:, first - (start - warm_up):last - (start - warm_up)] = signal[:, first:last]
+        pieces.append(piece)
+    out = enhance(network, np.concatenate(pieces)).reshape(len(pieces), channels, -1)
+    return np.concatenate([part[:, warm_up:warm_up + length] for part in out], axis=1)[:, :total]
+
+
+def timed(function, *args) -> tuple[float, np.ndarray]:
+    start = time.perf_counter()
+    result = function(*args)
+    return time.perf_counter() - start, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--chunk", dest="chunks", type=float, action="append")
+    parser.add_argument("--warm-up", dest="warm_ups", type=float, action="append")
+    args = parser.parse_args()
+    network = load_network()
+    samples = int(args.seconds * MODEL_RATE)
+    programme = np.concatenate([sum(scene("ljspeech-female", music, 0.0)) for music in MUSIC])
+    mono = np.resize(programme, samples).astype(np.float32)
+    stereo = np.stack([mono, np.roll(mono, 12345)])
+    enhance(network, stereo[:, :MODEL_RATE])  # warm the kernels
+    print(f"{cpu_name()}, torch threads {torch.get_num_threads()}, {args.seconds:g} s of stereo")
+    stream_seconds, reference = timed(enhance, network, stereo)
+    print(f"stream (batch 2): {stream_seconds:.2f} s")
+    for batch in (4, 8, 16, 32, 64):
+        seconds, _ = timed(enhance, network, stereo.reshape(batch, -1))
+        print(f"batch {batch:2d} of {args.seconds * 2 / batch:5.2f} s: {seconds:.2f} s = {stream_seconds / seconds:.2f}x the stream")
+    for chunk in args.chunks or [5.0, 10.0]:
+        for warm_up in args.warm_ups or [1.0, 2.0, 4.0]:
+            seconds, out = timed(chunked, network, stereo, chunk, warm_up)
+            snr = 10 * np.log10(np.sum(reference ** 2) / np.sum((out - reference) ** 2))
+            print(f"chunks of {chunk:g} s, warm-up {warm_up:g} s: {seconds:.2f} s = {stream_seconds / seconds:.2f}x "
+                  f"the stream, {snr:.1f} dB SNR against it")
+
+
+if __name__ == "__main__":
+    main()
