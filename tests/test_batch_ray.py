@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 
 from tests.conftest import noise, require
+from tuss_fx.hold_points import HOLD_ENV
 
 require("ray", "ray (dev extra) runs the cluster these tests start")
 BIN = Path(sys.executable).parent
@@ -25,18 +26,25 @@ RAY_ENV = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.tok
 
 
 @pytest.fixture(scope="module")
-def ray_address():
+def ray_head(tmp_path_factory):
+    """A local Ray head: (its address, the hold-point folder its actors look in: tuss_fx.hold_points)."""
+    holds = tmp_path_factory.mktemp("ray-holds")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     # the head declares a GPU (Ray accepts one on a machine without): with two workers and one GPU every test
     # here runs the GPU share, where asking a whole GPU per actor left the second unplaceable and the batch
-    # waiting forever (tests below bound each run by a timeout)
+    # waiting forever (tests below bound each run by a timeout); actors take their environment from the head
     subprocess.run([str(BIN / "ray"), "start", "--head", "--num-cpus", "2", "--num-gpus", "1", "--port", str(port),
                     "--disable-usage-stats", "--include-dashboard=false"], check=True, capture_output=True, timeout=120,
-                   env=RAY_ENV)
-    yield f"127.0.0.1:{port}"
+                   env={**RAY_ENV, HOLD_ENV: str(holds)})
+    yield f"127.0.0.1:{port}", holds
     subprocess.run([str(BIN / "ray"), "stop", "--force"], capture_output=True, timeout=120, env=RAY_ENV)
+
+
+@pytest.fixture(scope="module")
+def ray_address(ray_head):
+    return ray_head[0]
 
 
 def _batch(inputs, out, address, parity_dir, *extra):
@@ -64,28 +72,81 @@ def test_three_files_one_bad_on_two_actors(tmp_path, ray_address, parity_dir):
     assert sf.info(tmp_path / "out" / "a" / "speech.wav").frames == 24000
 
 
-def test_a_killed_driver_resumes_without_redoing_finished_files(tmp_path, ray_address, parity_dir):
+def test_a_killed_driver_resumes_without_redoing_finished_files(tmp_path, ray_head, parity_dir):
+    """kill -9 of the driver while both actors are held writing their second file (hold points: the same
+    point however fast the actors are): the first two files are done, the two in flight leave their
+    temporaries; the rerun skips the done ones, sweeps the temporaries and does the other four."""
+    address, holds = ray_head
     inputs = tmp_path / "in"
     inputs.mkdir()
-    for index in range(6):  # ~1 s each on an actor: the kill after the first lands with most still to do
+    for index in range(6):
         sf.write(inputs / f"take{index}.wav", noise(1, 4 * 48000, seed=index).T, 48000, subtype="FLOAT")
     out = tmp_path / "out"
-    driver = subprocess.Popen(_batch(inputs, out, ray_address, parity_dir), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, env=RAY_ENV)
-    deadline = time.monotonic() + 240
-    while "done" not in _statuses(out).values() and driver.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    driver.send_signal(signal.SIGKILL)
-    driver.wait()
-    finished = {name for name, status in _statuses(out).items() if status == "done"}
-    assert 0 < len(finished) < 6
-    result = subprocess.run(_batch(inputs, out, ray_address, parity_dir), capture_output=True, text=True, timeout=300,
+    points = [holds / f"take{index}.hold" for index in (2, 3)]
+    for index, point in zip((2, 3), points):
+        point.write_text(f"{out.name}/take{index}/speech.wav")
+    try:
+        driver = subprocess.Popen(_batch(inputs, out, address, parity_dir), stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, env=RAY_ENV)
+        deadline = time.monotonic() + 240
+        while not all(point.with_suffix(".held").exists() for point in points) and time.monotonic() < deadline:
+            assert driver.poll() is None, "the batch ended before its hold points"
+            time.sleep(0.05)
+        in_flight = [Path(point.with_suffix(".held").read_text()) for point in points]
+        assert all(path.exists() for path in in_flight)  # both files mid-write
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+    finally:
+        for point in points:
+            point.unlink()  # the rerun is not held
+    assert _statuses(out) == {"take0.wav": "done", "take1.wav": "done"}
+    result = subprocess.run(_batch(inputs, out, address, parity_dir), capture_output=True, text=True, timeout=300,
                             env=RAY_ENV)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert {Path(line["input"]).name for line in lines if line["status"] == "skipped"} == finished
+    assert {Path(line["input"]).name for line in lines if line["status"] == "skipped"} == {"take0.wav", "take1.wav"}
     assert set(_statuses(out).values()) == {"done"} and len(_statuses(out)) == 6
-    assert not list(out.rglob("*.part"))  # the killed run's leftovers were swept by the rerun
+    assert not any(path.exists() for path in in_flight)  # the killed run's temporaries were swept by the rerun
+    assert not list(out.rglob("*.part"))
+
+
+def _held(points: list[Path], driver: subprocess.Popen) -> list[Path]:
+    """Wait until every hold point holds an actor; the temporary files they are writing."""
+    deadline = time.monotonic() + 240
+    while not all(point.with_suffix(".held").exists() for point in points) and time.monotonic() < deadline:
+        assert driver.poll() is None, "the batch ended before its hold points"
+        time.sleep(0.05)
+    return [Path(point.with_suffix(".held").read_text()) for point in points]
+
+
+def _reels(folder: Path, count: int, seconds: float = 4.0) -> None:
+    folder.mkdir()
+    for index in range(count):
+        sf.write(folder / f"reel{index}.wav", noise(1, int(seconds * 48000), seed=index).T, 48000, subtype="FLOAT")
+
+
+def test_a_task_lost_with_its_actor_is_retried_once_on_a_fresh_actor(tmp_path, ray_head, parity_dir):
+    address, holds = ray_head
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    _reels(inputs, 2)
+    point = holds / "reel0.hold"
+    point.write_text(f"{out.name}/reel0/speech.wav")
+    driver = subprocess.Popen([*_batch(inputs, out, address, parity_dir), "--workers", "1"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=RAY_ENV)
+    try:
+        (in_flight,) = _held([point], driver)
+    finally:
+        point.unlink()  # the retry is not held
+    victim = int(re.search(r"\.tuss-fx-(\d+)@", in_flight.name).group(1))  # temporaries: .NAME.tuss-fx-PID@HOST.*
+    os.kill(victim, signal.SIGKILL)  # the node loses the actor mid-file
+    stdout, stderr = driver.communicate(timeout=300)
+    assert driver.returncode == 0, stderr
+    # --json lines, and the raylet's own line about the worker that died (Ray prints it on the driver)
+    entries = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    assert {Path(e["input"]).name: e["status"] for e in entries} == {"reel0.wav": "done", "reel1.wav": "done"}
+    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert all(not e["worker"].endswith(f":{victim}") for e in manifest if e["status"] == "done")  # a fresh actor
+    assert not in_flight.exists() and not list(out.rglob("*.part"))
 
 
 def _writer_pid(out: Path, deadline: float) -> int | None:
@@ -99,36 +160,14 @@ def _writer_pid(out: Path, deadline: float) -> int | None:
     return None
 
 
-LONG_SECONDS = 20  # an actor takes ~5 s for one on the parity model: the kill or stop lands mid-file
-
-
-def _long_inputs(folder: Path, count: int) -> None:
-    folder.mkdir()
-    for index in range(count):
-        sf.write(folder / f"reel{index}.wav", noise(1, LONG_SECONDS * 48000, seed=index).T, 48000, subtype="FLOAT")
-
-
-def test_a_task_lost_with_its_actor_is_retried_once_on_a_fresh_actor(tmp_path, ray_address, parity_dir):
-    inputs, out = tmp_path / "in", tmp_path / "out"
-    _long_inputs(inputs, 2)
-    driver = subprocess.Popen([*_batch(inputs, out, ray_address, parity_dir), "--workers", "1"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=RAY_ENV)
-    victim = _writer_pid(out, time.monotonic() + 120)
-    assert victim is not None, "no actor started writing"
-    os.kill(victim, signal.SIGKILL)  # the node loses the actor mid-file
-    stdout, stderr = driver.communicate(timeout=300)
-    assert driver.returncode == 0, stderr
-    # --json lines, and the raylet's own line about the worker that died (Ray prints it on the driver)
-    entries = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
-    assert {Path(e["input"]).name: e["status"] for e in entries} == {"reel0.wav": "done", "reel1.wav": "done"}
-    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
-    assert all(not e["worker"].endswith(f":{victim}") for e in manifest if e["status"] == "done")  # a fresh actor
-    assert not list(out.rglob("*.part"))
+# an actor takes ~5 s for one on the parity model: the stop lands mid-file. Not a hold point here: tried with both
+# actors held, the driver's SIGTERM had not ended the batch after 120 s (the held tasks did not end)
+LONG_SECONDS = 20
 
 
 def test_sigterm_cancels_the_tasks_in_flight(tmp_path, ray_address, parity_dir):
     inputs, out = tmp_path / "in", tmp_path / "out"
-    _long_inputs(inputs, 2)
+    _reels(inputs, 2, LONG_SECONDS)
     driver = subprocess.Popen(_batch(inputs, out, ray_address, parity_dir), stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True, env=RAY_ENV)
     assert _writer_pid(out, time.monotonic() + 120) is not None

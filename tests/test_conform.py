@@ -281,38 +281,53 @@ def test_an_otioz_bundle_comes_back_as_a_bundle_of_the_new_media(tmp_path, parit
     assert "media/a_00000000.wav" in zipfile.ZipFile(bundle).namelist()
 
 
+# (media seconds, media frames, source in, frames) at 24 fps: 10 s ranges, and 1 s ones (the work 10x faster)
+RANGE_SIZES = {"10 s ranges": (15.0, 360, 48, 240), "1 s ranges": (1.5, 36, 5, 24)}
+
+
+@pytest.mark.parametrize("sizes", RANGE_SIZES.values(), ids=RANGE_SIZES.keys())
 def test_sigkilled_mid_job_the_rerun_skips_what_finished_and_clears_the_dead_run_s_files(tmp_path, parity_dir,
-                                                                                        null_preset):
-    """A real kill -9 of `tuss-fx conform` once its first range is recorded: no clean-up runs, so the
-    range in flight leaves its temporary file; the rerun removes it, skips the finished ranges,
-    processes only the rest, and every medium is its source range (null preset, float)."""
+                                                                                        null_preset, sizes):
+    """A real kill -9 of `tuss-fx conform` while its third range is being written (a hold point,
+    tuss_fx.hold_points, stops it there whatever the machine's speed): no clean-up runs, so the range in
+    flight leaves its temporary file; the rerun removes it, skips the two finished ranges, processes only
+    the rest, and every medium is its source range (null preset, float)."""
     import subprocess
     import sys
     import time
 
+    seconds, media_frames, source_in, frames = sizes
     media = tmp_path / "media"
     media.mkdir()
-    sources = {name: ramp_wav(media / f"{name}.wav", 15.0, RATE) for name in "abcd"}
-    timeline = build_timeline(otio, 24, {"DIA": [(name, media / f"{name}.wav", 0, 360, 48, 240, 0) for name in "abcd"]})
+    sources = {name: ramp_wav(media / f"{name}.wav", seconds, RATE) for name in "abcd"}
+    timeline = build_timeline(otio, 24, {"DIA": [(name, media / f"{name}.wav", 0, media_frames, source_in, frames, 0)
+                                                 for name in "abcd"]})
     path = tmp_path / "edit.otio"
     otio.adapters.write_to_file(timeline, str(path))
     command = [str(Path(sys.executable).parent / "tuss-fx"), "conform", str(path), "--preset", str(null_preset),
                "--checkpoint", str(parity_dir), "--format", "wav32f", "-q"]
-    manifest = tmp_path / "edit.conformed" / "manifest.jsonl"
-    running = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    holds = tmp_path / "holds"
+    holds.mkdir()
+    (holds / "third.hold").write_text("c_00000000.wav")
+    running = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "TUSS_FX_HOLD": str(holds)})
     deadline = time.monotonic() + 240
-    while not (manifest.exists() and manifest.read_text().count("\n") >= 1) and time.monotonic() < deadline:
-        assert running.poll() is None, "conform ended before it could be killed"
+    while not (holds / "third.held").exists() and time.monotonic() < deadline:
+        assert running.poll() is None, "conform ended before its hold point"
         time.sleep(0.02)
+    in_flight = Path((holds / "third.held").read_text())
+    assert in_flight.exists() and in_flight.parent.name == "media"  # the third range's temporary, mid-write
     running.kill()
     running.wait()
-    finished = manifest.read_text().count("\n")
-    assert 1 <= finished < 4
+    assert in_flight.exists()  # kill -9: nothing cleaned up
+    manifest = tmp_path / "edit.conformed" / "manifest.jsonl"
+    assert manifest.read_text().count("\n") == 2  # a and b finished, c held, d not begun
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
-    assert f"{4 - finished} ranges processed, {finished} skipped (done before)" in rerun.stderr
+    assert "2 ranges processed, 2 skipped (done before)" in rerun.stderr
+    assert not in_flight.exists()  # the killed run's temporary file is gone
     assert sorted(p.name for p in (tmp_path / "edit.conformed" / "media").iterdir()) == \
-        [f"{name}_00000000.wav" for name in "abcd"]  # the killed run's temporary file is gone
+        [f"{name}_00000000.wav" for name in "abcd"]
     for name in "abcd":
         written, _ = read_audio(tmp_path / "edit.conformed" / "media" / f"{name}_00000000.wav")
         np.testing.assert_allclose(written[0], sources[name][:written.shape[1]], rtol=0, atol=4e-8)

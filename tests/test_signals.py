@@ -107,3 +107,27 @@ def test_exported_weights_get_ordinary_file_permissions(tmp_path, parity_model):
     finally:
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_hold_point_holds_only_the_output_it_names_until_released(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from tuss_fx.hold_points import HOLD_ENV, hold_point
+
+    hold_point(tmp_path / "out" / "a.wav", tmp_path / "x.part")  # no TUSS_FX_HOLD: returns at once
+    monkeypatch.setenv(HOLD_ENV, str(tmp_path))
+    (tmp_path / "b.hold").write_text("out/b.wav")
+    hold_point(tmp_path / "out" / "a.wav", tmp_path / "x.part")  # another output: not held
+    assert not (tmp_path / "b.held").exists()
+    writer = threading.Thread(target=hold_point, args=(tmp_path / "out" / "b.wav", tmp_path / "b.part"))
+    writer.start()
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "b.held").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert (tmp_path / "b.held").read_text() == str(tmp_path / "b.part")
+    time.sleep(0.05)
+    assert writer.is_alive()  # held until released
+    (tmp_path / "b.go").touch()
+    writer.join(timeout=10)
+    assert not writer.is_alive()

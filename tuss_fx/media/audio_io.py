@@ -14,6 +14,7 @@ import numpy as np
 import soundfile as sf
 
 from tuss_fx.errors import AudioReadError, AudioWriteError
+from tuss_fx.hold_points import hold_point
 from tuss_fx.media.container import CONTAINER_SUFFIXES, is_container, probe_track, read_track_blocks
 from tuss_fx.media.layout import channel_layout
 from tuss_fx.media.temp_files import remove_stale_temps, temp_beside  # noqa: F401 - re-exported for the writers
@@ -242,6 +243,7 @@ class AtomicWriter:
             raise AudioWriteError(path, f"cannot write here ({exc.strerror or exc})") from None
         self._file = sf.SoundFile(self._tmp, "w", samplerate=sample_rate, channels=num_channels, format=container,
                                   subtype=subtype)
+        self._started = False  # a first block written: where a test's hold point can stop the run
 
     def write(self, block: np.ndarray) -> None:
         """block: (C, n) float32."""
@@ -252,6 +254,10 @@ class AtomicWriter:
         except (sf.LibsndfileError, OSError) as exc:
             self.abort()
             raise AudioWriteError(self.path, f"write failed ({_reason(exc)})") from None
+        if not self._started:
+            self._started = True
+            self._file.flush()
+            hold_point(self.path, self._tmp)
 
     def _quantised(self, block: np.ndarray) -> np.ndarray:
         """Float for float formats; else TPDF-dithered integers, left-aligned in int32 for 24 bit."""
