@@ -131,3 +131,25 @@ def test_a_hold_point_holds_only_the_output_it_names_until_released(tmp_path, mo
     (tmp_path / "b.go").touch()
     writer.join(timeout=10)
     assert not writer.is_alive()
+
+
+def test_a_requested_stop_lands_at_the_next_written_block(tmp_path):
+    """signals.stop_when: a flag (Ray's cancel of a running actor task sets one) stops the work at the next
+    block an output writes, as Ctrl-C would; outside the block, and before the flag is set, nothing happens."""
+    import numpy as np
+
+    from tuss_fx.media.audio_io import AtomicWriter
+    from tuss_fx.signals import check_stop, stop_when
+
+    check_stop()  # nothing registered
+    flag = {"stop": False}
+    writer = AtomicWriter(tmp_path / "out.wav", 48000, 1, "wav32f")
+    block = np.zeros((1, 480), np.float32)
+    with stop_when(lambda: flag["stop"]):
+        writer.write(block)
+        flag["stop"] = True
+        with pytest.raises(KeyboardInterrupt):
+            writer.write(block)
+    writer.abort()
+    check_stop()  # the flag went with its block
+    assert not list(tmp_path.iterdir())

@@ -3,7 +3,8 @@
 With TUSS_FX_HOLD=DIR in its environment, a run that has written the first block of an output to its
 temporary file looks in DIR for NAME.hold files; one whose text ends the output's path ("c_00000000.wav",
 "take2/speech.wav") holds it there: the run writes NAME.held (holding the temporary file's path, which
-exists then) and waits until NAME.go appears, or until it is killed. Without the variable nothing is
+exists then) and waits until NAME.go appears, until it is killed, or until a stop is requested
+(signals.check_stop: a cancelled Ray task). Without the variable nothing is
 looked at. The kill tests (tests/test_conform.py, tests/test_batch_ray.py) stop runs this way, so they
 find the same finished outputs and the same temporary file however fast the machine does the work.
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+
+from tuss_fx.signals import check_stop
 
 HOLD_ENV = "TUSS_FX_HOLD"
 POLL_SECONDS = 0.01
@@ -33,5 +36,6 @@ def hold_point(final_path: Path, temp_path: Path) -> None:
             partial.replace(held)  # whole or absent: the test reads it as soon as it appears
             go = hold.with_suffix(".go")
             while not go.exists():
+                check_stop()
                 time.sleep(POLL_SECONDS)
             return

@@ -3,12 +3,17 @@
 Batch schedulers, `timeout` and a closed terminal send these; their default action kills the
 process on the spot and leaves `.part` files behind. Raised as an exception instead, they run the
 same `except BaseException` clean-up paths as KeyboardInterrupt, and the command exits 128+signal.
+
+A stop can also be asked without a signal: Ray's cancel of a running actor task only sets a flag
+the task must look at. `stop_when` registers such a flag; every block an output writes
+(media.audio_io.AtomicWriter) calls `check_stop`, which raises KeyboardInterrupt once it is set, so the
+same clean-up runs.
 """
 
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 HANDLED = (signal.SIGTERM, signal.SIGHUP)
@@ -39,3 +44,23 @@ def terminate_by_exception() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+_stop_requests: list[Callable[[], bool]] = []  # flags asking the work in this process to stop
+
+
+@contextmanager
+def stop_when(requested: Callable[[], bool]) -> Iterator[None]:
+    """Within the block, check_stop raises KeyboardInterrupt once `requested()` is true."""
+    _stop_requests.append(requested)
+    try:
+        yield
+    finally:
+        _stop_requests.remove(requested)
+
+
+def check_stop() -> None:
+    """Raise KeyboardInterrupt if a flag registered by stop_when asks to stop; else nothing (and nothing to
+    look at outside a stop_when block)."""
+    if any(requested() for requested in _stop_requests):
+        raise KeyboardInterrupt("stop requested")

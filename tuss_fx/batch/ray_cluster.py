@@ -6,7 +6,9 @@ Paths are shared storage, as on a render farm: the driver lists the inputs and w
 manifest, actors read and write the files. Each node needs tuss-fx installed (`pip install
 "tuss-fx[ray]"`). A bad file is not retried (process_input records it); a task that dies with
 its actor (a node lost, a crash) is run once more on a live actor, then recorded as failed.
-Ctrl-C or SIGTERM cancels the tasks in flight (they remove their temporary files) and stops.
+Ctrl-C or SIGTERM cancels the tasks in flight and stops. Ray's cancel of a running actor task only sets
+a flag (the task is not interrupted); the actor hands it to signals.stop_when, so the task stops at its
+next written block and removes its temporary files as Ctrl-C would.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tuss_fx.batch.jobs import BatchError, BatchJob, Result, failed_entry
-from tuss_fx.signals import HANDLED, Terminated
+from tuss_fx.signals import HANDLED, Terminated, stop_when
 
 CANCEL_GRACE_SECONDS = 30  # tasks finishing their clean-up after a cancel; then actors are killed
+WAIT_SLICE_SECONDS = 0.5  # the longest a Ctrl-C or SIGTERM waits to be seen while tasks run
 # an actor not started by then was not placed (the cluster lacks what it asks) or cannot load its model:
 # an error naming the resources, never a batch that waits forever
 PLACEMENT_SECONDS = 600
@@ -33,7 +36,10 @@ class _Worker:
         self._separator = job.load_separator()
 
     def run(self, item: str) -> dict:
-        return self._job.process(self._separator, item)
+        import ray
+
+        with stop_when(ray.get_runtime_context().is_canceled):
+            return self._job.process(self._separator, item)
 
     def ready(self) -> bool:
         """Answers once the actor is placed and its model loaded."""
@@ -83,7 +89,11 @@ def run_ray(job: BatchJob, inputs: Sequence[Path | str], address: str, on_result
                 path, attempt = queue.pop(0)
                 actor = idle.pop()
                 running[actor.run.remote(path)] = (path, attempt, actor)
-            done, _ = ray.wait(list(running), num_returns=1)
+            # in slices: a signal's handler runs only when Ray's C++ wait returns, so a wait for a task that
+            # takes an hour would hold a SIGTERM that long
+            done, _ = ray.wait(list(running), num_returns=1, timeout=WAIT_SLICE_SECONDS)
+            if not done:
+                continue
             path, attempt, actor = running.pop(done[0])
             try:
                 on_result(ray.get(done[0]))
@@ -97,7 +107,7 @@ def run_ray(job: BatchJob, inputs: Sequence[Path | str], address: str, on_result
                     on_result(failed_entry(path, f"failed twice on the Ray cluster ({type(exc).__name__})"))
     except BaseException as exc:
         for ref in running:
-            ray.cancel(ref)  # KeyboardInterrupt inside the task: its clean-up removes the temporary files
+            ray.cancel(ref)  # the task's stop flag: it stops at its next block and removes its temporaries
         ray.wait(list(running), num_returns=len(running), timeout=CANCEL_GRACE_SECONDS)
         stop = _stop_request(exc)
         if stop is not None and stop is not exc:

@@ -15,6 +15,7 @@ import soundfile as sf
 
 from tuss_fx.errors import AudioReadError, AudioWriteError
 from tuss_fx.hold_points import hold_point
+from tuss_fx.signals import check_stop
 from tuss_fx.media.container import CONTAINER_SUFFIXES, is_container, probe_track, read_track_blocks
 from tuss_fx.media.layout import channel_layout
 from tuss_fx.media.temp_files import remove_stale_temps, temp_beside  # noqa: F401 - re-exported for the writers
@@ -246,7 +247,8 @@ class AtomicWriter:
         self._started = False  # a first block written: where a test's hold point can stop the run
 
     def write(self, block: np.ndarray) -> None:
-        """block: (C, n) float32."""
+        """block: (C, n) float32. Every block is a point where a requested stop (signals.check_stop) lands."""
+        check_stop()
         if self._meter is not None:
             self._meter.push(block)
         try:
