@@ -36,6 +36,7 @@ REPO = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(REPO))
 from bench_dialogue_engine import RATE, scene  # noqa: E402
+from bench_int8 import machine_line  # noqa: E402
 from bench_model import best_seconds  # noqa: E402
 
 PROMPTS = ["speech", "sfxbg", "musicbg"]
@@ -220,8 +221,8 @@ def main() -> None:
         print(json.dumps(forward_worker(args)))
         return
 
-    print(f"torch {torch.__version__}, {args.threads} threads, 6 s segments, prompts {PROMPTS}, "
-          f"best of {args.repeats}")
+    torch.set_num_threads(args.threads)
+    print(f"{machine_line()}; 6 s segments, prompts {PROMPTS}, best of {args.repeats}")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
 
