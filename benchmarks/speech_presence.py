@@ -1,7 +1,7 @@
 """Where dialogue is, by each detector, on real scenes with known stems: recall, false alarms, the
 dialogue-gated loudness they give, and the hangover that trades one against the other.
 
-Usage: python benchmarks/speech_presence.py [--dbr 0 --dbr -6] [--hangover 0.3 ...] [--json out.json]
+Usage: python benchmarks/speech_presence.py [--dbr 0 --dbr -6] [--hangover 0.3 ...] [--min-run 10 ...] [--json out.json]
 
 Scenes: benchmarks/ride_gates.py's (the real suite's two readings over its orchestra, strings and trumpet,
 two 3 s lines in 22 s, at each --dbr). Truth per 400 ms window (one every 100 ms): the true dialogue's
@@ -9,8 +9,9 @@ energy in it within 30 dB of its loudest window. The dialogue engine (DeepFilter
 the mix, and of the background alone. Detectors (tuss_fx.measure.speech):
   silero-mix       Silero VAD on the mix alone
   silero-stem      Silero VAD on the dialogue engine's stem alone
-  mix|stem>=-20dB  the shipped rule: the mix's speech, or the stem's where the stem holds at least
-                   -20 dB of the programme's energy (--share-db adds other floors), at each --hangover
+  mix|stem>=-15dB  the shipped rule: the mix's speech, or the stem's where the stem holds at least
+                   -15 dB of the programme's energy (--share-db adds other floors), at each --hangover,
+                   windows in runs of at least --min-run (10 shipped; 1: every window)
   engine-gate      the stem gated by its level (within 15 LU of its own loudness): what decided until now
 Recall: true windows flagged, from the mix; false alarm: windows flagged when the background alone is the
 programme (not digital silence). Dialogue-gated loudness of the mix by each, against the mix's loudness
@@ -31,8 +32,8 @@ from ride_gates import scene  # noqa: E402
 
 from tuss_fx.measure.loudness import LoudnessMeter, block_mean_squares, dialogue_gated_loudness  # noqa: E402
 from tuss_fx.measure.meters import HOP_SECONDS  # noqa: E402
-from tuss_fx.measure.speech import (MIX, SPEECH_THRESHOLD, STEM, STEM_SHARE_DB, SpeechPresence,  # noqa: E402
-                                     speech_windows)
+from tuss_fx.measure.speech import (MIN_RUN_WINDOWS, MIX, SPEECH_THRESHOLD, STEM, STEM_SHARE_DB,  # noqa: E402
+                                     SpeechPresence, speech_windows)
 from tuss_fx.separation.separator import Separator  # noqa: E402
 from tuss_fx.train.real_suite import MODEL_RATE, MUSIC, SPEECH  # noqa: E402
 
@@ -78,6 +79,7 @@ def main() -> None:
     parser.add_argument("--dbr", dest="dbrs_db", type=float, action="append")
     parser.add_argument("--hangover", dest="hangovers", type=float, action="append")
     parser.add_argument("--share-db", dest="shares_db", type=float, action="append")
+    parser.add_argument("--min-run", dest="min_runs", type=int, action="append")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     hangovers = args.hangovers or [0.1, 0.2, 0.3, 0.5]
@@ -97,9 +99,10 @@ def main() -> None:
         flags = {"silero-mix": pair(alone(MIX)), "silero-stem": pair(alone(STEM))}
         for share in args.shares_db or [STEM_SHARE_DB]:
             for hangover in hangovers:
-                flags[f"mix|stem>={share:g}dB {hangover:.1f}s"] = pair(
-                    lambda found, **o: found.windows(count, HOP_SECONDS, hangover_seconds=hangover,
-                                                     stem_share_db=share))
+                for run in args.min_runs or [MIN_RUN_WINDOWS]:
+                    flags[f"mix|stem>={share:g}dB {hangover:.1f}s run>={run}"] = pair(
+                        lambda found, **o: found.windows(count, HOP_SECONDS, hangover_seconds=hangover,
+                                                         stem_share_db=share, min_run=run))
         flags["engine-gate"] = (engine_gate(mix, stem)[:count], engine_gate(background, background_stem)[:count])
         truth_lufs = gated_lufs(mix, true)
         row = {"scene": f"{speech} over {music} at {dbr:+.0f} dB", "true_windows": int(true.sum()),

@@ -117,3 +117,17 @@ def test_the_batched_network_gives_the_torchscript_models_probabilities(reading,
     found = detector.probabilities[:, : expected.shape[1]]
     np.testing.assert_allclose(found[:, 5:-5], expected[:, 5:-5], atol=1e-3)  # the resamplers' edges aside
     assert expected.max() > 0.9 and expected.min() < 0.1
+
+
+def test_speech_counts_in_runs_of_a_line_s_length():
+    """long_runs: a burst one window short of MIN_RUN_WINDOWS is dropped, a run of it kept, at either edge too;
+    the detector's windows apply it (min_run=1 gives every window)."""
+    from tuss_fx.measure.speech import MIN_RUN_WINDOWS, long_runs
+
+    windows = np.zeros(60, bool)
+    windows[:MIN_RUN_WINDOWS] = True  # a line from the first window
+    windows[20:20 + MIN_RUN_WINDOWS - 1] = True  # a burst: not dialogue
+    windows[60 - MIN_RUN_WINDOWS:] = True  # a line to the last
+    kept = long_runs(windows, MIN_RUN_WINDOWS)
+    assert kept[:MIN_RUN_WINDOWS].all() and kept[60 - MIN_RUN_WINDOWS:].all() and not kept[MIN_RUN_WINDOWS:60 - MIN_RUN_WINDOWS].any()
+    assert (long_runs(windows, 1) == windows).all() and not long_runs(windows[:5], MIN_RUN_WINDOWS).any()

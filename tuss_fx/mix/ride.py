@@ -48,15 +48,17 @@ import numpy as np
 
 from tuss_fx.measure.dbr import DEFAULT_TARGET_DBR_LU, DialogueClarity
 from tuss_fx.measure.loudness import BLOCK_SECONDS
+from tuss_fx.measure.speech import MIN_RUN_WINDOWS, long_runs
 from tuss_fx.mix.automation import RAMP_MS
 
 GRID_SECONDS = RAMP_MS / 1000  # the ride's time resolution: one automation ramp
 # What a line is (benchmarks/ride_gates.py --estimated, the table above). A run of fewer speech windows
 # (1.3 s of windows: about 0.7 s of speech with the detector's hangover) is not ridden: 8 windows kept the
-# worst scene at 66 %; windows more than LINE_WITHIN_LU under the power mean of the speech windows within
+# worst scene at 66 % (the speech detector drops such runs itself, measure.speech.MIN_RUN_WINDOWS; the ride
+# keeps the rule for windows from another key, as the level gate's); windows more than LINE_WITHIN_LU under the power mean of the speech windows within
 # LINE_CONTEXT_WINDOWS either side ask nothing: 10 LU lost reach (95 % / 90 %), 15 LU kept more tail
 # (93 %, 80 % steady, the same worst).
-MIN_LINE_WINDOWS = 10
+MIN_LINE_WINDOWS = MIN_RUN_WINDOWS
 LINE_CONTEXT_WINDOWS = 10
 LINE_WITHIN_LU = 12.0
 LINE_LOOKAHEAD_WINDOWS = max(MIN_LINE_WINDOWS - 1, LINE_CONTEXT_WINDOWS)  # how far ahead a window's line reaches
@@ -89,12 +91,8 @@ def line_windows(speaking: np.ndarray, dialogue_lufs: np.ndarray | None) -> np.n
     least MIN_LINE_WINDOWS counts). Window i depends only on windows i +- LINE_LOOKAHEAD_WINDOWS, so a
     stream (LineFollower) finds the same windows."""
     speaking = np.asarray(speaking, dtype=bool)
-    count = speaking.size
-    if count < MIN_LINE_WINDOWS:
-        return np.zeros(count, dtype=bool)
-    full_runs = np.convolve(speaking.astype(np.int64), np.ones(MIN_LINE_WINDOWS, np.int64), "valid") == MIN_LINE_WINDOWS
-    in_line = np.convolve(full_runs.astype(np.int64), np.ones(MIN_LINE_WINDOWS, np.int64))[:count] > 0
-    if dialogue_lufs is None:
+    in_line = long_runs(speaking, MIN_LINE_WINDOWS)
+    if dialogue_lufs is None or not in_line.any():
         return in_line
     lufs = np.asarray(dialogue_lufs, dtype=np.float64)
     power = np.where(speaking, 10.0 ** (np.where(np.isnan(lufs), -np.inf, lufs) / 10.0), 0.0)
