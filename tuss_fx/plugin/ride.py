@@ -4,8 +4,8 @@ The dialogue engine separates the dialogue block by block; the background (mix -
 ridden as the `dialogue-ride` preset rides it (tuss_fx.mix.ride: the same asked reductions, hold,
 look-ahead attack and release, computed by RideFollower point for point as ride_curve does). What
 a stream cannot have is the whole programme, so the output lags the input by latency_samples: the
-dialogue engine's delay, a window's 0.4 s, the speech detector's frame and hangover (measure.speech:
-where people speak, as the file ride decides it), the second a window needs to know whether it is part
+dialogue engine's delay, a window's 0.4 s, the speech detector's frame, hangover and run length
+(measure.speech: where people speak, as the file ride decides it), the second a window needs to know whether it is part
 of a line (mix.ride.line_windows), the attack's look-ahead and one 100 ms hop. The detector and the
 line key only look back and that far ahead, so a stream finds the same lines as the file ride does, and
 rides the same curve.
@@ -19,7 +19,7 @@ import numpy as np
 
 from tuss_fx.measure.loudness import BLOCK_SECONDS, LoudnessMeter
 from tuss_fx.measure.meters import HOP_SECONDS
-from tuss_fx.measure.speech import HANGOVER_SECONDS, SpeechPresence
+from tuss_fx.measure.speech import HANGOVER_SECONDS, MIN_RUN_WINDOWS, SpeechPresence
 from tuss_fx.media.sample_queue import SampleQueue
 from tuss_fx.mix.ride import (GRID_SECONDS, LINE_LOOKAHEAD_WINDOWS, LineFollower, RideFollower, RideSettings,
                               asked_reduction)
@@ -69,7 +69,8 @@ class _RideRenderer:
         self._gain_start = 0
         self._queues = [SampleQueue(num_channels) for _ in range(2)]  # dialogue, background
         self._pushed = self._emitted = 0
-        detector_seconds = self._speech.latency_samples / sample_rate + HANGOVER_SECONDS + HOP_SECONDS
+        detector_seconds = (self._speech.latency_samples / sample_rate + HANGOVER_SECONDS + HOP_SECONDS
+                            + (MIN_RUN_WINDOWS - 1) * HOP_SECONDS)  # a window waits for its run's length
         line_seconds = LINE_LOOKAHEAD_WINDOWS * HOP_SECONDS
         self.latency_samples = int(math.ceil((self._follower.latency_seconds + GRID_SECONDS + detector_seconds
                                               + line_seconds) * sample_rate))
