@@ -18,7 +18,6 @@ is built in the parent's memory, so keep --long-minutes to about 10 there.
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import tempfile

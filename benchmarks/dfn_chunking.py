@@ -74,7 +74,8 @@ def main() -> None:
     print(f"stream (batch 2): {stream_seconds:.2f} s")
     for batch in (4, 8, 16, 32, 64):
         seconds, _ = timed(enhance, network, stereo.reshape(batch, -1))
-        print(f"batch {batch:2d} of {args.seconds * 2 / batch:5.2f} s: {seconds:.2f} s = {stream_seconds / seconds:.2f}x the stream")
+        print(f"batch {batch:2d} of {args.seconds * 2 / batch:5.2f} s: {seconds:.2f} s = "
+              f"{stream_seconds / seconds:.2f}x the stream")
     for chunk in args.chunks or [5.0, 10.0]:
         for warm_up in args.warm_ups or [1.0, 2.0, 4.0]:
             seconds, out = timed(chunked, network, stereo, chunk, warm_up)

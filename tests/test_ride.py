@@ -293,11 +293,12 @@ def test_a_line_is_a_long_enough_run_of_speech_less_its_quiet_tail():
     speaking[5:5 + MIN_LINE_WINDOWS - 1] = True  # a false alarm one window short of a line: nothing
     speaking[30:30 + MIN_LINE_WINDOWS] = True  # a line
     lufs = np.full(60, -30.0)
-    lufs[30 + MIN_LINE_WINDOWS - 2:30 + MIN_LINE_WINDOWS] = -30.0 - LINE_WITHIN_LU - 2.0  # its fading last two (the line around: -31 LUFS)
+    fading = slice(30 + MIN_LINE_WINDOWS - 2, 30 + MIN_LINE_WINDOWS)  # its last two windows
+    lufs[fading] = -30.0 - LINE_WITHIN_LU - 2.0  # more than 12 LU under the line around them (-31 LUFS)
     found = line_windows(speaking, lufs)
     assert not found[:30].any() and not found[30 + MIN_LINE_WINDOWS:].any()
-    assert found[30:30 + MIN_LINE_WINDOWS - 2].all() and not found[30 + MIN_LINE_WINDOWS - 2:30 + MIN_LINE_WINDOWS].any()
-    lufs[30 + MIN_LINE_WINDOWS - 2:30 + MIN_LINE_WINDOWS] = -30.0 - LINE_WITHIN_LU + 1.0  # within: kept
+    assert found[30:fading.start].all() and not found[fading].any()
+    lufs[fading] = -30.0 - LINE_WITHIN_LU + 1.0  # within: kept
     assert line_windows(speaking, lufs)[30:30 + MIN_LINE_WINDOWS].all()
     assert (line_windows(speaking, None) == line_windows(speaking, np.full(60, -30.0))).all()
 

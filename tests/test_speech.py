@@ -129,5 +129,6 @@ def test_speech_counts_in_runs_of_a_line_s_length():
     windows[20:20 + MIN_RUN_WINDOWS - 1] = True  # a burst: not dialogue
     windows[60 - MIN_RUN_WINDOWS:] = True  # a line to the last
     kept = long_runs(windows, MIN_RUN_WINDOWS)
-    assert kept[:MIN_RUN_WINDOWS].all() and kept[60 - MIN_RUN_WINDOWS:].all() and not kept[MIN_RUN_WINDOWS:60 - MIN_RUN_WINDOWS].any()
+    assert kept[:MIN_RUN_WINDOWS].all() and kept[60 - MIN_RUN_WINDOWS:].all()
+    assert not kept[MIN_RUN_WINDOWS:60 - MIN_RUN_WINDOWS].any()
     assert (long_runs(windows, 1) == windows).all() and not long_runs(windows[:5], MIN_RUN_WINDOWS).any()

@@ -15,10 +15,10 @@ import soundfile as sf
 
 from tuss_fx.errors import AudioReadError, AudioWriteError
 from tuss_fx.hold_points import hold_point
-from tuss_fx.signals import check_stop
 from tuss_fx.media.container import CONTAINER_SUFFIXES, is_container, probe_track, read_track_blocks
 from tuss_fx.media.layout import channel_layout
 from tuss_fx.media.temp_files import remove_stale_temps, temp_beside  # noqa: F401 - re-exported for the writers
+from tuss_fx.signals import check_stop
 
 
 

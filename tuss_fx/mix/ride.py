@@ -55,9 +55,9 @@ GRID_SECONDS = RAMP_MS / 1000  # the ride's time resolution: one automation ramp
 # What a line is (benchmarks/ride_gates.py --estimated, the table above). A run of fewer speech windows
 # (1.3 s of windows: about 0.7 s of speech with the detector's hangover) is not ridden: 8 windows kept the
 # worst scene at 66 % (the speech detector drops such runs itself, measure.speech.MIN_RUN_WINDOWS; the ride
-# keeps the rule for windows from another key, as the level gate's); windows more than LINE_WITHIN_LU under the power mean of the speech windows within
-# LINE_CONTEXT_WINDOWS either side ask nothing: 10 LU lost reach (95 % / 90 %), 15 LU kept more tail
-# (93 %, 80 % steady, the same worst).
+# keeps the rule for windows from another key, as the level gate's). Windows more than LINE_WITHIN_LU under
+# the power mean of the speech windows within LINE_CONTEXT_WINDOWS either side ask nothing: 10 LU lost
+# reach (95 % / 90 %), 15 LU kept more tail (93 %, 80 % steady, the same worst).
 MIN_LINE_WINDOWS = MIN_RUN_WINDOWS
 LINE_CONTEXT_WINDOWS = 10
 LINE_WITHIN_LU = 12.0
