@@ -32,7 +32,7 @@ from the lines where the background stays within 1 dB of its median gain (mean o
   lines less their tails (12 LU), 30 / 0.2         96 % / 90 %       90 %, 75 %
   lines less their tails, release 40, hold 0.1     96 % / 90 %       93 %, 80 %   (these defaults;
                                                                                      7 of 12 scenes >= 95 %)
-The worst scene is strings at -6 dB, where the detector hears 1.3 s of speech in the strings before
+The worst scene is strings at -6 dB, where the detector hears 1.7 s of speech in the strings before
 the first line (measure.speech's false alarms); a 60 dB/s release gains a little more and pumps.
 No gain falls faster than the attack nor rises faster than the release (tested).
 The result is automation: one lane per non-dialogue source, written as MIDI with --write-automation.
