@@ -34,7 +34,9 @@ from tuss_fx.separation.dialogue import SPEECH_PROMPT
 from tuss_fx.separation.models import home
 from tuss_fx.separation.separator import Progress, Separator
 
-FORMAT_VERSION = 1  # bumped when an entry's files change meaning; older entries are rebuilt
+# bumped when an entry's files change meaning; older entries are rebuilt (2: the DBR lane's dialogue windows count
+# speech only in runs of a line's length, measure.speech.MIN_RUN_WINDOWS)
+FORMAT_VERSION = 2
 PEAK_BUCKETS = 2400  # overview resolution: a 2 h film gets one min/max pair per 3 s, a minute one per 25 ms
 ENTRY_FILE = "entry.json"
 
