@@ -4,8 +4,7 @@ With TUSS_FX_HOLD=DIR in its environment, a run that has written the first block
 temporary file looks in DIR for NAME.hold files; one whose text ends the output's path ("c_00000000.wav",
 "take2/speech.wav") holds it there: the run writes NAME.held (holding the temporary file's path, which
 exists then) and waits until NAME.go appears, until it is killed, or until a stop is requested
-(signals.check_stop: a cancelled Ray task). Without the variable nothing is
-looked at. The kill tests (tests/test_conform.py, tests/test_batch_ray.py) stop runs this way, so they
+(signals.check_stop: a cancelled Ray task). Without the variable nothing is looked at. The kill tests (tests/test_conform.py, tests/test_batch_ray.py) stop runs this way, so they
 find the same finished outputs and the same temporary file however fast the machine does the work.
 """
 

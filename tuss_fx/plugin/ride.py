@@ -5,8 +5,8 @@ ridden as the `dialogue-ride` preset rides it (tuss_fx.mix.ride: the same asked 
 look-ahead attack and release, computed by RideFollower point for point as ride_curve does). What
 a stream cannot have is the whole programme, so the output lags the input by latency_samples: the
 dialogue engine's delay, a window's 0.4 s, the speech detector's frame, hangover and run length
-(measure.speech: where people speak, as the file ride decides it), the second a window needs to know whether it is part
-of a line (mix.ride.line_windows), the attack's look-ahead and one 100 ms hop. The detector and the
+(measure.speech: where people speak, as the file ride decides it), the second a window needs to know
+whether it is part of a line (mix.ride.line_windows), the attack's look-ahead and one 100 ms hop. The detector and the
 line key only look back and that far ahead, so a stream finds the same lines as the file ride does, and
 rides the same curve.
 """
