@@ -80,13 +80,14 @@ def test_remix_report_numbers_match_the_files(run, scene, tmp_path):
 
 
 def test_html_report_embeds_the_picture_and_the_table(run, scene, tmp_path):
-    report = tmp_path / "r.html"
+    report = tmp_path / "reports" / "r.html"  # a folder the run makes, as for stems
     result = run("separate", scene, "-o", tmp_path / "stems", "--residual", "--report", report)
     assert result.exit_code == 0, result.output
     page = report.read_text()
     assert "<img alt='loudness and spectrograms' src='data:image/png;base64,iVBORw0KGgo" in page
     assert "<td>speech (as separated)</td>" in page and "<td>residual (as separated)</td>" in page
     numbers = json.loads(report.with_suffix(".json").read_text())
+    assert sorted(p.name for p in report.parent.iterdir()) == ["r.html", "r.json"]
     assert "output" not in numbers["signals"] and numbers["target_lufs"] is None
     assert numbers["signals"]["stems"]["speech"]["before"]["integrated_lufs"] == pytest.approx(
         _lufs(tmp_path / "stems" / "scene" / "speech.wav"), abs=0.006)

@@ -16,7 +16,7 @@ from tuss_fx.errors import TussFxError
 from tuss_fx.measure.loudness import BLOCK_SECONDS, DialogueGate, LoudnessMeter, dialogue_gated_loudness
 from tuss_fx.measure.meters import HOP_SECONDS, MOMENTARY_SECONDS, SHORT_TERM_SECONDS, ProgrammeMeter
 from tuss_fx.measure.speech import SpeechPresence
-from tuss_fx.media.audio_io import AudioInfo, check_targets
+from tuss_fx.media.audio_io import AudioInfo, check_targets, make_parents, remove_if_empty
 from tuss_fx.media.layout import dialogue_channels
 from tuss_fx.media.temp_files import write_atomically
 
@@ -180,8 +180,13 @@ class ReportRecorder:
         if self.dialogue:
             strips[f"{self.dialogue} stem"] = self.before[self.dialogue].spectrogram
         picture = render(numbers, strips, path.suffix.lower())
-        write_atomically(path, lambda temp: Path(temp).write_bytes(picture))
-        write_atomically(json_beside(path), lambda temp: Path(temp).write_text(json.dumps(numbers, indent=1)))
+        created = make_parents(path)  # `--report 'reports/{track}.png'` names a folder, as stems' paths do
+        try:
+            write_atomically(path, lambda temp: Path(temp).write_bytes(picture))
+            write_atomically(json_beside(path), lambda temp: Path(temp).write_text(json.dumps(numbers, indent=1)))
+        except BaseException:
+            remove_if_empty(created)
+            raise
         return [path, json_beside(path)]
 
 
