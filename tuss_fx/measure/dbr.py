@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tuss_fx.measure.loudness import BLOCK_SECONDS, LoudnessMeter, block_mean_squares, dialogue_gated_loudness
+from tuss_fx.measure.loudness import (BLOCK_SECONDS, LoudnessMeter, block_mean_squares, dialogue_gated_loudness,
+                                     mean_square_lufs)
 
 DEFAULT_TARGET_DBR_LU = 10.0  # Torcoli et al. 2019: at least 10 LU dialogue over a music background
 WORST_REGIONS = 5
@@ -102,6 +103,6 @@ def dialogue_clarity(programme: LoudnessMeter, dialogue: LoudnessMeter, backgrou
     count = min(len(gate.dialogue), len(dialogue_ms), len(background_ms))
     with np.errstate(divide="ignore", invalid="ignore"):
         dbr = 10.0 * np.log10(dialogue_ms[:count] / background_ms[:count])
-        dialogue_lufs = -0.691 + 10.0 * np.log10(dialogue_ms[:count])
     dbr = np.where(np.isnan(dbr), -np.inf, dbr)  # both silent: nothing to hear
+    dialogue_lufs = mean_square_lufs(dialogue_ms[:count])
     return DialogueClarity(dbr, gate.dialogue[:count].copy(), hop_seconds, threshold_lu, dialogue_lufs)

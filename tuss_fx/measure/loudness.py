@@ -149,7 +149,7 @@ class LoudnessMeter:
         energies = np.asarray(self._hop_energies)
         mean_square = (energies[hops:] - energies[:-hops]) / (hops * self.hop_samples)
         with np.errstate(divide="ignore"):
-            lufs = -0.691 + 10.0 * np.log10(np.maximum(mean_square, 0.0))
+            lufs = mean_square_lufs(np.maximum(mean_square, 0.0))
         return np.concatenate([np.full(min(hops, len(energies)) - 1, np.nan), lufs])
 
     def _mark(self, index: int) -> np.ndarray:
@@ -199,9 +199,7 @@ def dialogue_gated_loudness(programme: LoudnessMeter, dialogue: LoudnessMeter,
     dialogue_ms = block_mean_squares(dialogue, hops)
     count = min(len(program_ms), len(dialogue_ms))
     program_ms, dialogue_ms = program_ms[:count], dialogue_ms[:count]
-    with np.errstate(divide="ignore"):
-        dialogue_lufs = -0.691 + 10.0 * np.log10(dialogue_ms)
-        program_lufs = -0.691 + 10.0 * np.log10(program_ms)
+    dialogue_lufs, program_lufs = mean_square_lufs(dialogue_ms), mean_square_lufs(program_ms)
     audible = program_lufs >= ABSOLUTE_GATE_LUFS
     if speech is not None:
         detected = np.zeros(count, dtype=bool)
@@ -215,6 +213,13 @@ def dialogue_gated_loudness(programme: LoudnessMeter, dialogue: LoudnessMeter,
     return DialogueGate(lufs, share, np.arange(count) + hops, speaking)
 
 
+def mean_square_lufs(mean_square):
+    """BS.1770's loudness, -0.691 + 10 log10, of a K-weighted, channel-weighted mean square (a number or an
+    array); -inf where it is 0."""
+    with np.errstate(divide="ignore"):
+        return -0.691 + 10.0 * np.log10(mean_square)
+
+
 def block_mean_squares(meter: LoudnessMeter, hops: int) -> np.ndarray:
     """Channel-weighted mean square of every `hops`-hop block, one block per hop."""
     energies = np.asarray(meter.hop_energies)
@@ -224,12 +229,12 @@ def block_mean_squares(meter: LoudnessMeter, hops: int) -> np.ndarray:
 def _gated_loudness(energies: np.ndarray, weights: np.ndarray) -> float:
     """BS.1770-4 gating (absolute -70 LUFS, then relative -10 LU) over (C, blocks) mean squares."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        block_lufs = -0.691 + 10.0 * np.log10(weights @ energies)
+        block_lufs = mean_square_lufs(weights @ energies)
         above_absolute = block_lufs >= ABSOLUTE_GATE_LUFS
         if not above_absolute.any():
             return float("-inf")
-        relative_gate = -0.691 + 10.0 * np.log10(weights @ energies[:, above_absolute].mean(axis=1)) - 10.0
+        relative_gate = mean_square_lufs(weights @ energies[:, above_absolute].mean(axis=1)) - 10.0
         gated = (block_lufs > relative_gate) & (block_lufs > ABSOLUTE_GATE_LUFS)
         if not gated.any():
             return float("-inf")
-        return float(-0.691 + 10.0 * np.log10(weights @ energies[:, gated].mean(axis=1)))
+        return float(mean_square_lufs(weights @ energies[:, gated].mean(axis=1)))

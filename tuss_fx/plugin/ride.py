@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from tuss_fx.measure.loudness import BLOCK_SECONDS, LoudnessMeter
+from tuss_fx.measure.loudness import BLOCK_SECONDS, LoudnessMeter, mean_square_lufs
 from tuss_fx.measure.meters import HOP_SECONDS
 from tuss_fx.measure.speech import HANGOVER_SECONDS, MIN_RUN_WINDOWS, SpeechPresence
 from tuss_fx.media.sample_queue import SampleQueue
@@ -106,7 +106,7 @@ class _RideRenderer:
         for window in range(self._windows, available):
             spoken, rest = ((e[window + self._hops] - e[window]) / (self._hops * hop_samples) for e in energies)
             dbr.append(math.inf if rest <= 0 else 10 * math.log10(spoken / rest) if spoken > 0 else -math.inf)
-            lufs.append(-0.691 + 10 * math.log10(spoken) if spoken > 0 else -math.inf)
+            lufs.append(float(mean_square_lufs(max(spoken, 0.0))))
         count = max(0, available - self._windows)
         speaking = self._speech.windows(count, HOP_SECONDS, first_window=self._windows)
         self._windows = max(self._windows, available)
