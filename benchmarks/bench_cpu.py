@@ -144,7 +144,7 @@ def gemm_precisions(threads: int) -> list[tuple[str, float]]:
     rows, inner, outer = 567 * 64, 4 * 64, 2 * 384
     x, weight, bias = torch.randn(rows, inner), torch.randn(outer, inner), torch.randn(outer)
     scale = float(weight.abs().max()) / 127
-    warnings.filterwarnings("ignore", "torch.quantize_per_tensor", UserWarning)  # deprecated: noted in the README
+    warnings.filterwarnings("ignore", "torch.quantize_per_tensor", UserWarning)  # deprecated: noted in docs/figures/speed.md
     packed = torch.ops.quantized.linear_prepack(torch.quantize_per_tensor(weight, scale, 0, torch.qint8), bias)
     x16, weight16 = x.bfloat16(), weight.bfloat16()
     with torch.inference_mode():

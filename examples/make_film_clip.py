@@ -7,7 +7,7 @@ With --timecode the clip carries a start timecode as editing systems export it: 
 timecode track (tmcd), or the MXF file's timecode. A .wav output is the soundtrack alone as a
 24-bit Broadcast WAV (bext written by FFmpeg), its TimeReference at --timecode.
 
-The tests build their clips with `write_clip`, so what the README shows is what they check.
+The tests build their clips with `write_clip`, so what the manual shows is what they check.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Film clips for the container tests, made by the README's own example script."""
+"""Film clips for the container tests, made by the manual's own example script."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ from tests.conftest import require
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 EQUAL_ATOL = 1e-4  # the bound: float32 gains and sums in the browser against float64 numpy
-SCREENSHOT_ENV = "TUSS_FX_AUDITION_SCREENSHOT"  # where to keep the page's picture (README's is made so)
+SCREENSHOT_ENV = "TUSS_FX_AUDITION_SCREENSHOT"  # where to keep the page's picture (the manual's is made so)
 
 
 @pytest.fixture(scope="module")

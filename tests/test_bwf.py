@@ -26,7 +26,7 @@ IXML = b'<?xml version="1.0"?><BWFXML><PROJECT>Reel 3</PROJECT><SCENE>12A</SCENE
 
 def ffmpeg_bwf(path: Path, audio: np.ndarray) -> None:
     """A 24-bit Broadcast WAV at 01:00:00:00 written by FFmpeg's WAV muxer (another tool's bext, through
-    the README's example script), then an iXML chunk added."""
+    the manual's example script), then an iXML chunk added."""
     write_broadcast_wav(path, audio, RATE, "01:00:00:00")
     bext = read_chunks(path).bext
     staged = path.with_suffix(".ixml.wav")

@@ -4,7 +4,7 @@ tables that lie. Every file ends in a correct reading (a malformed chunk a warni
 error naming it: never a traceback, a hang, or memory that follows a size field.
 
 CASES files are built per property run (derandomized, so CI runs the same ones every time); the
-README states the count.
+docs/guide/deliverables.md states the count.
 """
 
 from __future__ import annotations

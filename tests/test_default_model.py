@@ -51,7 +51,7 @@ DFN3_SPEECH_GATE_DB = 3.85
 
 
 def test_shipped_tuss_beats_the_identity_on_every_stem():
-    """The shipped TUSS alone, every stem on its own (the README's real-recordings row)."""
+    """The shipped TUSS alone, every stem on its own (docs/guide/training.md's real-recordings row)."""
     _, improvement = _separate("tuss", _scene())
     for index, (prompt, gate) in enumerate(TUSS_GATES_DB.items()):
         assert improvement[index] >= gate, f"{prompt} SI-SNRi {improvement[index]:.2f} dB"

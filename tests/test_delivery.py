@@ -84,7 +84,7 @@ def test_cli_gates_by_a_given_stem_or_by_the_dialogue_engine(scene, tmp_path):
     numbers = json.loads(by_stem.stdout)
     # where the speech detector hears the lines (with its 0.3 s hangover), within 1 LU of the loudness over
     # the true lines: the gate of the speech-presence issue (the stem's level rule gave 0.3 LU here, but it
-    # fires on a third of music alone: README "Where dialogue is")
+    # fires on a third of music alone: docs/guide/ride.md "Where dialogue is")
     assert numbers["dialogue_gated_lufs"] == pytest.approx(expected, abs=1.0)
     assert numbers["integrated_lufs"] == pytest.approx(pyloudnorm.Meter(RATE).integrated_loudness(mix.T), abs=0.01)
     by_engine = CliRunner().invoke(main, ["loudness", str(tmp_path / "mix.wav"), "--json"])

@@ -1,5 +1,5 @@
 """The package layout keeps its promises (tuss_fx/__init__.py): few modules at the top, every import
-runs down the floors or stays on its own, no circle, and the public API where the README shows it."""
+runs down the floors or stays on its own, no circle, and the public API where the manual shows it."""
 
 import ast
 import importlib
@@ -101,7 +101,7 @@ def test_no_import_circle(top_level_only):
         visit(node, ())
 
 
-def test_public_api_is_reexported_where_the_readme_shows_it():
+def test_public_api_is_reexported_where_the_manual_shows_it():
     from tuss_fx.batch.jobs import BatchJob, collect_inputs
     from tuss_fx.batch.local import run_batch
     from tuss_fx.mix.film import remix_film

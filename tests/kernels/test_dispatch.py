@@ -78,7 +78,7 @@ def test_the_shipped_table_reads_and_names_only_known_ops():
         assert set(speedups) <= set(ops.FUSED_OPS), gpu
         assert all(set(modes) <= {"inference", "training"} for modes in speedups.values()), gpu
     # with the table as it ships, auto takes the reference for every op on any GPU, so it is never
-    # slower than TUSS_FX_KERNELS=0 (README): only a measured GPU model gets a kernel
+    # slower than TUSS_FX_KERNELS=0 (docs/figures/speed.md): only a measured GPU model gets a kernel
     unmeasured = "a GPU model the table does not list"
     assert not any(ops.choose_by_measurement(table, unmeasured, op, training)[0]
                    for op in ops.FUSED_OPS for training in (False, True))

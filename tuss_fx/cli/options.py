@@ -95,7 +95,7 @@ ENGINE_CHANNELS_OPTION = click.option(
     "--engine-channels", type=click.Choice(ENGINE_CHANNELS), default="front", show_default=True,
     help="Channels of a 5.1/7.1 input the separation engines get: the front three (L C R), all but the LFE, "
          "or the centre alone; the others (the LFE always) stay whole in the background. front measured best "
-         "on 5.1 scenes (README).")
+         "on 5.1 scenes (docs/guide/remix.md).")
 REPORT_OPTION = click.option(
     "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
     help="Also draw a report (.png, or .html with the picture inside) of loudness curves, true peaks and "

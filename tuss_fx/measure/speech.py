@@ -8,7 +8,7 @@ package: nothing downloaded): 16 kHz mono in 32 ms frames, a speech probability 
 It listens to two signals, each mixed to mono over the channels that carry dialogue and resampled to
 16 kHz with soxr as it streams: the programme, and the dialogue engine's stem of it. Measured on the real
 suite's readings under its orchestra, strings and trumpet at 0 and -6 dB dialogue-to-background, with
-known stems (benchmarks/speech_presence.py; README "Where dialogue is"): on the mix alone it misses buried
+known stems (benchmarks/speech_presence.py; docs/guide/ride.md "Where dialogue is"): on the mix alone it misses buried
 lines (recall 68 %, none at all under strings at -6 dB); on the stem alone it finds them (98 %) but hears
 speech in what the engine leaks of a string section (false alarms 9.9 %, 32 % under strings); the
 engine's level gate, what decided until now, fires on 32 % of the music alone (57 % under the orchestra).

@@ -9,7 +9,7 @@ A preset asks for stems (speech, sfxbg, musicbg). Two plans can serve it:
 `auto` takes the stems plan only where the model's music/effects split was measured good on real
 material (tuss_fx.separation.split): ducking music and effects by different amounts through stems
 that hold each other's sound moves more of the wrong source than the difference in gain is worth.
-Measured with benchmarks/remix_quality.py (README): on the shipped model the dialogue plan lands
+Measured with benchmarks/remix_quality.py (docs/guide/plans.md): on the shipped model the dialogue plan lands
 nearer the ideal remix for every dialogue/music/effects preset, and 3x faster.
 """
 

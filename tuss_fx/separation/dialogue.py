@@ -6,7 +6,7 @@ stem (TUSS's own speech estimate is dropped). With several speech prompts (talke
 splits DFN3's dialogue into them. The residual (mix - sum of stems) still closes the sum exactly.
 
 Why TUSS gets the mix and not mix - dialogue: measured on the real suite
-(benchmarks/dialogue_arrangements.py, README), feeding TUSS the remainder lost 1.9 dB of music
+(benchmarks/dialogue_arrangements.py, docs/guide/models.md), feeding TUSS the remainder lost 1.9 dB of music
 SI-SNRi (-6.07 vs -4.13 dB: DFN3 keeps a solo trumpet with the voice, so the remainder lacks it)
 and 0.7 dB of effects, while the dialogue-boost remix lifted dialogue the same (+3.6 dB either
 way, +0.6 dB with TUSS alone). TUSS keeps its speech prompt in the list: the prompts decide where
