@@ -47,7 +47,12 @@ class Snippet:
 
     @property
     def where(self) -> str:
-        return f"{self.page.name}:{self.line}"
+        """page:line, the page from the repository's root (docs/guide/remix.md:12)."""
+        try:
+            page = self.page.resolve().relative_to(Path(__file__).resolve().parents[1])
+        except ValueError:  # a page outside the repository (the tests' broken ones)
+            page = Path(self.page.name)
+        return f"{page.as_posix()}:{self.line}"
 
     def code_for_ci(self) -> str:
         code = self.code
