@@ -12,8 +12,10 @@ K-weighted 400 ms windows every 100 ms): the share of dialogue windows (on the t
 dialogue's level is within 15 LU of its loudness) that reach the target or come within 1 dB of it, against the same share for a static boost (the
 `dialogue-boost` gains: dialogue +5 dB, background -5 dB) and for nothing done; outside dialogue (more
 than 0.5 s from either line), the share of 100 ms steps where the background's gain stays within 1 dB
-of its median there (the music swells the ride must leave alone); and the fastest fall and rise of the
-ride's gain, against its attack and release.
+of its median there (the music swells the ride must leave alone); inside the lines (from 0.3 s after a
+line starts to 0.3 s before it ends), how far the background's fader rises in all, in dB per line (what a
+listener hears as pumping between the words); and the fastest fall and rise of the ride's gain, against its
+attack and release.
 """
 
 from __future__ import annotations
@@ -120,15 +122,21 @@ def main() -> None:
                          axis=0)
         step_db = 20 * np.log10(np.maximum(gains[(steps * MODEL_RATE).astype(int)], 1e-12))[outside]
         slope = np.diff(curve) / GRID_SECONDS
+        fader_db = 20 * np.log10(np.maximum(gains[::int(GRID_SECONDS * MODEL_RATE)], 1e-12))
+        grid = np.arange(fader_db.size) * GRID_SECONDS
+        rises = [np.sum(np.maximum(np.diff(fader_db[(grid >= at + 0.3) & (grid <= at + LINE_SECONDS - 0.3)]), 0.0))
+                 for at in LINES_AT_SECONDS]
         rows.append({"scene": f"{speech} over {music} at {dbr:+.0f} dB", "dbr_db": dbr, "dialogue_windows": int(speaking.sum()),
                      "reach_none": reach(clarity_of(dialogue, background, ride.target_lu, heard)),
                      "reach_static_boost": reach(static), "reach_ride": reach(ridden),
                      "background_steady_outside_dialogue": float(np.mean(np.abs(step_db - np.median(step_db)) <= 1.0)),
+                     "fader_rise_inside_lines_db": float(np.mean(rises)),
                      "fastest_fall_db_per_s": float(-slope.min()), "fastest_rise_db_per_s": float(slope.max())})
         row = rows[-1]
         print(f"{row['scene']:<50} windows {row['dialogue_windows']:3d}  reach: none {row['reach_none']:4.0%} "
               f"static {row['reach_static_boost']:4.0%} ride {row['reach_ride']:4.0%}  "
               f"steady outside {row['background_steady_outside_dialogue']:4.0%}  "
+              f"rise inside lines {row['fader_rise_inside_lines_db']:4.1f} dB  "
               f"fall {row['fastest_fall_db_per_s']:5.1f} rise {row['fastest_rise_db_per_s']:5.1f} dB/s", flush=True)
     for dbr in sorted({r["dbr_db"] for r in rows}, reverse=True):
         chosen = [r for r in rows if r["dbr_db"] == dbr]
@@ -138,7 +146,10 @@ def main() -> None:
               f"{mean('reach_none'):.0%}, static boost {mean('reach_static_boost'):.0%}, ride {mean('reach_ride'):.0%}")
     print(f"{'estimated' if args.estimated else 'true'} stems, keyed by {args.key}; background within 1 dB of its median gain more than "
           f"0.5 s from any line: {np.mean([r['background_steady_outside_dialogue'] for r in rows]):.0%} (mean of "
-          f"scenes), {min(r['background_steady_outside_dialogue'] for r in rows):.0%} (worst scene); fastest fall "
+          f"scenes), {min(r['background_steady_outside_dialogue'] for r in rows):.0%} (worst scene), "
+          f"{sum(r['background_steady_outside_dialogue'] >= 0.95 for r in rows)} of {len(rows)} scenes at 95 % or more; "
+          f"the fader rises {np.mean([r['fader_rise_inside_lines_db'] for r in rows]):.1f} dB per line inside the lines "
+          f"({max(r['fader_rise_inside_lines_db'] for r in rows):.1f} at most); fastest fall "
           f"{max(r['fastest_fall_db_per_s'] for r in rows):.1f} dB/s (attack {ride.attack_db_per_second:g}), fastest "
           f"rise {max(r['fastest_rise_db_per_s'] for r in rows):.1f} dB/s (release {ride.release_db_per_second:g})")
     if args.json:

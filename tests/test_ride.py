@@ -321,7 +321,7 @@ def test_ride_processor_streams_as_one_call_and_rides_a_buried_line(dfn_separato
     mix = np.stack([voice + bed, voice + bed]).astype(np.float32)
     ride = TUSSRide(separator=dfn_separator)
     whole = ride(mix, RATE)
-    assert whole.shape == mix.shape and 0.4 * RATE < ride.latency_samples < 4 * RATE
+    assert whole.shape == mix.shape and 0.4 * RATE < ride.latency_samples < 5 * RATE
     parts = [ride(mix[:, i:i + 3000], RATE, reset=False) for i in range(0, mix.shape[1], 3000)]
     held = np.arange(1, len(parts) + 1) * 3000 - np.cumsum([part.shape[1] for part in parts])
     assert held.max() <= ride.latency_samples  # what it says it may hold back, it does not exceed

@@ -9,7 +9,7 @@ import soundfile as sf
 import soxr
 import torch
 
-from tuss_fx.measure.speech import FRAME_SECONDS, SpeechPresence, speech_windows
+from tuss_fx.measure.speech import FRAME_SECONDS, UNVOICED_FROM_HZ, SpeechPresence, speech_windows
 
 RATE = 48000
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
@@ -29,6 +29,13 @@ def reading():
 @pytest.fixture(scope="module")
 def strings():
     return _read("hungarian-dance-5-strings.ogg", 12.0, 5.0)
+
+
+def _voiced_only(signal: np.ndarray) -> np.ndarray:
+    """signal with nothing from 3/4 of UNVOICED_FROM_HZ up: no consonant the detector would count."""
+    spectrum = np.fft.rfft(signal)
+    spectrum[np.fft.rfftfreq(signal.size, 1 / RATE) > 0.75 * UNVOICED_FROM_HZ] = 0.0
+    return np.fft.irfft(spectrum, signal.size).astype(np.float32)
 
 
 def _detect(programme: np.ndarray, stem: np.ndarray | None = None, block: int = 4800) -> SpeechPresence:
@@ -72,12 +79,19 @@ def test_the_stems_speech_counts_only_where_the_stem_holds_a_real_part_of_the_pr
     assert leaked.mean() < 0.05
 
 
-def test_new_windows_asked_block_by_block_equal_the_whole_programmes(reading, strings):
-    programme = np.concatenate([reading, strings[: 3 * RATE]]) * 0.5
+@pytest.mark.parametrize("with_stem", [False, True])
+def test_new_windows_asked_block_by_block_equal_the_whole_programmes(reading, strings, with_stem):
+    """Without a stem the mix's detector decides; with one the reading is buried under the strings, so the
+    stem's speech decides, and its first 3 s (no consonants) count only once the consonants after them
+    are known (UNVOICED_REACH_SECONDS later)."""
+    buried = reading + strings[: reading.size] * 4.0 if with_stem else reading
+    programme = np.concatenate([buried, strings[: 3 * RATE]]) * 0.5
+    stem = np.concatenate([_voiced_only(reading[: 3 * RATE]), reading[3 * RATE:], strings[: 3 * RATE] * 0.1])
+    stem = (stem * 0.5).astype(np.float32)
     detector = SpeechPresence(RATE, 1)
     asked, settled = [], 0
     for start in range(0, programme.size, 3000):
-        detector.push(programme[None, start:start + 3000])
+        detector.push(programme[None, start:start + 3000], stem[None, start:start + 3000] if with_stem else None)
         now = detector.settled_windows(0.1)
         asked.append(detector.windows(now - settled, 0.1, first_window=settled))
         settled = now
@@ -132,3 +146,34 @@ def test_speech_counts_in_runs_of_a_line_s_length():
     assert kept[:MIN_RUN_WINDOWS].all() and kept[60 - MIN_RUN_WINDOWS:].all()
     assert not kept[MIN_RUN_WINDOWS:60 - MIN_RUN_WINDOWS].any()
     assert (long_runs(windows, 1) == windows).all() and not long_runs(windows[:5], MIN_RUN_WINDOWS).any()
+
+
+def test_the_stem_overrules_the_mix_where_it_hears_no_voice_and_holds_little(reading):
+    """The mix's detector remembers a line after it ends; where the engine's stem says no voice and holds
+    under a tenth of the frame, the mix's speech does not count. A stem that holds a real part of the frame
+    does not overrule, and stem_silent_probability=0 turns the rule off."""
+    programme = np.concatenate([np.zeros(RATE, np.float32), reading, np.zeros(RATE, np.float32)])
+    hiss = np.random.default_rng(7).standard_normal(programme.size).astype(np.float32)
+    hiss *= np.sqrt(np.mean(reading ** 2)) / np.sqrt(np.mean(hiss ** 2))
+    line = np.zeros(80, bool)
+    line[round(1.3 / 0.1):round(6.7 / 0.1)] = True  # well inside the reading
+    assert _detect(programme).windows(80, 0.1)[line].mean() > 0.95  # no stem: the mix decides
+    quiet = _detect(programme, hiss * 10 ** (-40 / 20))
+    assert quiet.windows(80, 0.1)[line].mean() < 0.05
+    assert quiet.windows(80, 0.1, stem_silent_probability=0.0)[line].mean() > 0.95
+    assert _detect(programme, hiss).windows(80, 0.1)[line].mean() > 0.95  # as loud as the mix: not overruled
+    assert _detect(programme, programme).windows(80, 0.1)[line].mean() > 0.95
+
+
+def test_the_stems_speech_alone_needs_the_consonants_of_speech_near_it(reading, strings):
+    """Under strings the mix's detector misses the line and the stem's finds it; a stem with nothing in the
+    consonants' band (what an engine leaks of a legato string phrase looks like) does not count alone,
+    unless the rule is off."""
+    music = strings[: reading.size] * 4.0
+    programme = reading + music
+    voiced_only = _voiced_only(reading)
+    found = _detect(programme, reading).windows(50, 0.1)
+    dull = _detect(programme, voiced_only)
+    assert found[10:45].mean() > 0.8
+    assert dull.windows(50, 0.1).mean() < 0.05
+    assert dull.windows(50, 0.1, unvoiced_reach_seconds=None)[10:45].mean() > 0.8

@@ -35,8 +35,9 @@ from tuss_fx.separation.models import home
 from tuss_fx.separation.separator import Progress, Separator
 
 # bumped when an entry's files change meaning; older entries are rebuilt (2: the DBR lane's dialogue windows count
-# speech only in runs of a line's length, measure.speech.MIN_RUN_WINDOWS)
-FORMAT_VERSION = 2
+# speech only in runs of a line's length, measure.speech.MIN_RUN_WINDOWS; 3: the stem overrules the mix's speech
+# where it hears no voice, measure.speech.STEM_SILENT_PROBABILITY)
+FORMAT_VERSION = 3
 PEAK_BUCKETS = 2400  # overview resolution: a 2 h film gets one min/max pair per 3 s, a minute one per 25 ms
 ENTRY_FILE = "entry.json"
 

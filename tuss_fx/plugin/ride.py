@@ -19,7 +19,7 @@ import numpy as np
 
 from tuss_fx.measure.loudness import BLOCK_SECONDS, LoudnessMeter, mean_square_lufs
 from tuss_fx.measure.meters import HOP_SECONDS
-from tuss_fx.measure.speech import HANGOVER_SECONDS, MIN_RUN_WINDOWS, SpeechPresence
+from tuss_fx.measure.speech import HANGOVER_SECONDS, MIN_RUN_WINDOWS, UNVOICED_REACH_SECONDS, SpeechPresence
 from tuss_fx.media.sample_queue import SampleQueue
 from tuss_fx.mix.ride import (GRID_SECONDS, LINE_LOOKAHEAD_WINDOWS, LineFollower, RideFollower, RideSettings,
                               asked_reduction)
@@ -70,7 +70,8 @@ class _RideRenderer:
         self._queues = [SampleQueue(num_channels) for _ in range(2)]  # dialogue, background
         self._pushed = self._emitted = 0
         detector_seconds = (self._speech.latency_samples / sample_rate + HANGOVER_SECONDS + HOP_SECONDS
-                            + (MIN_RUN_WINDOWS - 1) * HOP_SECONDS)  # a window waits for its run's length
+                            + (MIN_RUN_WINDOWS - 1) * HOP_SECONDS  # a window waits for its run's length
+                            + UNVOICED_REACH_SECONDS)  # and for the consonants that let the stem's speech count
         line_seconds = LINE_LOOKAHEAD_WINDOWS * HOP_SECONDS
         self.latency_samples = int(math.ceil((self._follower.latency_seconds + GRID_SECONDS + detector_seconds
                                               + line_seconds) * sample_rate))
