@@ -101,8 +101,15 @@ def dialogue_clarity(programme: LoudnessMeter, dialogue: LoudnessMeter, backgrou
     dialogue_ms = block_mean_squares(dialogue, hops)
     background_ms = block_mean_squares(background, hops)
     count = min(len(gate.dialogue), len(dialogue_ms), len(background_ms))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dbr = 10.0 * np.log10(dialogue_ms[:count] / background_ms[:count])
-    dbr = np.where(np.isnan(dbr), -np.inf, dbr)  # both silent: nothing to hear
     dialogue_lufs = mean_square_lufs(dialogue_ms[:count])
-    return DialogueClarity(dbr, gate.dialogue[:count].copy(), hop_seconds, threshold_lu, dialogue_lufs)
+    return DialogueClarity(window_dbr(dialogue_ms[:count], background_ms[:count]), gate.dialogue[:count].copy(),
+                           hop_seconds, threshold_lu, dialogue_lufs)
+
+
+def window_dbr(dialogue_ms: np.ndarray, background_ms: np.ndarray) -> np.ndarray:
+    """(K,) DBR in dB of windows from their (K,) mean squares: +inf where only the dialogue sounds, -inf
+    where it is silent (with the background silent too: nothing to hear). The file's DBR and the streaming
+    ride's (plugin.ride) both read it, so they agree on every window."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dbr = 10.0 * np.log10(dialogue_ms / background_ms)
+    return np.where(np.isnan(dbr), -np.inf, dbr)

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from tuss_fx.measure.dbr import window_dbr
 from tuss_fx.measure.loudness import BLOCK_SECONDS, LoudnessMeter, mean_square_lufs
 from tuss_fx.measure.meters import HOP_SECONDS
 from tuss_fx.measure.speech import HANGOVER_SECONDS, MIN_RUN_WINDOWS, UNVOICED_REACH_SECONDS, SpeechPresence
@@ -102,16 +103,14 @@ class _RideRenderer:
         available = min(len(e) for e in energies) - self._hops
         if not final:
             available = min(available, self._speech.settled_windows(HOP_SECONDS))
-        hop_samples = self._meters[0].hop_samples
-        dbr, lufs = [], []
-        for window in range(self._windows, available):
-            spoken, rest = ((e[window + self._hops] - e[window]) / (self._hops * hop_samples) for e in energies)
-            dbr.append(math.inf if rest <= 0 else 10 * math.log10(spoken / rest) if spoken > 0 else -math.inf)
-            lufs.append(float(mean_square_lufs(max(spoken, 0.0))))
         count = max(0, available - self._windows)
+        # the new windows' mean squares from the meters' running sums, as block_mean_squares takes them all
+        sums = [np.asarray(e[self._windows:self._windows + count + self._hops]) for e in energies]
+        spoken, rest = (np.maximum(e[self._hops:] - e[:count], 0.0) / (self._hops * self._meters[0].hop_samples)
+                        for e in sums)
         speaking = self._speech.windows(count, HOP_SECONDS, first_window=self._windows)
         self._windows = max(self._windows, available)
-        dbr, answered = self._lines.push(np.array(dbr, float), speaking, np.array(lufs, float), final)
+        dbr, answered = self._lines.push(window_dbr(spoken, rest), speaking, mean_square_lufs(spoken), final)
         return asked_reduction(dbr, answered, self._settings, self._lift_db)
 
     def _add_points(self, gains_db: np.ndarray) -> None:
