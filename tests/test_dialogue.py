@@ -7,12 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from click.testing import CliRunner
 
 from tests.conftest import PARITY_DIR
 from tuss_fx.batch.jobs import BatchJob
 from tuss_fx.cli.commands import main
-from tuss_fx.deepfilternet import enhance, load_network
+from tuss_fx.deepfilternet import LanedStream, enhance, load_network
+from tuss_fx.deepfilternet.lanes import SPAN_SECONDS, SpanLanes
 from tuss_fx.mix.presets import PresetError
 from tuss_fx.mix.presets import parse_preset
 from tuss_fx.plugin import TUSSExtract
@@ -174,24 +176,38 @@ def test_attenuation_limit_reaches_the_engine_through_the_cli(scene, network, tm
     assert residual["limited"] < 0.5 * residual["free"]  # at most 6 dB taken: far less left the stem
 
 
-def test_the_dialogue_path_holds_the_same_samples_at_one_minute_and_at_four(parity_model):
-    """Memory of the dialogue engine's path (resampler, DFN3 stream, the queues that pair its dialogue
-    with the mix) does not grow with the length: what it holds through 4 minutes of 44.1 kHz input,
-    fed in 1 s blocks, stays within the first minute's most plus a few 10 ms hops (the hop grid and
-    the block size meet at another phase each second) and under the stream's stated latency."""
-    separator = Separator(parity_model, device="cpu", dialogue_engine="deepfilternet")
-    rate, block = 44100, 44100
-    minutes = 4  # a queue that grows by 10 samples a second passes the bound within the last three
-    stream = separator.open_stream(["speech"], rate, 1, minutes * 60 * rate)
-    rng = np.random.default_rng(0)
+@pytest.mark.parametrize("offline", [False, True], ids=["live", "file"])
+def test_the_dialogue_path_holds_the_same_samples_at_two_minutes_and_at_four(parity_model, offline):
+    """Memory of the dialogue engine's path (resampler, DFN3 lanes, the queues that pair its dialogue
+    with the mix) does not grow with the length: what it holds through 4 minutes of 44.1 kHz mono,
+    fed in 1 s blocks, stays within the first two minutes' most plus a few 10 ms hops (the hop grid
+    meets the block size, and a file's rounds of spans, at another phase each time), and under the
+    stream's stated latency live, or three rounds of spans for a file (on 2 threads a mono file runs
+    2 spans side by side)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        separator = Separator(parity_model, device="cpu", dialogue_engine="deepfilternet")
+        rate, block = 44100, 44100
+        minutes = 4  # a queue that grows by 10 samples a second passes the bound within the last two
+        stream = separator.open_stream(["speech"], rate, 1, minutes * 60 * rate if offline else None)
+        engine = stream._split._stream
+        assert isinstance(engine, SpanLanes if offline else LanedStream)
+        rng = np.random.default_rng(0)
 
-    def held() -> int:  # input not yet returned as stems, and what the engine's queues hold
-        return (second + 1) * block - out + stream._split._mixture.size + stream._split._stream._pending.shape[1]
+        def held() -> int:  # input not yet returned as stems, and what the engine's queues hold
+            return (second + 1) * block - out + stream._split._mixture.size + engine.held_samples
 
-    first_minute = most = out = 0
-    for second in range(minutes * 60):
-        out += stream.push((rng.standard_normal((1, block)) * 0.05).astype(np.float32)).shape[-1]
-        first_minute = max(first_minute, held()) if second < 60 else first_minute
-        most = max(most, held())
-    assert most <= first_minute + 4 * 441 and most <= stream.latency_samples + block
-    assert out + stream.finish().shape[-1] == minutes * 60 * rate
+        first_half = most = out = 0
+        for second in range(minutes * 60):
+            out += stream.push((rng.standard_normal((1, block)) * 0.05).astype(np.float32)).shape[-1]
+            first_half = max(first_half, held()) if second < 120 else first_half
+            most = max(most, held())
+        if offline:  # a round's input waits three times: unanswered, as the mix beside it, in the engine
+            hops, bound = 10, 3 * (engine.spans_per_round * SPAN_SECONDS * 48000 + block)
+        else:
+            hops, bound = 4, stream.latency_samples + block
+        assert most <= first_half + hops * 441 and most <= bound
+        assert out + stream.finish().shape[-1] == minutes * 60 * rate
+    finally:
+        torch.set_num_threads(threads)

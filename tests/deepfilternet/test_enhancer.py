@@ -12,8 +12,9 @@ from safetensors.torch import load_file
 
 from tests.conftest import require
 from tests.deepfilternet.runtime import run_upstream, upstream_archive
+from tuss_fx.deepfilternet import enhance
 from tuss_fx.deepfilternet.convert import convert
-from tuss_fx.deepfilternet.enhancer import LATENCY_SAMPLES, WEIGHTS_PATH, DeepFilterNet3Stream, enhance, load_network
+from tuss_fx.deepfilternet.enhancer import LATENCY_SAMPLES, WEIGHTS_PATH, DeepFilterNet3Stream, load_network
 from tuss_fx.deepfilternet.features import erb_band_widths
 
 MEDIA = Path(__file__).resolve().parents[3] / "shared" / "media"

@@ -77,6 +77,11 @@ class DeepFilterNet3Stream:
 
     latency_samples = LATENCY_SAMPLES
 
+    @property
+    def held_samples(self) -> int:
+        """Input held back, short of a whole hop (per channel)."""
+        return self._pending.shape[1]
+
     def push(self, block: np.ndarray) -> np.ndarray:
         """(B, n) -> (B, m): the output samples that became final, in order."""
         self._pushed += block.shape[1]
@@ -111,14 +116,24 @@ class DeepFilterNet3Stream:
         """(B, T·480) float32 -> (B, T·480) exactly as the runtime emits it, 1440 samples late, and the
         network's local SNR estimate of each of the T frames (B, T), in dB. Differentiable: the
         training path (deepfilternet.training) runs this same arithmetic with gradients on."""
-        batch, num_frames = audio.shape[0], audio.shape[1] // HOP_SIZE
+        spec, feat_erb, feat_spec = self.analyse(audio)
+        gains, coefs, lsnr = self.network(feat_erb, feat_spec, self._net_state)
+        return self.synthesise(spec, gains, coefs, lsnr), lsnr
+
+    def analyse(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, T·480) -> spectra (B, T, F) complex, ERB features (B, T, 32), complex features (B, T, 96):
+        the front end, frame by frame in order (its analysis window and running means carry over)."""
         buffer = torch.cat([self._analysis_memory, audio], dim=1)
         self._analysis_memory = buffer[:, -(FFT_SIZE - HOP_SIZE):]
         spec = self.front_end.analysis(buffer.unfold(1, FFT_SIZE, HOP_SIZE))  # (B, T, F)
-        feat_erb = self.front_end.erb_features(spec, self._features)
-        feat_spec = self.front_end.complex_features(spec, self._features)
-        gains, coefs, lsnr = self.network(feat_erb, feat_spec, self._net_state)
+        return (spec, self.front_end.erb_features(spec, self._features),
+                self.front_end.complex_features(spec, self._features))
 
+    def synthesise(self, spec: torch.Tensor, gains: torch.Tensor, coefs: torch.Tensor,
+                   lsnr: torch.Tensor) -> torch.Tensor:
+        """The T frames' spectra and the network's outputs for them -> (B, T·480) runtime output: gains,
+        deep filter and stage decision applied, synthesised and overlap-added, in order."""
+        batch, num_frames = spec.shape[0], spec.shape[1]
         window = torch.cat([self._past_spectra, spec], dim=1)  # (B, T + 4, F): frames t-4 .. t
         self._past_spectra = window[:, -(DF_ORDER - 1):]
         target = window[:, 2 : 2 + num_frames]  # frame t - 2 for each step t
@@ -135,10 +150,4 @@ class DeepFilterNet3Stream:
         heads = frames[..., :HOP_SIZE]
         tails = torch.cat([self._synthesis_memory.unsqueeze(1), frames[:, :-1, HOP_SIZE:]], dim=1)
         self._synthesis_memory = frames[:, -1, HOP_SIZE:]
-        return (heads + tails).reshape(batch, num_frames * HOP_SIZE), lsnr
-
-
-def enhance(network: DeepFilterNet3, audio: np.ndarray, atten_lim_db: float | None = None) -> np.ndarray:
-    """(B, L) float32 at 48 kHz -> (B, L) DFN3 speech estimate, sample-aligned with `audio`."""
-    stream = DeepFilterNet3Stream(network, audio.shape[0], atten_lim_db)
-    return np.concatenate([stream.push(audio), stream.finish()], axis=1)
+        return (heads + tails).reshape(batch, num_frames * HOP_SIZE)

@@ -174,11 +174,11 @@ class DialogueTracker(DialogueSource):
     sample_rate = 48000
 
     def __init__(self, sample_rate: int, num_channels: int, num_frames: int, device: str = "cpu") -> None:
-        from tuss_fx.deepfilternet import DeepFilterNet3Stream, load_network
+        from tuss_fx.deepfilternet import LanedStream, load_network
         from tuss_fx.media.resample import StreamResampler
 
         self._resampler = StreamResampler(sample_rate, self.sample_rate, num_channels, num_frames)
-        self._stream = DeepFilterNet3Stream(load_network(device=device), num_channels)
+        self._stream = LanedStream(load_network(device=device), num_channels)
         self._programme = SampleQueue(num_channels)
 
     def push(self, block: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tuss_fx.deepfilternet import DeepFilterNet3Stream
+from tuss_fx.deepfilternet import LanedStream
+from tuss_fx.deepfilternet.lanes import file_stream
 from tuss_fx.deepfilternet.features import HOP_SIZE, SAMPLE_RATE as DFN_SAMPLE_RATE
 from tuss_fx.media.sample_queue import SampleQueue
 
@@ -117,13 +118,18 @@ class DialoguePlan:
 
 
 class DialogueSplit:
-    """Push (C, n) mixture blocks at 48 kHz; get (dialogue, mixture) pairs (C, m) back, aligned."""
+    """Push (C, n) mixture blocks at 48 kHz; get (dialogue, mixture) pairs (C, m) back, aligned.
 
-    def __init__(self, network, num_channels: int, atten_lim_db: float | None = None) -> None:
-        self._stream = DeepFilterNet3Stream(network, num_channels, atten_lim_db)
+    A live stream runs the channels on parallel threads with the stream's latency (LanedStream); a
+    file (`offline`) may also cut its timeline into spans run side by side (file_stream), which
+    returns output a round of spans late: latency_samples holds for live streams only.
+    """
+
+    def __init__(self, network, num_channels: int, atten_lim_db: float | None = None, offline: bool = False) -> None:
+        self._stream = (file_stream if offline else LanedStream)(network, num_channels, atten_lim_db)
         self._mixture = SampleQueue(num_channels)
 
-    latency_samples = DeepFilterNet3Stream.latency_samples + HOP_SIZE  # plus a partial hop held back
+    latency_samples = LanedStream.latency_samples + HOP_SIZE  # plus a partial hop held back
 
     def push(self, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self._mixture.push(block)

@@ -284,7 +284,8 @@ class SeparationStream:
         process = functools.partial(separator._separate_segments, prompts=prompts)
         needs_tuss, passes = True, len(prompts)
         if self._plan is not None:
-            self._split = DialogueSplit(separator.dialogue_network, num_channels, separator.dialogue_atten_lim_db)
+            self._split = DialogueSplit(separator.dialogue_network, num_channels, separator.dialogue_atten_lim_db,
+                                        offline=num_frames is not None)
             self._dialogue = SampleQueue(num_channels)  # DFN3's dialogue waiting for TUSS's other stems
             process = self._plan.segment_processor(separator._separate_segments)
             needs_tuss, passes = self._plan.needs_tuss, self._plan.tuss_passes
