@@ -212,7 +212,8 @@ class Separator:
         the residual and the remix). channels: the channels separated (default all); the others'
         stems are silent, so they stay whole in the residual (an LFE, surrounds without dialogue).
 
-        Memory is bounded by one segment plus one block, whatever num_frames is.
+        Memory is bounded by one segment plus one block (and, where the dialogue engine runs a file's
+        timeline in spans, one round of them: deepfilternet.lanes), whatever num_frames is.
         """
         stream = self.open_stream(prompts, sample_rate, num_channels, num_frames, channels)
         done = 0
