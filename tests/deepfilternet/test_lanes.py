@@ -51,6 +51,7 @@ def test_one_lane_per_channel_at_most_one_per_thread_and_spans_take_the_rest():
     assert lane_count(6, threads=1) == 1
     assert [spans_per_round(channels, threads=2) for channels in (1, 2, 6)] == [2, 1, 1]
     assert spans_per_round(2, threads=16) == 8
+    assert spans_per_round(1, threads=64) == 16  # a round's memory is capped
 
 
 def _stereo_scene(seconds: float) -> np.ndarray:

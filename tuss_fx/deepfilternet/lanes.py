@@ -27,15 +27,21 @@ from tuss_fx.deepfilternet.features import HOP_SIZE
 from tuss_fx.deepfilternet.network import DeepFilterNet3
 
 
+# a round of spans is held three times over (the input, the mix waiting beside it, the engine's buffer):
+# 16 spans of a mono file's 60 s are 550 MB at 48 kHz float32, the most we let a many-core machine hold
+MAX_SPANS_PER_ROUND = 16
+
+
 def lane_count(num_channels: int, threads: int | None = None) -> int:
     """One lane per channel, at most one per torch thread (torch.get_num_threads() when None)."""
     return max(1, min(num_channels, threads or torch.get_num_threads()))
 
 
 def spans_per_round(num_channels: int, threads: int | None = None) -> int:
-    """Time spans SpanLanes runs side by side per channel lane: the threads the channels leave."""
+    """Time spans SpanLanes runs side by side per channel lane: the threads the channels leave, at most
+    MAX_SPANS_PER_ROUND."""
     threads = threads or torch.get_num_threads()
-    return max(1, threads // lane_count(num_channels, threads))
+    return max(1, min(MAX_SPANS_PER_ROUND, threads // lane_count(num_channels, threads)))
 
 
 def file_stream(network: DeepFilterNet3, batch: int, atten_lim_db: float | None = None) -> LanedStream | SpanLanes:
