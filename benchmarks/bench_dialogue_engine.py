@@ -71,7 +71,7 @@ def main() -> None:
                                    args.repeats, warm_up=False)
             rows.append((f"remix dialogue-boost, speech by {engine}", seconds))
     network = load_network()
-    for label, channels in (("DFN3 torch, stereo (2 items in a batch)", audio), ("DFN3 torch, one channel", audio[:1])):
+    for label, channels in (("DFN3 torch, stereo (a lane per channel)", audio), ("DFN3 torch, one channel", audio[:1])):
         rows.append((label, best_seconds(lambda: enhance(network, channels), args.repeats, warm_up=False)))
     try:
         from tests.deepfilternet.runtime import run_upstream

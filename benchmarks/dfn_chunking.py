@@ -5,7 +5,7 @@ Usage: python benchmarks/dfn_chunking.py [--seconds 120] [--chunk 10 --chunk 30]
 The long-films issue proposed DeepFilterNet3 offline in chunks: each chunk of a file run from a fresh
 state after a warm-up overlap (the samples before it), the chunks and channels as one batch, the
 warm-up's output dropped. Two things decide it, both printed here with the CPU and torch's threads:
-  speed   the same 2 x N seconds of stereo through DeepFilterNet3Stream as batches of 2, 4, ... 64
+  speed   the same 2 x N seconds of stereo through one DeepFilterNet3Stream as batches of 2, 4, ... 64
           signals (no warm-up): whether a wider batch is cheaper per sample on this machine; then the
           chunked engine (with its warm-up) against the stream, as a ratio of times in this run;
   match   the chunked output against the stream's (SNR in dB), on real scenes (a reading over the real
@@ -51,7 +51,7 @@ def chunked(network, signal: np.ndarray, chunk_seconds: float, warm_up_seconds: 
         piece[:, :last - first] = signal[:, first:last]
         pieces.append(piece)
         offsets.append(start - first)
-    out = enhance(network, np.concatenate(pieces)).reshape(len(pieces), channels, -1)
+    out = enhance(network, np.concatenate(pieces), lanes=1).reshape(len(pieces), channels, -1)
     return np.concatenate([part[:, offset:offset + length] for part, offset in zip(out, offsets)], axis=1)[:, :total]
 
 
@@ -78,10 +78,10 @@ def main() -> None:
     stereo = np.stack([mono, np.roll(mono, 12345)])
     enhance(network, stereo[:, :MODEL_RATE])  # warm the kernels
     print(f"{cpu_name()}, torch threads {torch.get_num_threads()}, {args.seconds:g} s of stereo")
-    stream_seconds, reference = timed(enhance, network, stereo)
+    stream_seconds, reference = timed(lambda signal: enhance(network, signal, lanes=1), stereo)
     print(f"stream (batch 2): {stream_seconds:.2f} s")
     for batch in (4, 8, 16, 32, 64):
-        seconds, _ = timed(enhance, network, stereo.reshape(batch, -1))
+        seconds, _ = timed(lambda signal: enhance(network, signal, lanes=1), stereo.reshape(batch, -1))
         print(f"batch {batch:2d} of {args.seconds * 2 / batch:5.2f} s: {seconds:.2f} s = "
               f"{stream_seconds / seconds:.2f}x the stream")
     for chunk in args.chunks or [10.0, 30.0]:
