@@ -27,11 +27,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_audition import cpu_name  # noqa: E402
+from bench_int8 import snr_db  # noqa: E402
 from ride_gates import SCENE_SECONDS, scene  # noqa: E402
 
 from tuss_fx.deepfilternet import DeepFilterNet3Stream, LanedStream, load_network  # noqa: E402
 from tuss_fx.deepfilternet.lanes import SPAN_SECONDS, WARM_UP_SECONDS, SpanLanes, spans_per_round  # noqa: E402
-from tuss_fx.train.real_suite import MODEL_RATE, MUSIC, SPEECH  # noqa: E402
+from tuss_fx.train.real_suite import MODEL_RATE, MUSIC, SPEECH, si_snr  # noqa: E402
 
 BLOCK = 65536  # samples per push, as a file's reader hands them over
 
@@ -49,15 +50,6 @@ def timed(make, signal: np.ndarray, repeats: int) -> tuple[float, np.ndarray]:
         out = run(engine, signal)
         best = min(best, time.perf_counter() - start)
     return best, out
-
-
-def snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
-    return float(10 * np.log10(np.sum(reference ** 2) / max(np.sum((reference - estimate) ** 2), 1e-30)))
-
-
-def si_snr_db(estimate: np.ndarray, truth: np.ndarray) -> float:
-    target = truth * np.dot(estimate, truth) / np.dot(truth, truth)
-    return snr_db(target, estimate)
 
 
 def stereo_lanes(network, programme: np.ndarray, seconds: float, repeats: int) -> None:
@@ -105,8 +97,8 @@ def main() -> None:
     for index, key in enumerate(scenes):
         part = slice(index * length, (index + 1) * length)
         truth, mix = dialogue[part], programme[0, part]
-        base = si_snr_db(mix, truth)
-        streamed, spanned_score = si_snr_db(reference[0, part], truth) - base, si_snr_db(out[0, part], truth) - base
+        base = si_snr(mix, truth)
+        streamed, spanned_score = si_snr(reference[0, part], truth) - base, si_snr(out[0, part], truth) - base
         changes.append(spanned_score - streamed)
         matches.append(snr_db(reference[0, part], out[0, part]))
         print(f"  {' / '.join(f'{k:g}' if isinstance(k, float) else k for k in key):36s} "

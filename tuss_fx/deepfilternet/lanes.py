@@ -51,6 +51,11 @@ def file_stream(network: DeepFilterNet3, batch: int, atten_lim_db: float | None 
     return LanedStream(network, batch, atten_lim_db)
 
 
+def _channel_groups(batch: int, lanes: int) -> list[tuple[int, int]]:
+    """The B channels as `lanes` contiguous (start, stop) groups, sizes as even as they go (no empty one)."""
+    return [(int(group[0]), int(group[-1]) + 1) for group in np.array_split(np.arange(batch), lanes) if len(group)]
+
+
 @contextmanager
 def _threads_per_lane(lanes: int) -> Iterator[None]:
     """torch's intra-op threads shared out between the lanes while they run, then given back (lane
@@ -78,8 +83,7 @@ class LanedStream:
             lanes: how many; lane_count(batch) when None. One lane is the plain stream, no threads.
         """
         self.batch = batch
-        groups = np.array_split(np.arange(batch), lanes or lane_count(batch))
-        self._bounds = [(int(group[0]), int(group[-1]) + 1) for group in groups if len(group)]
+        self._bounds = _channel_groups(batch, lanes or lane_count(batch))
         self._streams = [DeepFilterNet3Stream(network, stop - start, atten_lim_db) for start, stop in self._bounds]
         self._pool = ThreadPoolExecutor(len(self._streams), "tuss-fx-dfn-lane") if len(self._streams) > 1 else None
 
@@ -149,8 +153,7 @@ class SpanLanes:
         """
         threads = threads or torch.get_num_threads()
         self.network, self.batch, self.atten_lim_db = network, batch, atten_lim_db
-        groups = np.array_split(np.arange(batch), lane_count(batch, threads))
-        self._groups = [(int(group[0]), int(group[-1]) + 1) for group in groups]
+        self._groups = _channel_groups(batch, lane_count(batch, threads))
         self.spans_per_round = spans_per_round(batch, threads)
         self._span = _whole_hops(span_seconds)
         self._warm_up = min(_whole_hops(warm_up_seconds), self._span)
