@@ -246,9 +246,7 @@ class SpeechPresence:
             if unvoiced_reach_seconds is not None:
                 unvoiced = ((np.asarray(self._high_shares[start:]) >= UNVOICED_SHARE) & (probabilities[STEM] >= threshold)
                             & (energies[STEM] >= energies[MIX] * 10 ** (UNVOICED_FLOOR_DB / 10)) & (energies[STEM] > 0))
-                counted = np.concatenate([[0], np.cumsum(unvoiced)])  # an unvoiced frame within `reach` either side
-                index = np.arange(unvoiced.size)
-                stem_speech &= counted[np.minimum(index + reach + 1, unvoiced.size)] > counted[np.maximum(index - reach, 0)]
+                stem_speech &= within_reach(unvoiced, reach)
             speech = (speech & ~silent) | stem_speech
         return speech[first - start:]
 
@@ -283,16 +281,20 @@ class SpeechPresence:
         return max(0, int(math.floor(known_seconds / hop_seconds + 1e-9)) + 1) if known_seconds >= 0 else 0
 
 
+def within_reach(frames: np.ndarray, reach: int) -> np.ndarray:
+    """(F,) bool -> (F,) bool: True where a True frame lies within `reach` frames either side."""
+    counted = np.concatenate([[0], np.cumsum(frames)])
+    index = np.arange(frames.size)
+    return counted[np.minimum(index + reach + 1, frames.size)] > counted[np.maximum(index - reach, 0)]
+
+
 def speech_windows(frames: np.ndarray, num_windows: int, hop_seconds: float, window_seconds: float = 0.4,
                    hangover_seconds: float = HANGOVER_SECONDS, start_seconds: float = 0.0) -> np.ndarray:
     """(num_windows,) bool from speech frames (frame 0 at time 0): each speech frame extended
     `hangover_seconds` both ways (the pauses between words and a line's soft ends count), then window k,
     [start + k·hop, start + k·hop + window), holds speech when at least half its frames do; frames not yet
     known count as no speech."""
-    speech = np.asarray(frames, dtype=bool)
-    reach = int(round(hangover_seconds / FRAME_SECONDS))
-    if reach and speech.any():
-        speech = np.convolve(speech.astype(np.float64), np.ones(2 * reach + 1), mode="same") > 0.5
+    speech = within_reach(np.asarray(frames, dtype=bool), int(round(hangover_seconds / FRAME_SECONDS)))
     covered = np.concatenate([[0.0], np.cumsum(speech)])
     starts = start_seconds + np.arange(num_windows) * hop_seconds
     first = np.clip(np.floor(starts / FRAME_SECONDS + 1e-9).astype(int), 0, speech.size)
