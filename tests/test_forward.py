@@ -4,19 +4,33 @@ import numpy as np
 import pytest
 import torch
 
-from tuss_fx.separation.forward import BatchShrunkWarning, ModelRunner, items_that_fit, resolve_precision
+from tuss_fx.separation import forward
+from tuss_fx.separation.forward import (BatchShrunkWarning, EmulatedBf16Warning, ModelRunner, items_that_fit,
+                                            resolve_precision)
 from tuss_fx.separation.separator import Separator
 
 from tests.conftest import noise
 
 
-def test_precision_defaults_to_bf16_on_cuda_only():
+def test_precision_defaults_to_bf16_on_cuda_only(monkeypatch):
+    monkeypatch.setattr(forward, "cpu_does_bf16", lambda: True)
     assert resolve_precision("auto", torch.device("cuda")) is torch.bfloat16
     assert resolve_precision("auto", torch.device("cpu")) is None
     assert resolve_precision("fp32", torch.device("cuda")) is None
     assert resolve_precision("bf16", torch.device("cpu")) is torch.bfloat16
     with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16"):
         resolve_precision("fp16", torch.device("cpu"))
+
+
+def test_bf16_on_a_cpu_without_bf16_arithmetic_warns_and_is_still_given(monkeypatch, recwarn):
+    monkeypatch.setattr(forward, "cpu_does_bf16", lambda: False)
+    with pytest.warns(EmulatedBf16Warning, match="7-24x slower than fp32"):
+        assert resolve_precision("bf16", torch.device("cpu")) is torch.bfloat16
+    recwarn.clear()
+    # fp32, auto on a CPU and bf16 on CUDA have nothing to warn of
+    for precision, device in (("fp32", "cpu"), ("auto", "cpu"), ("bf16", "cuda")):
+        resolve_precision(precision, torch.device(device))
+    assert not [w for w in recwarn if issubclass(w.category, EmulatedBf16Warning)]
 
 
 @pytest.mark.parametrize("free, per_item, cap, expected", [
@@ -73,6 +87,7 @@ def test_out_of_memory_halves_the_batch_and_goes_on(parity_model):
     assert model.sizes == [1]
 
 
+@pytest.mark.filterwarnings("ignore::tuss_fx.separation.forward.EmulatedBf16Warning")  # on AVX2-only CPUs
 def test_bf16_stays_close_to_fp32(parity_dir):
     signal = noise(1, 48000, seed=9)
     fp32 = Separator.from_pretrained(parity_dir, device="cpu").separate(signal, 48000, ["speech", "musicbg"])

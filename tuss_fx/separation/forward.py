@@ -21,10 +21,25 @@ class BatchShrunkWarning(UserWarning):
     """CUDA ran out of memory; the batch was halved and the work went on."""
 
 
+class EmulatedBf16Warning(UserWarning):
+    """bf16 asked for on a CPU without bf16 arithmetic: it is emulated, many times slower than fp32."""
+
+
+def cpu_does_bf16() -> bool:
+    """Whether oneDNN runs bf16 on this CPU's own instructions (AVX-512 core, AVX512-BF16, AMX); on
+    AVX2 alone it converts every operand and a forward is 7-24x slower than fp32 (benchmarks/bench_cpu.py)."""
+    return torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype: bf16 on CUDA for "auto", none (fp32) elsewhere; "fp32" and "bf16" as named."""
+    """The autocast dtype: bf16 on CUDA for "auto", none (fp32) elsewhere; "fp32" and "bf16" as named
+    (bf16 on a CPU without bf16 arithmetic warns EmulatedBf16Warning, and is still given)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "bf16" and device.type == "cpu" and not cpu_does_bf16():
+        warnings.warn("--precision bf16: this CPU has no bf16 arithmetic (AVX2 only), so bf16 is emulated and "
+                      "separation runs 7-24x slower than fp32; --precision fp32 (or auto) is the fast choice here",
+                      EmulatedBf16Warning, stacklevel=2)
     if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
         return torch.bfloat16
     return None
