@@ -36,8 +36,14 @@ def _ran_ops(fn) -> set[str]:
     return {event.key for event in prof.key_averages()}
 
 
-@pytest.mark.skipif(not ops._ONEDNN_LINEAR, reason="this torch build has no oneDNN linear")
-def test_linear_takes_onednn_for_cpu_inference_and_equals_f_linear():
+@pytest.mark.parametrize("capability, pays", [("AVX512", True), ("AVX2", False), ("DEFAULT", False)])
+def test_onednn_linear_is_chosen_where_it_measured_faster(capability, pays):
+    assert ops.onednn_linear_pays(capability) is pays
+
+
+@pytest.mark.skipif(not hasattr(torch.ops.mkldnn, "_linear_pointwise"), reason="this torch build has no oneDNN linear")
+def test_linear_takes_onednn_for_cpu_inference_and_equals_f_linear(monkeypatch):
+    monkeypatch.setattr(ops, "_ONEDNN_LINEAR", True)  # as on an AVX-512 CPU, whatever this one is
     torch.manual_seed(0)
     x, weight, bias = torch.randn(3, 50, 96), torch.randn(40, 96), torch.randn(40)
     strided = torch.randn(3, 50, 192)[..., :96]  # rows 192 apart, as the FFN's gated half
@@ -48,7 +54,16 @@ def test_linear_takes_onednn_for_cpu_inference_and_equals_f_linear():
                                    torch.nn.functional.linear(strided, weight))
 
 
-def test_linear_keeps_autograd_and_autocast_on_f_linear():
+def test_linear_takes_f_linear_where_onednn_does_not_pay(monkeypatch):
+    monkeypatch.setattr(ops, "_ONEDNN_LINEAR", False)  # as on an AVX2 CPU
+    x, weight = torch.randn(4, 16), torch.randn(8, 16)
+    with torch.inference_mode():
+        assert "mkldnn::_linear_pointwise" not in _ran_ops(lambda: ops.linear(x, weight))
+        torch.testing.assert_close(ops.linear(x, weight), x @ weight.T)
+
+
+def test_linear_keeps_autograd_and_autocast_on_f_linear(monkeypatch):
+    monkeypatch.setattr(ops, "_ONEDNN_LINEAR", True)
     x, weight = torch.randn(5, 8, requires_grad=True), torch.randn(3, 8, requires_grad=True)
     assert "mkldnn::_linear_pointwise" not in _ran_ops(lambda: ops.linear(x, weight).sum().backward())
     torch.testing.assert_close(weight.grad, x.detach().sum(0).expand(3, 8))

@@ -11,8 +11,9 @@ Dispatch (environment variable TUSS_FX_KERNELS):
   Triton's interpreter, which needs TRITON_INTERPRET=1 set before the kernels are imported.
   Tests and benchmarks use it to prove the kernel path ran.
 
-On x86 CPUs, `linear` runs oneDNN's linear (the op inductor lowers CPU linears to) when no gradient
-is wanted (benchmarks/bench_cpu.py measures it), the same result within 3e-6 of peak.
+On AVX-512 CPUs, `linear` runs oneDNN's linear (the op inductor lowers CPU linears to) when no
+gradient is wanted (benchmarks/bench_cpu.py measures it), the same result within 3e-6 of peak; on AVX2
+alone it measured slower, so those keep F.linear (`onednn_linear_pays`).
 """
 
 from __future__ import annotations
@@ -127,17 +128,28 @@ def dispatch_report(device: torch.device) -> dict[str, str]:
     return report
 
 
-# oneDNN's linear has no autograd formula; it was measured on x86 (AVX-512) only, so ARM CPUs keep
-# their BLAS through F.linear
+def onednn_linear_pays(capability: str) -> bool:
+    """Whether oneDNN's linear beats F.linear's BLAS call for fp32 inference on a CPU of this torch
+    capability (torch.backends.cpu.get_cpu_capability()).
+
+    AVX512: 1.06-1.12x faster on the model's FFN shapes (AMD EPYC, 2 threads, 2026-12-01). AVX2 alone:
+    0.96x on medium, the median of 7 interleaved pairs (0.89-1.03x), and equal on small (AMD EPYC
+    reporting AVX2, 2026-12-05; benchmarks/bench_cpu.py's workers with --lever-off onednn). Anything
+    else (ARM, older x86) was never measured and keeps its BLAS.
+    """
+    return capability == "AVX512"
+
+
+# oneDNN's linear has no autograd formula, so training always takes F.linear
 _ONEDNN_LINEAR = (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
-                  and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"))
+                  and onednn_linear_pays(torch.backends.cpu.get_cpu_capability()))
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """x (..., I) @ weight (O, I)ᵀ + bias (O,) -> (..., O), as F.linear.
 
-    On an x86 CPU in fp32 with gradients off, oneDNN's linear, which measured 1.06-1.12x faster than
-    F.linear's BLAS call on the model's FFN shapes; training, autocast and other CPUs take F.linear.
+    On an AVX-512 CPU in fp32 with gradients off, oneDNN's linear, which measured 1.06-1.12x faster
+    than F.linear's BLAS call on the model's FFN shapes; training, autocast and other CPUs take F.linear.
     """
     if (_ONEDNN_LINEAR and x.device.type == "cpu" and x.dtype == weight.dtype == torch.float32
             and not torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu")):
