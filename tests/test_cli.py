@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from click.testing import CliRunner
 
 from tuss_fx.cli.commands import main
@@ -110,6 +111,19 @@ def test_info_reports_model_prompts_and_ops(run):
     assert "speech, sfx, sfxbg, drums, bass, vocals, other, musicbg" in result.stdout
     assert "device:     cpu" in result.stdout
     assert "rotary_attention" in result.stdout
+
+
+@pytest.mark.parametrize("onednn, bf16", [(True, True), (False, False)])
+def test_info_reports_the_cpu_levers_this_machine_takes(run, monkeypatch, onednn, bf16):
+    from tuss_fx.model import ops
+    from tuss_fx.separation import forward
+
+    monkeypatch.setattr(ops, "_ONEDNN_LINEAR", onednn)
+    monkeypatch.setattr(forward, "cpu_does_bf16", lambda: bf16)
+    line = next(line for line in run("info").stdout.splitlines() if line.startswith("cpu:"))
+    assert torch.backends.cpu.get_cpu_capability() in line
+    assert ("linears: oneDNN's linear;" in line) is onednn
+    assert ("bf16: native" in line) is bf16 and ("bf16: emulated" in line) is not bf16
 
 
 def test_remix_prints_loudness_and_gains(run, stereo_44k, tmp_path):

@@ -113,9 +113,12 @@ def separate(inputs, prompts, out_dir, filename, file_format, residual, audio_tr
               show_default=True, help="Engine asked for; auto shows the one the model's JSON records.")
 def info(checkpoint: str, device: str, dialogue_engine: str) -> None:
     """Print the model, its prompts, the device and which compute path each op takes."""
+    import torch
+
     from tuss_fx.mix.plan import describe_plans
     from tuss_fx.model import ops
     from tuss_fx.separation.dialogue import describe as describe_engine
+    from tuss_fx.separation.forward import cpu_does_bf16
 
     separator = load_separator(checkpoint, device, dialogue_engine=dialogue_engine)
     config = separator.model.config
@@ -127,6 +130,10 @@ def info(checkpoint: str, device: str, dialogue_engine: str) -> None:
     click.echo(f"rate:       {config.sample_rate} Hz, segment {separator.segment_seconds:g} s")
     click.echo(f"device:     {separator.device}")
     click.echo(f"compute:    {separator.runner.describe()}")
+    if separator.device.type == "cpu":
+        bf16 = "native" if cpu_does_bf16() else "emulated (--precision bf16 would run 7-24x slower than fp32)"
+        click.echo(f"cpu:        {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads; "
+                   f"linears: {ops.linear_report()}; bf16: {bf16}")
     click.echo(f"dialogue:   {describe_engine(separator.dialogue_engine, config.prompts)}")
     click.echo(f"remix:      {describe_plans(separator)}")
     for op, path in ops.dispatch_report(separator.device).items():

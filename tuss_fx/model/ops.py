@@ -145,6 +145,13 @@ _ONEDNN_LINEAR = (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkl
                   and onednn_linear_pays(torch.backends.cpu.get_cpu_capability()))
 
 
+def linear_report() -> str:
+    """Which fp32 inference linear this CPU takes, in words (tuss-fx info)."""
+    if _ONEDNN_LINEAR:
+        return "oneDNN's linear"
+    return "F.linear's BLAS (oneDNN's linear pays on AVX512 only)"
+
+
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """x (..., I) @ weight (O, I)ᵀ + bias (O,) -> (..., O), as F.linear.
 
