@@ -13,10 +13,11 @@ SNR of each int8 stem against the fp32 stem with the shipped default model on a 
 over the real suite's strings, 0 dB). The lever is kept only where it is faster and every stem is within
 35 dB of fp32.
 
-Measured (AMD EPYC reporting AVX512, 2 threads, 140 GFLOPS fp32 GEMM, 2026-12-04; not yet on an AVX2
-machine): medium 1.43x faster with per-channel int8 weights (1.58x per-tensor), but the default model's
-stems only 27-32 dB from fp32 (sfxbg 26.9, musicbg 29.7, speech 31.9 dB; per-tensor the same within 0.4 dB):
-not kept. PyTorch also marks these quantized tensor functions deprecated.
+Measured (AMD EPYC reporting AVX512, 2 threads, 140 GFLOPS fp32 GEMM, 2026-12-04): medium 1.43x faster
+with per-channel int8 weights (1.58x per-tensor), but the default model's stems only 27-32 dB from fp32
+(sfxbg 26.9, musicbg 29.7, speech 31.9 dB; per-tensor the same within 0.4 dB): not kept. On an AMD EPYC
+reporting AVX2 only (2 threads, 143 GFLOPS, 2026-12-05): 1.28x (7.12 vs 5.56 s), the same 26.9 / 29.7 /
+31.9 dB. PyTorch also marks these quantized tensor functions deprecated.
 """
 
 from __future__ import annotations
