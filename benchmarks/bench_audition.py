@@ -34,10 +34,16 @@ CLI = "from tuss_fx.cli import main; main()"
 
 
 def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
+    """The CPU's model name and its widest vector instructions, e.g. 'AMD EPYC (AVX2)': machines of the
+    same name have reported AVX-512 on one day and AVX2 only on another, and the figures differ."""
+    lines = Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
+    name = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
+                platform.processor() or platform.machine())
+    flags = set(next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), []))
+    for flag, label in (("avx512_bf16", "AVX-512 with BF16"), ("avx512f", "AVX-512"), ("avx2", "AVX2")):
+        if flag in flags:
+            return f"{name} ({label})"
+    return name
 
 
 def separate_seconds(film: Path, out: Path) -> float:
