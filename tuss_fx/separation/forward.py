@@ -39,7 +39,7 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision == "bf16" and device.type == "cpu" and not cpu_does_bf16():
         warnings.warn(f"--precision bf16: this CPU ({torch.backends.cpu.get_cpu_capability()}) has no bf16 "
-                      "arithmetic, so bf16 is emulated and separation runs 7-24x slower than fp32; --precision fp32 "
+                      "arithmetic, so bf16 is emulated and separation runs 6-24x slower than fp32; --precision fp32 "
                       "(or auto) is the fast choice here",
                       EmulatedBf16Warning, stacklevel=2)
     if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
