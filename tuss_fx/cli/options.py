@@ -70,8 +70,8 @@ def model_options(func):
         click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
                      help="auto: bf16 autocast on CUDA (1.7-2x the segments per second of fp32 on an H100), "
                           "fp32 on CPU; fp32 opts out. bf16 on a CPU with AVX512-BF16: 1.2x (small) to 1.4x "
-                          "(medium) faster, stems 50 dB from fp32; without AVX512-BF16 or AMX it is emulated, "
-                          "6-24x slower (a warning says so)."),
+                          "(medium) faster, stems 50 dB from fp32; without AVX512-BF16 or AMX it is emulated "
+                          "(7-24x slower on AVX2; a warning says so)."),
         click.option("--batch-size", type=click.IntRange(min=1), default=None,
                      help="Most mono segments (segments x channels) per forward pass [default: 4 on CPU; on "
                           "CUDA as many as fit in free memory, up to 64]. CUDA out of memory halves it."),

@@ -27,8 +27,8 @@ class EmulatedBf16Warning(UserWarning):
 
 def cpu_does_bf16() -> bool:
     """Whether this CPU has bf16 dot products (AVX512-BF16 or AMX), where bf16 autocast measured 1.2-1.5x
-    faster than fp32. Without them oneDNN converts every operand: an AVX-512 machine without them ran it
-    6x slower, an AVX2 one 7-24x (benchmarks/bench_cpu.py)."""
+    faster than fp32. Without them oneDNN converts every operand (its own 'bf16 supported' says yes on any
+    AVX-512 core, so it is not the test): on an AVX2 CPU a forward ran 7-24x slower (benchmarks/bench_cpu.py)."""
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
@@ -39,7 +39,7 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision == "bf16" and device.type == "cpu" and not cpu_does_bf16():
         warnings.warn(f"--precision bf16: this CPU ({torch.backends.cpu.get_cpu_capability()}) has no bf16 "
-                      "arithmetic, so bf16 is emulated and separation runs 6-24x slower than fp32; --precision fp32 "
+                      "arithmetic, so bf16 is emulated (7-24x slower than fp32 on an AVX2 CPU); --precision fp32 "
                       "(or auto) is the fast choice here",
                       EmulatedBf16Warning, stacklevel=2)
     if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
