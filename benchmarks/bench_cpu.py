@@ -8,7 +8,9 @@ Usage: python benchmarks/bench_cpu.py [--threads 2] [--repeats 2] [--remix-secon
 Each forward is timed in its own Python process (best of --repeats after one warm-up), because the
 allocator setting is process-wide and cannot be undone: official-style code runs with glibc's
 defaults as the official code does, tuss-fx as shipped (Separator tunes the allocator). A lever
-"off" swaps in the implementation it replaced, defined below. The remix rows time the whole CLI
+"off" swaps in the implementation it replaced, defined below; oneDNN's linear, which a CPU takes only
+where it pays (AVX-512: tuss_fx.model.ops.onednn_linear_pays), is forced on instead where it is not taken,
+so its row compares the two linears on any x86 CPU. The remix rows time the whole CLI
 (`tuss-fx remix --preset dialogue-boost`, start-up and model load included) on --remix-seconds of
 48 kHz stereo, here and in a git worktree of --baseline-ref (default: main on the day the issue
 was filed). Random weights for the forward rows (cost does not depend on values); the bf16 row's
@@ -67,6 +69,14 @@ LEVERS_OFF = {"rotary": ("rotary_attention", _rotate_half_attention), "norm": ("
               "onednn": ("linear", torch.nn.functional.linear)}
 
 
+def _lever_label(lever: str) -> str:
+    from tuss_fx.model import ops
+
+    if lever == "onednn" and not ops._ONEDNN_LINEAR:
+        return "onednn lever forced on (this CPU does not take it)"
+    return f"{lever} lever off"
+
+
 def forward_worker(args: argparse.Namespace) -> dict:
     """One configuration, timed in this process: {"seconds": best, "output": path of the waveforms}."""
     from official_style import official_style_forward
@@ -79,7 +89,9 @@ def forward_worker(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     if args.allocator == "tuned":
         tune_allocator()
-    if args.lever_off:
+    if args.lever_off == "onednn" and not ops._ONEDNN_LINEAR:
+        ops._ONEDNN_LINEAR = True  # a CPU that does not take oneDNN's linear: the row times it forced on
+    elif args.lever_off:
         name, replacement = LEVERS_OFF[args.lever_off]
         setattr(ops, name, replacement)
     torch.manual_seed(0)
@@ -240,13 +252,14 @@ def main() -> None:
 
         for config in ("small", "medium"):
             on = timed("every lever on (this checkout, fp32)", config=config, impl="tussfx", allocator="tuned")
-            rows = [timed(f"{lever} lever off", config=config, impl="tussfx", allocator="tuned",
+            rows = [timed(_lever_label(lever), config=config, impl="tussfx", allocator="tuned",
                           lever_off=lever) for lever in LEVERS_OFF]
             rows.append(timed("bf16 autocast (opt-in --precision bf16)", config=config, impl="tussfx",
                               allocator="tuned", precision="bf16"))
-            print(f"\n{config} forward, every lever on (this checkout, fp32): {on[1]:.3f} s")
+            print(f"\n{config} forward, every lever this CPU takes on (this checkout, fp32): {on[1]:.3f} s")
             for label, seconds, output in rows:
-                pays = on[1] / seconds if "bf16" in label else seconds / on[1]
+                # a row that turns a lever on (bf16, oneDNN forced) pays when it is faster than `on`
+                pays = on[1] / seconds if "bf16" in label or "forced on" in label else seconds / on[1]
                 print(f"  {label:<50} {seconds:8.3f} s  lever pays {pays:5.2f}x  "
                       f"|difference| / peak {relative_peak_error(output, on[2]):.1e}")
 
