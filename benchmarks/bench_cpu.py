@@ -69,12 +69,15 @@ LEVERS_OFF = {"rotary": ("rotary_attention", _rotate_half_attention), "norm": ("
               "onednn": ("linear", torch.nn.functional.linear)}
 
 
-def _lever_label(lever: str) -> str:
+def _forces_onednn(lever: str) -> bool:
+    """Whether this lever's row forces oneDNN's linear on (a CPU that does not take it) instead of off."""
     from tuss_fx.model import ops
 
-    if lever == "onednn" and not ops._ONEDNN_LINEAR:
-        return "onednn lever forced on (this CPU does not take it)"
-    return f"{lever} lever off"
+    return lever == "onednn" and not ops._ONEDNN_LINEAR
+
+
+def _lever_label(lever: str) -> str:
+    return "onednn lever forced on (this CPU does not take it)" if _forces_onednn(lever) else f"{lever} lever off"
 
 
 def forward_worker(args: argparse.Namespace) -> dict:
@@ -89,8 +92,8 @@ def forward_worker(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     if args.allocator == "tuned":
         tune_allocator()
-    if args.lever_off == "onednn" and not ops._ONEDNN_LINEAR:
-        ops._ONEDNN_LINEAR = True  # a CPU that does not take oneDNN's linear: the row times it forced on
+    if _forces_onednn(args.lever_off):
+        ops._ONEDNN_LINEAR = True
     elif args.lever_off:
         name, replacement = LEVERS_OFF[args.lever_off]
         setattr(ops, name, replacement)
@@ -257,9 +260,10 @@ def main() -> None:
             rows.append(timed("bf16 autocast (opt-in --precision bf16)", config=config, impl="tussfx",
                               allocator="tuned", precision="bf16"))
             print(f"\n{config} forward, every lever this CPU takes on (this checkout, fp32): {on[1]:.3f} s")
-            for label, seconds, output in rows:
+            turns_on = [_forces_onednn(lever) for lever in LEVERS_OFF] + [True]  # the last row is bf16
+            for (label, seconds, output), turned_on in zip(rows, turns_on):
                 # a row that turns a lever on (bf16, oneDNN forced) pays when it is faster than `on`
-                pays = on[1] / seconds if "bf16" in label or "forced on" in label else seconds / on[1]
+                pays = on[1] / seconds if turned_on else seconds / on[1]
                 print(f"  {label:<50} {seconds:8.3f} s  lever pays {pays:5.2f}x  "
                       f"|difference| / peak {relative_peak_error(output, on[2]):.1e}")
 
