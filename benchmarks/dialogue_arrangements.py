@@ -2,7 +2,7 @@
 tuss_fx/separation/dialogue.py, on the real suite of `tuss-fx evaluate-real` (real readings over real music and
 effects at 0/-6/-12 dB, and each reading alone).
 
-Usage: python benchmarks/dialogue_arrangements.py [--media ../shared/media] [--checkpoint default]
+Usage: python benchmarks/dialogue_arrangements.py [--media tuss_fx/recordings] [--checkpoint default]
 
 Arrangements (speech stem; effects and music stems):
 - tuss: TUSS alone on the mix.
@@ -27,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tuss_fx.deepfilternet import enhance, load_network  # noqa: E402
+from tuss_fx.recordings import RECORDINGS_DIR  # noqa: E402
 from tuss_fx.separation.separator import Separator  # noqa: E402
 from tuss_fx.train.real_suite import DMX_PROMPTS, Recordings, default_scenes, render, si_snr  # noqa: E402
 
@@ -50,7 +51,7 @@ def arrangements(tuss: Separator, network, mix: np.ndarray) -> dict[str, np.ndar
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--media", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "media")
+    parser.add_argument("--media", type=Path, default=RECORDINGS_DIR)
     parser.add_argument("--checkpoint", default="default")
     args = parser.parse_args()
     recordings = Recordings(args.media, (), ())

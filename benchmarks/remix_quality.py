@@ -39,8 +39,9 @@ from tuss_fx.mix.presets import load_preset
 from tuss_fx.mix.remix import RemixStream, remix_file
 from tuss_fx.separation.separator import Separator
 from tuss_fx.train.real_suite import MODEL_RATE, Recordings, default_scenes, render, si_snr
+from tuss_fx.recordings import RECORDINGS_DIR
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+MEDIA = RECORDINGS_DIR  # the shipped real recordings (tuss_fx/recordings/ATTRIBUTION.md)
 PRESETS = ("dialogue-boost", "music-and-effects", "dialogue-only")
 # today's main's presets, where they differ from the shipped ones
 MAIN_OVERRIDES = {"music-and-effects": ["stems.residual.gain_db=-inf"]}

@@ -37,8 +37,9 @@ from tuss_fx.mix.ride import GRID_SECONDS, lane_events, ride_curve
 from tuss_fx.separation.separator import Separator
 from tuss_fx.media.resample import resample
 from tuss_fx.train.real_suite import MODEL_RATE, MUSIC, REFERENCE_RMS, SPEECH
+from tuss_fx.recordings import RECORDINGS_DIR
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+MEDIA = RECORDINGS_DIR  # the shipped real recordings (tuss_fx/recordings/ATTRIBUTION.md)
 STATIC_LIFT_DB = 10.0  # dialogue-boost: dialogue +5 dB, background -5 dB
 SCENE_SECONDS, LINE_SECONDS, LINES_AT_SECONDS = 22.0, 3.0, (3.0, 13.0)
 

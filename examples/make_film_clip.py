@@ -1,5 +1,5 @@
 """Make a short film-like clip: a generated picture (colour fields with a moving bar), a subtitle cue
-and a soundtrack of real speech under real music from ../shared/media, in MOV, MP4, MKV or MXF.
+and a soundtrack of real speech under real music (the recordings that ship in tuss_fx/recordings), in MOV, MP4, MKV or MXF.
 
     python examples/make_film_clip.py clip.mov [--seconds 8] [--timecode 01:00:00:00]
 
@@ -19,7 +19,9 @@ from pathlib import Path
 import av
 import numpy as np
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+from tuss_fx.recordings import RECORDINGS_DIR
+
+MEDIA = RECORDINGS_DIR  # the shipped real recordings (tuss_fx/recordings/ATTRIBUTION.md)
 FRAME_RATE = 25
 # MXF's muxer takes broadcast pictures only (MPEG-2 at PAL size here); the others take anything small
 PICTURES = {"mxf": ("mpeg2video", 720, 576)}
@@ -103,7 +105,7 @@ def _write_audio(output, stream, track: np.ndarray, sample_rate: int, start_seco
 
 
 def film_soundtrack(seconds: float, sample_rate: int = 48000) -> np.ndarray:
-    """(2, L) real speech (LibriSpeech) 6 dB over real music (Kevin MacLeod), from ../shared/media."""
+    """(2, L) real speech (LibriSpeech) 6 dB over real music (Kevin MacLeod), shipped with tuss-fx."""
     from tuss_fx.media.audio_io import read_audio
     from tuss_fx.media.resample import resample
 

@@ -11,8 +11,9 @@ import soxr
 from tuss_fx.audition.session import Audition, prepare_audition
 from tuss_fx.media.audio_io import probe
 from tuss_fx.separation.separator import Separator
+from tuss_fx.recordings import RECORDINGS_DIR
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+MEDIA = RECORDINGS_DIR  # the shipped real recordings (tuss_fx/recordings/ATTRIBUTION.md)
 RATE = 48000
 
 

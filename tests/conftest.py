@@ -15,7 +15,8 @@ from safetensors.torch import load_file
 from tuss_fx.separation.checkpoint import load_model
 from tuss_fx.separation.separator import Separator
 
-PARITY_DIR = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "official-parity"
+# the official implementation's outputs on a small random-weight model (fixtures/official-parity/README.md)
+PARITY_DIR = Path(__file__).resolve().parent / "fixtures" / "official-parity"
 # the fixture README: max abs error below 1e-4 relative to the output's peak, fp32 on CPU
 PARITY_RTOL = 1e-4
 
@@ -32,7 +33,7 @@ def require(module: str, why: str):
 @pytest.fixture(scope="session")
 def parity_dir() -> Path:
     if not PARITY_DIR.exists():
-        pytest.fail(f"official parity fixture missing at {PARITY_DIR} (../shared must sit beside the repo)")
+        pytest.fail(f"official parity fixture missing at {PARITY_DIR} (it is tracked in the repository)")
     return PARITY_DIR
 
 

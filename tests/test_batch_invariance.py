@@ -6,11 +6,10 @@ import numpy as np
 
 from tuss_fx.media.audio_io import read_audio
 from tuss_fx.media.resample import resample
+from tuss_fx.recordings import RECORDINGS_DIR
 from tuss_fx.separation.separator import Separator
 
-from tests.conftest import PARITY_DIR
-
-MEDIA = PARITY_DIR.parents[1] / "media"
+MEDIA = RECORDINGS_DIR
 PROMPTS = ["speech", "sfxbg", "musicbg"]
 
 

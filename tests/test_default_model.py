@@ -1,6 +1,5 @@
 """The shipped default model separates real, held-out recordings better than doing nothing."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +11,9 @@ from tuss_fx.media.resample import resample
 from tuss_fx.separation.checkpoint import default_checkpoint
 from tuss_fx.separation.separator import Separator
 from tuss_fx.train.corpus import coloured_noise
+from tuss_fx.recordings import RECORDINGS_DIR
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+MEDIA = RECORDINGS_DIR  # the shipped real recordings (tuss_fx/recordings/ATTRIBUTION.md)
 SECONDS = 6
 
 pytestmark = pytest.mark.skipif(not default_checkpoint().exists(), reason="no default model ships in this build")

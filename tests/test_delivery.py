@@ -16,9 +16,10 @@ from tests.conftest import PARITY_DIR
 from tuss_fx.cli.commands import main
 from tuss_fx.measure.loudness import LoudnessMeter, dialogue_gated_loudness
 from tuss_fx.report.delivery import SPECS, DeliveryLoudness, check
+from tuss_fx.recordings import RECORDINGS_DIR
 
 RATE = 48000
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+MEDIA = RECORDINGS_DIR  # the shipped real recordings (tuss_fx/recordings/ATTRIBUTION.md)
 SPEECH_REGIONS_SECONDS = ((2.0, 6.0), (10.0, 14.0))
 
 

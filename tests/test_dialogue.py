@@ -20,8 +20,9 @@ from tuss_fx.mix.presets import parse_preset
 from tuss_fx.plugin import TUSSExtract
 from tuss_fx.separation.dialogue import DialogueSplit, check_model_rate, resolve_engine
 from tuss_fx.separation.separator import Separator
+from tuss_fx.recordings import RECORDINGS_DIR
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+MEDIA = RECORDINGS_DIR  # the shipped real recordings (tuss_fx/recordings/ATTRIBUTION.md)
 DMX = ["speech", "sfxbg", "musicbg"]
 
 

@@ -3,8 +3,8 @@
 Marked `docs`: the suite's default run leaves it out (it starts a process per command, minutes in all);
 `.ci/run` runs it as its own step, `python -m pytest -m docs`. Each page's snippets run in order in one
 working folder holding the media the manual names (movie.wav, movie.mov, scene.wav, ...: real speech
-under real music from ../shared/media, a few seconds long) and links to examples/, benchmarks/ and
-../shared, as a reader's clone has them.
+under real music from the shipped recordings, a few seconds long) and links to examples/, benchmarks/ and
+presets/, as a reader's clone has them.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import soundfile as sf
 import soxr
 
 from tests.snippets import collect, pages, run
+from tuss_fx.recordings import RECORDINGS_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 CLIP_SECONDS = "6"
 # the media the manual's commands name: clips made by the manual's own example script (real speech under
 # real music), copied where a command wants a folder, and a made-up show's stems for `finetune`
@@ -31,7 +31,7 @@ CLIPS = {"movie.wav": [], "movie.mov": [], "scene.wav": [], "scene.mov": [], "re
          "episode-104.mov": ["--timecode", "01:00:00:00"]}
 COPIES = {"movie.wav": ["archive/a.wav", "archive/b.wav", "season-1/e01.wav", "season-1/e02.wav", "ep09.wav"],
           "scene.wav": ["more/reel1/c.flac"]}
-# show/epNN/{dx,fx,mx}.wav: a reading, an effect and music from ../shared/media at other offsets per episode
+# show/epNN/{dx,fx,mx}.wav: a reading, an effect and music from the shipped recordings at other offsets per episode
 SHOW_SOURCES = {"dx": ["librispeech-198-209-0000.ogg", "ljspeech-LJ050-0131.ogg"], "fx": ["inspectorj-robin.ogg"],
                 "mx": ["hungarian-dance-5-strings.ogg", "kevin-macleod-sugar-plum-fairy.ogg"]}
 SHOW_EPISODES = 3
@@ -61,7 +61,7 @@ def _write_show(show: Path, seconds: float = 4.0, rate: int = 48000) -> None:
         folder = show / f"ep{episode + 1:02d}"
         folder.mkdir(parents=True)
         for stem, sources in SHOW_SOURCES.items():
-            audio, source_rate = sf.read(SHARED / "media" / sources[episode % len(sources)], dtype="float32",
+            audio, source_rate = sf.read(RECORDINGS_DIR / sources[episode % len(sources)], dtype="float32",
                                          always_2d=True)
             audio = soxr.resample(audio.mean(axis=1), source_rate, rate)
             length = round(seconds * rate)
@@ -81,7 +81,6 @@ def workdirs(tmp_path_factory, media_kit) -> dict[Path, Path]:
             home = root / "-".join(page.relative_to(ROOT).with_suffix("").parts)
             work = home / "work"
             work.mkdir(parents=True)
-            (home / "shared").symlink_to(SHARED)
             for folder in ("examples", "benchmarks", "presets"):
                 (work / folder).symlink_to(ROOT / folder)
             shutil.copytree(media_kit, work, dirs_exist_ok=True, symlinks=True)

@@ -12,7 +12,7 @@ import tuss_fx
 
 ROOT = Path(__file__).resolve().parents[1]
 # unit -> floor: a unit may import its own floor and lower ones (the table in tuss_fx/__init__.py)
-FLOORS = {"errors": 0, "signals": 0, "hold_points": 0, "measure": 1, "media": 2, "model": 3, "kernels": 3, "deepfilternet": 3,
+FLOORS = {"errors": 0, "signals": 0, "hold_points": 0, "recordings": 0, "measure": 1, "media": 2, "model": 3, "kernels": 3, "deepfilternet": 3,
           "report": 4, "separation": 5, "mix": 6, "plugin": 7, "batch": 7, "train": 8, "timeline": 8, "audition": 8, "cli": 9}
 MAX_TOP_MODULES = 8
 

@@ -19,6 +19,7 @@ from tuss_fx.plugin import TUSSExtract, TUSSRemix, TUSSRemove
 from tuss_fx.separation.checkpoint import record_in_json, save_native
 from tuss_fx.separation.separator import Separator
 from tuss_fx.separation.split import MIN_SPLIT_SI_SNRI_DB, STEM_SPLIT_KEY, StemSplit, read_split, split_record
+from tuss_fx.recordings import RECORDINGS_DIR
 
 from tests.conftest import noise
 
@@ -216,9 +217,7 @@ def test_evaluate_real_records_the_split(parity_model, tmp_path):
                                        str(weights), "--record"])
     assert result.exit_code != 0  # no media: nothing recorded
     assert STEM_SPLIT_KEY not in json.loads(weights.with_suffix(".json").read_text())
-    from tests.conftest import PARITY_DIR
-
-    media = PARITY_DIR.parents[1] / "media"
+    media = RECORDINGS_DIR
     result = CliRunner().invoke(main, ["evaluate-real", str(media), "--checkpoint", str(weights), "--dbr", "0",
                                        "--dialogue-engine", "tuss", "--record", "-q"])
     assert result.exit_code == 0, result.output

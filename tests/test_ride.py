@@ -4,7 +4,6 @@ trip through MIDI, the loudness command's buried stretches in the programme's ti
 import json
 import math
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,9 +20,10 @@ from tuss_fx.media.timecode import ProgrammeClock, parse_timecode
 from tuss_fx.mix.automation import GainAutomation, lanes_to_midi
 from tuss_fx.mix.presets import PresetError, load_preset, parse_preset
 from tuss_fx.mix.ride import GRID_SECONDS, RideSettings, lane_events, ride_curve
+from tuss_fx.recordings import RECORDINGS_DIR
 
 RATE = 48000
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+MEDIA = RECORDINGS_DIR  # the shipped real recordings (tuss_fx/recordings/ATTRIBUTION.md)
 
 
 def _tone(seconds: float, amplitude: float, phase: float = 0.0, hz: float = 1000.0) -> np.ndarray:
@@ -340,9 +340,8 @@ def test_ride_processor_leaves_clear_dialogue_alone(dfn_separator):
     and dialogue + residual is the input."""
     from tuss_fx.media.resample import resample
     from tuss_fx.plugin import TUSSRide
-    from tests.conftest import PARITY_DIR
 
-    audio, rate = sf.read(PARITY_DIR.parents[1] / "media" / "ljspeech-LJ050-0131.ogg", dtype="float32", always_2d=True)
+    audio, rate = sf.read(MEDIA / "ljspeech-LJ050-0131.ogg", dtype="float32", always_2d=True)
     voice = resample(audio.mean(axis=1)[None], rate, RATE)[0, : 4 * RATE]
     out = TUSSRide(separator=dfn_separator)(voice[None], RATE)
     np.testing.assert_allclose(out[0], voice, atol=1e-6)  # dialogue + residual at unity: the input

@@ -1,7 +1,6 @@
 """Speech presence (tuss_fx.measure.speech): the window rule in closed form, Silero VAD on real speech and
 real music, the stem rule that keeps an engine's leak out, streaming equal to whole, torch left as found."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,9 +9,10 @@ import soxr
 import torch
 
 from tuss_fx.measure.speech import FRAME_SECONDS, UNVOICED_FROM_HZ, SpeechPresence, speech_windows
+from tuss_fx.recordings import RECORDINGS_DIR
 
 RATE = 48000
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+MEDIA = RECORDINGS_DIR  # the shipped real recordings (tuss_fx/recordings/ATTRIBUTION.md)
 
 
 def _read(name: str, seconds: float, start: float = 0.0) -> np.ndarray:

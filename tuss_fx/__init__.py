@@ -12,7 +12,8 @@ The public Python API, in one place:
 Layout, by floor: a package imports only from its own floor and those below it, never upwards
 (tests/test_layout.py holds every import to this):
   0  errors, signals,        errors a user can act on; signals that end a command cleanly;
-     hold_points             where a test stops a run to kill it (TUSS_FX_HOLD)
+     hold_points,            where a test stops a run to kill it (TUSS_FX_HOLD);
+     recordings              the real recordings that ship for the demo, the real suite and tests
   1  measure                 loudness, loudness range, meters: signals in blocks, no files
   2  media                   audio files, Broadcast WAV, film containers, remux, resampling
   3  model, kernels,         the TUSS network and its op dispatch; the Triton kernels;

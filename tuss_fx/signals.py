@@ -1,7 +1,8 @@
 """SIGTERM and SIGHUP end a command the way Ctrl-C does: unwinding, so every temporary file is removed.
 
 Batch schedulers, `timeout` and a closed terminal send these; their default action kills the
-process on the spot and leaves `.part` files behind. Raised as an exception instead, they run the
+process on the spot and leaves `.part` files behind. Windows has no SIGHUP: there Ctrl-Break and a
+closed console window arrive as SIGBREAK, which is handled in its place (handled_signals). Raised as an exception instead, they run the
 same `except BaseException` clean-up paths as KeyboardInterrupt, and the command exits 128+signal.
 
 A stop can also be asked without a signal: Ray's cancel of a running actor task only sets a flag
@@ -12,11 +13,27 @@ same clean-up runs.
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-HANDLED = (signal.SIGTERM, signal.SIGHUP)
+# the stop signals, where the platform has them: Windows lacks SIGHUP, and only Windows has SIGBREAK (its C
+# runtime raises it for Ctrl-Break and for a console window closed, logged off or shut down)
+STOP_SIGNAL_NAMES = ("SIGTERM", "SIGHUP", "SIGBREAK")
+
+
+def handled_signals() -> tuple[int, ...]:
+    """The stop signals this platform has: SIGTERM and SIGHUP on Linux and macOS, SIGTERM and SIGBREAK on
+    Windows. Read from the signal module at each call, so a test can take one away."""
+    return tuple(getattr(signal, name) for name in STOP_SIGNAL_NAMES if hasattr(signal, name))
+
+
+def signals_reach_other_processes() -> bool:
+    """Whether a signal sent to another process runs its handler: true on POSIX. On Windows os.kill with
+    SIGTERM is TerminateProcess, which kills at once and runs no clean-up, so a stop is asked another
+    way there (batch.local's stop event)."""
+    return os.name == "posix"
 
 
 class Terminated(BaseException):
@@ -37,8 +54,9 @@ def _raise(signum: int, frame) -> None:
 
 @contextmanager
 def terminate_by_exception() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGHUP raise Terminated (main thread only, as signal handlers are)."""
-    previous = {signum: signal.signal(signum, _raise) for signum in HANDLED}
+    """Within the block, the stop signals (SIGTERM and SIGHUP, or SIGBREAK on Windows) raise Terminated
+    (main thread only, as signal handlers are)."""
+    previous = {signum: signal.signal(signum, _raise) for signum in handled_signals()}
     try:
         yield
     finally:

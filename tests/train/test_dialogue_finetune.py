@@ -19,6 +19,7 @@ from tuss_fx.train.dialogue_finetune import (DialogueSettings, TrackPairs, finet
                                              heldout_pairs)
 from tuss_fx.train.finetune import split_holdout
 from tuss_fx.train.stems_folder import scan_tracks
+from tuss_fx.recordings import RECORDINGS_DIR
 
 RATE = 48000
 
@@ -114,9 +115,7 @@ def test_train_dialogue_scores_on_the_real_suite_and_writes_only_what_it_measure
     only: the recordings here are the suite's own, which a real run keeps out of training.)"""
     import shutil
 
-    from tests.conftest import PARITY_DIR
-
-    media = PARITY_DIR.parents[1] / "media"
+    media = RECORDINGS_DIR
     speech, beds = tmp_path / "speech", tmp_path / "beds"
     speech.mkdir()
     beds.mkdir()

@@ -1,4 +1,4 @@
-"""tuss-fx finetune on a stems folder made of the real recordings in ../shared/media."""
+"""tuss-fx finetune on a stems folder made of the real recordings that ship in tuss_fx/recordings."""
 
 import json
 import re
@@ -19,8 +19,9 @@ from tuss_fx.separation.separator import Separator
 from tuss_fx.train.finetune import FinetuneResult, split_holdout
 from tuss_fx.train.stems_folder import StemsFolderError, parse_name_map, scan_tracks
 from tuss_fx.train.stems_sampler import StemsSampler, heldout_examples
+from tuss_fx.recordings import RECORDINGS_DIR
 
-MEDIA = Path(__file__).resolve().parents[3] / "shared" / "media"
+MEDIA = RECORDINGS_DIR  # the shipped real recordings (tuss_fx/recordings/ATTRIBUTION.md)
 RATE = 44100  # not the model's: every excerpt is resampled on the way in
 SECONDS = 3.0
 # (speech, music, effects) recordings and where each track starts reading them

@@ -1,7 +1,6 @@
 """The real-recording suite mixes what it says and scores what a separator returns."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +11,9 @@ from torchmetrics.functional.audio import scale_invariant_signal_noise_ratio
 from tuss_fx.model.prompts import DMX_PROMPTS
 from tuss_fx.train.real_suite import (MODEL_RATE, REFERENCE_RMS, Recordings, RealSuiteError, Scene,
                                       default_scenes, evaluate_real, render, si_snr)
+from tuss_fx.recordings import RECORDINGS_DIR
 
-MEDIA = Path(__file__).resolve().parents[3] / "shared" / "media"
+MEDIA = RECORDINGS_DIR  # the shipped real recordings (tuss_fx/recordings/ATTRIBUTION.md)
 SHARED = Recordings(MEDIA)
 
 

@@ -1,8 +1,11 @@
 """Running a batch: the manifest decides what is left, then N local worker processes (one model
 each) or a Ray cluster do it, and every result comes back to the one process that writes the manifest.
 
-Local workers are spawned (a fresh interpreter: no forked torch thread pools), split the CPU threads
-between them, and turn SIGTERM/SIGHUP into a clean stop as the CLI does. A worker that dies with
+Local workers are spawned (a fresh interpreter: no forked torch thread pools, and the one start method
+Windows and macOS both have), split the CPU threads between them, and turn SIGTERM/SIGHUP into a clean
+stop as the CLI does. A batch that stops asks its workers to stop through an event they look at with
+every block they write (signals.stop_when), and on POSIX with SIGTERM too, which also interrupts a
+worker between blocks; on Windows a SIGTERM would kill the worker without its clean-up. A worker that dies with
 an input in flight (a crash, an out-of-memory kill) gets that input recorded as failed.
 """
 
@@ -20,7 +23,7 @@ from tuss_fx.batch.jobs import BatchJob, Manifest, Result, check_outputs_distinc
 from tuss_fx.mix.presets import load_preset
 from tuss_fx.separation.checkpoint import weights_digest
 from tuss_fx.separation.separator import Separator
-from tuss_fx.signals import Terminated, terminate_by_exception
+from tuss_fx.signals import Terminated, signals_reach_other_processes, stop_when, terminate_by_exception
 
 STOP_TIMEOUT_SECONDS = 30  # a worker finishing its clean-up after SIGTERM; then it is killed
 
@@ -92,7 +95,8 @@ def run_local(job: BatchJob, inputs: Sequence[Path | str], workers: int, on_resu
     for path in inputs:
         tasks.put(str(path))
     threads = max(1, (os.cpu_count() or 1) // workers)
-    processes = [context.Process(target=_worker, args=(job, threads, tasks, results), daemon=True)
+    stop = context.Event()
+    processes = [context.Process(target=_worker, args=(job, threads, tasks, results, stop), daemon=True)
                  for _ in range(min(workers, len(inputs)))]
     for _ in processes:
         tasks.put(None)
@@ -101,7 +105,7 @@ def run_local(job: BatchJob, inputs: Sequence[Path | str], workers: int, on_resu
     try:
         _collect(processes, results, {str(path) for path in inputs}, on_result)
     finally:
-        _stop(processes)
+        _stop(processes, stop)
 
 
 def _collect(processes, results, unreported: set[str], on_result: Result) -> None:
@@ -128,10 +132,11 @@ def _collect(processes, results, unreported: set[str], on_result: Result) -> Non
             on_result(payload)
 
 
-def _stop(processes) -> None:
+def _stop(processes, stop) -> None:
     """Ask live workers to stop (they remove their temporary files), then wait; kill the stuck."""
+    stop.set()
     for process in processes:
-        if process.is_alive():
+        if process.is_alive() and signals_reach_other_processes():
             os.kill(process.pid, signal.SIGTERM)
     for process in processes:
         process.join(STOP_TIMEOUT_SECONDS)
@@ -140,12 +145,12 @@ def _stop(processes) -> None:
             process.join()
 
 
-def _worker(job: BatchJob, threads: int, tasks, results) -> None:
+def _worker(job: BatchJob, threads: int, tasks, results, stop) -> None:
     import torch
 
     torch.set_num_threads(threads)
     try:
-        with terminate_by_exception():
+        with terminate_by_exception(), stop_when(stop.is_set):
             separator = job.load_separator()
             while (item := tasks.get()) is not None:
                 results.put(("start", os.getpid(), item))

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tuss_fx.batch.jobs import BatchError, BatchJob, Result, failed_entry
-from tuss_fx.signals import HANDLED, Terminated, stop_when
+from tuss_fx.signals import Terminated, handled_signals, stop_when
 
 CANCEL_GRACE_SECONDS = 30  # tasks finishing their clean-up after a cancel; then actors are killed
 WAIT_SLICE_SECONDS = 0.5  # the longest a Ctrl-C or SIGTERM waits to be seen while tasks run
@@ -66,7 +66,7 @@ def run_ray(job: BatchJob, inputs: Sequence[Path | str], address: str, on_result
         import ray
     except ImportError:
         raise BatchError("--ray", "Ray is not installed: pip install \"tuss-fx[ray]\"") from None
-    handlers = {signum: signal.getsignal(signum) for signum in HANDLED}
+    handlers = {signum: signal.getsignal(signum) for signum in handled_signals()}
     try:
         ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as exc:

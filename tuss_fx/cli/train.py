@@ -11,6 +11,7 @@ import click
 
 from tuss_fx.cli.options import dialogue_engine_options
 from tuss_fx.model.config import PRESETS
+from tuss_fx.recordings import RECORDINGS_DIR
 
 
 @click.group()
@@ -203,7 +204,8 @@ def evaluate(corpus_dir, checkpoint, examples, segment_seconds, json_path) -> No
 
 
 @click.command("evaluate-real")
-@click.argument("media_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("media_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), required=False,
+                default=RECORDINGS_DIR)
 @click.option("--checkpoint", default="default", show_default=True, help="Model to evaluate.")
 @click.option("--ambience", "ambience", multiple=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="A real ambience recording for the effects bed (repeatable); without one, a robin call.")
@@ -220,8 +222,9 @@ def evaluate(corpus_dir, checkpoint, examples, segment_seconds, json_path) -> No
 @dialogue_engine_options
 def evaluate_real(media_dir, checkpoint, ambience, speech, dbrs_db, json_path, record, quiet, dialogue_engine,
                   dialogue_atten_lim_db) -> None:
-    """SI-SNRi of the dialogue/music/effects stems on real recordings in MEDIA_DIR (the project's
-    ../shared/media): real readings over real music, effects and ambience at set ratios."""
+    """SI-SNRi of the dialogue/music/effects stems on real recordings in MEDIA_DIR (default: the ones
+    that ship with tuss-fx, tuss_fx/recordings): real readings over real music, effects and ambience at set
+    ratios."""
     from tuss_fx.separation.separator import Separator
     from tuss_fx.train.real_suite import MODEL_RATE, Recordings, as_json, evaluate_real as run_suite, format_report
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from tuss_fx.cli.options import training_bar
+from tuss_fx.recordings import RECORDINGS_DIR
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga")
 CLIP_SECONDS = 60.0  # a long recording contributes a drawn minute, so no one file fills the pool
@@ -39,8 +40,8 @@ def _band_limited(ctx, param, values) -> list[tuple[Path, float]]:
 @click.option("--background", "background_dirs", multiple=True, required=True,
               type=click.Path(file_okay=False, exists=True, path_type=Path),
               help="A folder of real music and effects beds (repeatable).")
-@click.option("--heldout-media", type=click.Path(file_okay=False, exists=True, path_type=Path), required=True,
-              help="The real suite's recordings (../shared/media): its scenes at 0 and -6 dB are the held-out score; "
+@click.option("--heldout-media", type=click.Path(file_okay=False, exists=True, path_type=Path), default=RECORDINGS_DIR,
+              show_default=True, help="The real suite's recordings (default: the shipped ones): its scenes at 0 and -6 dB are the held-out score; "
                    "keep them out of the training folders.")
 @click.option("--max-minutes", type=float, default=30.0, show_default=True,
               help="Most minutes of audio loaded per kind (speech, band-limited speech, background).")

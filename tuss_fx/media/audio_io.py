@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import struct
 import warnings
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from tuss_fx.errors import AudioReadError, AudioWriteError
 from tuss_fx.hold_points import hold_point
 from tuss_fx.media.container import CONTAINER_SUFFIXES, is_container, probe_track, read_track_blocks
 from tuss_fx.media.layout import channel_layout
-from tuss_fx.media.temp_files import remove_stale_temps, temp_beside  # noqa: F401 - re-exported for the writers
+from tuss_fx.media.temp_files import remove_stale_temps, replace_file, temp_beside  # noqa: F401 - re-exported for the writers
 from tuss_fx.signals import check_stop
 
 
@@ -291,7 +290,7 @@ class AtomicWriter:
             self._meter.finish()
             sample_rate, _, subtype, num_channels = self._format
             self._broadcast.write(self._tmp, self._meter.summary(), sample_rate, subtype, num_channels, self.path)
-        os.replace(self._tmp, self.path)
+        replace_file(self._tmp, self.path)
 
     def abort(self) -> None:
         if not self._file.closed:

@@ -8,8 +8,18 @@ import os
 import re
 import socket
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
+
+import psutil
+
+from tuss_fx.errors import AudioWriteError
+
+# Windows refuses to replace a file another program holds open (a player, a DAW; an indexer or a virus
+# scanner for a moment): the rename is tried again for this long before it is reported
+REPLACE_RETRY_SECONDS = 2.0
+REPLACE_RETRY_STEP_SECONDS = 0.1
 
 
 def temp_beside(target: Path) -> Path:
@@ -49,13 +59,30 @@ def _temp_owner() -> str:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's live process
-    return True
+    # psutil asks each platform its own way: os.kill(pid, 0) on POSIX, but on Windows os.kill is
+    # TerminateProcess and would kill the writer it asks about; another user's process counts as alive
+    return psutil.pid_exists(pid)
+
+
+def replace_file(tmp: Path | str, target: Path | str) -> None:
+    """Rename the finished `tmp` onto `target` (atomic on one file system). Where the platform refuses
+    because a program holds either file open (Windows), try again for REPLACE_RETRY_SECONDS; then remove
+    `tmp` and raise, leaving `target` as it was.
+
+    Raises:
+        AudioWriteError: `target` stayed open in another program (named in one line).
+    """
+    deadline = time.monotonic() + REPLACE_RETRY_SECONDS
+    while True:
+        try:
+            os.replace(tmp, target)
+            return
+        except PermissionError:
+            if time.monotonic() >= deadline:
+                Path(tmp).unlink(missing_ok=True)
+                raise AudioWriteError(target, "is open in another program (a player, a DAW?) and cannot be replaced; "
+                                              "close it there and run again") from None
+            time.sleep(REPLACE_RETRY_STEP_SECONDS)
 
 
 def write_atomically(target: Path, write: Callable[[str], object]) -> None:
@@ -67,7 +94,7 @@ def write_atomically(target: Path, write: Callable[[str], object]) -> None:
     try:
         write(tmp)
         os.chmod(tmp, mode)
-        os.replace(tmp, target)
+        replace_file(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

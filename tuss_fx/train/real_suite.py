@@ -2,7 +2,7 @@
 
 The synthetic held-out split says how well the model learned its corpus; this suite says how it
 does on recordings no training source resembles. Scenes are built from a folder of real
-recordings (the project's `../shared/media`: LibriSpeech and LJ Speech readings, an orchestra, a
+recordings (by default the ones that ship in `tuss_fx/recordings`: LibriSpeech and LJ Speech readings, an orchestra, a
 string orchestra, a solo trumpet, a robin) plus, optionally, real ambience recordings and real
 dialogue passed in (e.g. supertuxkart-data's rain and its cut-scene speech, which the training
 corpus does not use: recordings that are not in the repository). Each scene
@@ -151,7 +151,7 @@ def _extra(paths: Sequence[Path], name: str, kind: str) -> Path:
 def _media(media_dir: Path, name: str) -> Path:
     path = media_dir / name
     if not path.exists():
-        raise RealSuiteError(path, "not found; the suite needs the project's real recordings (../shared/media)")
+        raise RealSuiteError(path, "not found; the suite needs the real recordings that ship in tuss_fx/recordings (or a folder holding the same files)")
     return path
 
 
