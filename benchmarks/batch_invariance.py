@@ -22,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tuss_fx.model import TussModel  # noqa: E402
 from tuss_fx.model.config import PRESETS  # noqa: E402
-from tuss_fx.separation.separator import resolve_device  # noqa: E402
+from tuss_fx.separation.devices import resolve_device  # noqa: E402
 
 PROMPTS = ["speech", "sfxbg", "musicbg"]
 

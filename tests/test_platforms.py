@@ -129,3 +129,93 @@ def test_batch_workers_stop_cleanly_without_a_signal(tmp_path, monkeypatch, pari
     # spawned: the one start method Windows and macOS both have (no fork)
     assert {type(process).__name__ for process in started} == {"SpawnProcess"}
     assert not list(tmp_path.rglob("*.part"))
+
+
+def test_auto_takes_cuda_then_apple_s_gpu_then_the_cpu(monkeypatch):
+    import torch
+
+    from tuss_fx.separation.devices import describe_device, resolve_device
+
+    monkeypatch.setenv("PYTORCH_ENABLE_MPS_FALLBACK", "1")
+    for cuda, mps, chosen in [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")]:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda cuda=cuda: cuda)
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda mps=mps: mps)
+        assert resolve_device("auto").type == chosen
+    assert describe_device(torch.device("cpu")) == "cpu (no CUDA or Apple GPU found)"
+    assert resolve_device("cpu") == torch.device("cpu")  # asked for, never replaced
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert describe_device(torch.device("mps")) == "mps (Apple GPU; ops it lacks run on the CPU)"
+    assert describe_device(torch.device("cpu")) == "cpu"
+
+
+def test_apple_s_gpu_without_the_cpu_fallback_is_warned_about(monkeypatch):
+    import torch
+
+    from tuss_fx.separation.devices import MpsFallbackOffWarning, resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    monkeypatch.setenv("PYTORCH_ENABLE_MPS_FALLBACK", "0")
+    with pytest.warns(MpsFallbackOffWarning, match="PYTORCH_ENABLE_MPS_FALLBACK is not 1"):
+        assert resolve_device("auto").type == "mps"
+
+
+@pytest.mark.parametrize("users_setting,expected", [(None, "1"), ("0", "0")])
+def test_importing_tuss_fx_turns_on_the_mps_cpu_fallback_before_torch_loads(users_setting, expected):
+    """PyTorch reads PYTORCH_ENABLE_MPS_FALLBACK once, as torch is imported: tuss_fx sets it first."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTORCH_ENABLE_MPS_FALLBACK"}
+    if users_setting is not None:
+        env["PYTORCH_ENABLE_MPS_FALLBACK"] = users_setting
+    # what the variable holds at the moment torch is first imported, seen by an import hook
+    probe = ("import os, sys\n"
+             "seen = {}\n"
+             "class Watch:\n"
+             "    def find_spec(self, name, path=None, target=None):\n"
+             "        if name == 'torch':\n"
+             "            seen.setdefault('torch', os.environ.get('PYTORCH_ENABLE_MPS_FALLBACK'))\n"
+             "sys.meta_path.insert(0, Watch())\n"
+             "import tuss_fx\n"
+             "print(seen['torch'])\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
+
+
+def test_a_command_says_which_device_auto_chose(tmp_path, parity_dir):
+    from click.testing import CliRunner
+
+    from tuss_fx.cli.commands import main
+
+    source = tmp_path / "in.wav"
+    sf.write(source, noise(1, 24000).T, 48000, subtype="FLOAT")
+    result = CliRunner().invoke(main, ["separate", str(source), "-o", str(tmp_path / "out"), "--checkpoint",
+                                       str(parity_dir), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "device: cpu (no CUDA or Apple GPU found)" in result.stderr.splitlines()
+    pinned = CliRunner().invoke(main, ["separate", str(source), "-o", str(tmp_path / "pinned"), "--checkpoint",
+                                       str(parity_dir), "--device", "cpu", "-q"])
+    assert pinned.exit_code == 0 and "device:" not in pinned.stderr
+
+
+@pytest.mark.parametrize("platform,why", [("darwin", "Triton publishes wheels for Linux only (this is macOS)"),
+                                          ("win32", "Triton publishes wheels for Linux only (this is Windows)"),
+                                          ("linux", "Triton is not installed (pip install triton)")])
+def test_without_triton_info_says_why_the_kernels_are_off_and_every_op_takes_its_reference(
+        monkeypatch, platform, why):
+    import importlib.util
+
+    import torch
+
+    from tuss_fx.model import ops
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "triton" else real_find_spec(name, *a))
+    monkeypatch.setattr(sys, "platform", platform)
+    monkeypatch.setitem(sys.modules, "triton", None)  # importing it fails, as where it is not installed
+    ops._kernel_module.cache_clear()
+    try:
+        assert ops.kernels_report() == f"off: {why}; every fused op runs its exact PyTorch reference"
+        report = ops.dispatch_report(torch.device("cuda"))  # even on a GPU: no Triton, no kernel
+        assert all(path.startswith("PyTorch reference (Triton kernel unavailable") for path in report.values()), report
+    finally:
+        ops._kernel_module.cache_clear()

@@ -27,10 +27,15 @@ Layout, by floor: a package imports only from its own floor and those below it, 
   9  cli                     the tuss-fx command line
 """
 
+import os
 from importlib import import_module
 
-from tuss_fx.errors import TussFxError
-from tuss_fx.separation.separator import Separator
+# Apple's GPU runs an op its Metal backend lacks on the CPU only if this is set before torch is imported,
+# which the next import does (tuss_fx.separation.devices); a user's own setting wins
+os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
+
+from tuss_fx.errors import TussFxError  # noqa: E402
+from tuss_fx.separation.separator import Separator  # noqa: E402
 
 _LOADED_ON_FIRST_USE = {
     "load_preset": "tuss_fx.mix.presets",

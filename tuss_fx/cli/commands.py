@@ -56,13 +56,19 @@ def main() -> None:
 
 def load_separator(checkpoint: str, device: str, segment_seconds: float | None = None, overlap: float = 0.25,
                    precision: str = "auto", batch_size: int | None = None, dialogue_engine: str | None = None,
-                   dialogue_atten_lim_db: float | None = None):
+                   dialogue_atten_lim_db: float | None = None, announce_device: bool = True):
+    """The model a command separates with; where --device auto chose the device, says which on stderr
+    (announce_device=False: the caller prints it itself)."""
+    from tuss_fx.separation.devices import describe_device
     from tuss_fx.separation.separator import Separator
 
-    return Separator.from_pretrained(checkpoint, device=device, segment_seconds=segment_seconds, overlap=overlap,
-                                     precision=precision, batch_size=batch_size,
-                                     dialogue_engine=dialogue_engine or "auto",
-                                     dialogue_atten_lim_db=dialogue_atten_lim_db)
+    separator = Separator.from_pretrained(checkpoint, device=device, segment_seconds=segment_seconds, overlap=overlap,
+                                          precision=precision, batch_size=batch_size,
+                                          dialogue_engine=dialogue_engine or "auto",
+                                          dialogue_atten_lim_db=dialogue_atten_lim_db)
+    if device == "auto" and announce_device:
+        click.echo(f"device: {describe_device(separator.device)}", err=True)
+    return separator
 
 
 @main.command()
@@ -117,10 +123,11 @@ def info(checkpoint: str, device: str, dialogue_engine: str) -> None:
 
     from tuss_fx.mix.plan import describe_plans
     from tuss_fx.model import ops
+    from tuss_fx.separation.devices import describe_device
     from tuss_fx.separation.dialogue import describe as describe_engine
     from tuss_fx.separation.forward import cpu_does_bf16
 
-    separator = load_separator(checkpoint, device, dialogue_engine=dialogue_engine)
+    separator = load_separator(checkpoint, device, dialogue_engine=dialogue_engine, announce_device=False)
     config = separator.model.config
     num_params = sum(p.numel() for p in separator.model.parameters())
     click.echo(f"model:      {separator.name}")
@@ -128,7 +135,7 @@ def info(checkpoint: str, device: str, dialogue_engine: str) -> None:
                f"{config.nblocks_cross_prompt_module} cross-prompt + {config.nblocks_cond_tse_module} TSE blocks")
     click.echo(f"prompts:    {', '.join(config.prompts)}")
     click.echo(f"rate:       {config.sample_rate} Hz, segment {separator.segment_seconds:g} s")
-    click.echo(f"device:     {separator.device}")
+    click.echo(f"device:     {describe_device(separator.device)}")
     click.echo(f"compute:    {separator.runner.describe()}")
     if separator.device.type == "cpu":
         bf16 = "native" if cpu_does_bf16() else "emulated (--precision bf16 ran 7-24x slower than fp32 on AVX2)"
@@ -136,6 +143,7 @@ def info(checkpoint: str, device: str, dialogue_engine: str) -> None:
                    f"linears: {ops.linear_report()}; bf16: {bf16}")
     click.echo(f"dialogue:   {describe_engine(separator.dialogue_engine, config.prompts)}")
     click.echo(f"remix:      {describe_plans(separator)}")
+    click.echo(f"kernels:    {ops.kernels_report()}")
     for op, path in ops.dispatch_report(separator.device).items():
         click.echo(f"op {op + ':':<20}{path}")
 

@@ -62,7 +62,8 @@ def model_options(func):
     options = [
         click.option("--checkpoint", default="default", show_default=True,
                      help="'default' (shipped model), an official TUSS folder/.pth/.ckpt, or a .safetensors."),
-        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ..."),
+        click.option("--device", default="auto", show_default=True,
+                     help="auto (CUDA, else Apple Silicon's GPU, else the CPU; said on stderr), cpu, cuda, cuda:1, mps."),
         click.option("--segment-seconds", type=float, default=None, callback=_check_positive,
                      help="Segment length fed to the model [default: the model's training length, 6 s]."),
         click.option("--overlap", type=float, default=0.25, show_default=True, callback=_check_overlap,

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.metadata
+import importlib.util
 import json
 import math
 import os
+import sys
 from importlib import resources
 from itertools import groupby
 from types import ModuleType
@@ -113,6 +116,18 @@ def choose_by_measurement(table: dict, gpu: str, op: str, training: bool) -> tup
 def _kernel(op: str, tensor: torch.Tensor) -> ModuleType | None:
     use, _ = _kernel_path(op, tensor.device)
     return _kernel_module(FUSED_OPS[op]) if use else None
+
+
+def kernels_report() -> str:
+    """Whether the Triton kernels can run in this installation and, when not, why (`tuss-fx info`). Asks
+    where Triton is installed without importing it (seconds of start-up)."""
+    if importlib.util.find_spec("triton") is None:
+        where = {"darwin": "macOS", "win32": "Windows"}.get(sys.platform)
+        why = (f"Triton publishes wheels for Linux only (this is {where})" if where
+               else "Triton is not installed (pip install triton)")
+        return f"off: {why}; every fused op runs its exact PyTorch reference"
+    return (f"Triton {importlib.metadata.version('triton')} installed: fused ops take their kernels on CUDA "
+            f"(per op below)")
 
 
 def dispatch_report(device: torch.device) -> dict[str, str]:

@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from tuss_fx.errors import PromptError
 from tuss_fx.media.audio_io import check_finite
@@ -20,6 +19,7 @@ from tuss_fx.model import TussModel, UnknownPromptError
 from tuss_fx.model.prompts import check_prompts
 from tuss_fx.separation.checkpoint import (load_model, recorded_dialogue_engine, recorded_dialogue_weights,
                                           recorded_stem_split, resolve)
+from tuss_fx.separation.devices import resolve_device
 from tuss_fx.separation.dialogue import SPEECH_PROMPT, DialoguePlan, DialogueSplit, check_model_rate, resolve_engine
 from tuss_fx.separation.forward import ModelRunner
 from tuss_fx.separation.prefetch import prefetched
@@ -51,13 +51,6 @@ def stem_names(prompts: Sequence[str]) -> list[str]:
         seen[prompt] += 1
         names.append(f"{prompt}-{seen[prompt]}" if counts[prompt] > 1 else prompt)
     return names
-
-
-def resolve_device(device: str) -> torch.device:
-    """"auto" -> CUDA when available, else CPU; anything else as torch names it."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 @functools.cache
