@@ -28,7 +28,7 @@ import numpy as np
 import soundfile as sf
 
 CHILD = """
-import resource, sys
+import sys
 from pathlib import Path
 from tuss_fx.separation.files import plan_separation, separate_file
 from tuss_fx.mix.film import remix_film
@@ -40,7 +40,6 @@ if source.suffix == ".wav":
     separate_file(separator, plan_separation(source, ["speech", "sfxbg", "musicbg"], out_dir, residual=True))
 else:
     remix_film(separator, load_preset("dialogue-boost"), source, out_dir / f"remixed{source.suffix}")
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 FILM_CODECS = {"mkv": "pcm_f32le", "mov": "pcm_s24le", "mp4": "alac"}
 
@@ -63,10 +62,12 @@ def write_film(path: Path, minutes: float, channels: int, sample_rate: int) -> N
 
 
 def peak_rss_mib(checkpoint: str, audio: Path, out_dir: Path, engine: str) -> tuple[float, float]:
+    """(peak RSS in MiB, wall seconds) of the separation in a process of its own (peak_memory.py: any platform)."""
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", CHILD, checkpoint, str(audio), str(out_dir), engine],
+    result = subprocess.run([sys.executable, str(Path(__file__).resolve().parent / "peak_memory.py"), sys.executable,
+                             "-c", CHILD, checkpoint, str(audio), str(out_dir), engine],
                             check=True, capture_output=True, text=True)
-    return int(result.stdout.split()[-1]) / 1024, time.perf_counter() - start
+    return float(result.stdout.split()[-1]), time.perf_counter() - start
 
 
 def main() -> None:

@@ -51,17 +51,15 @@ def timed(work) -> tuple[float, object]:
     return time.perf_counter() - start, result
 
 
-# runs its arguments and prints their peak RSS: Linux keeps a process's high-water mark across exec, so a command
-# forked straight from this process (holding ten minutes of stems) would report this process's size
-LAUNCHER = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, "
-            "stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+# runs its arguments in a process of its own and prints their peak RSS in MiB (any platform)
+LAUNCHER = str(Path(__file__).resolve().parent / "peak_memory.py")
 
 
 def command(arguments: list[str]) -> tuple[float, float]:
     """(wall seconds, peak RSS in MiB) of a command in its own process."""
     start = time.perf_counter()
-    launched = subprocess.run([sys.executable, "-c", LAUNCHER, *arguments], check=True, capture_output=True, text=True)
-    return time.perf_counter() - start, int(launched.stdout.split()[-1]) / 1024  # Linux reports KiB
+    launched = subprocess.run([sys.executable, LAUNCHER, *arguments], check=True, capture_output=True, text=True)
+    return time.perf_counter() - start, float(launched.stdout.split()[-1])
 
 
 def profile(seconds: float, folder: Path) -> tuple[list[tuple[str, float]], float]:

@@ -41,7 +41,7 @@ def test_most_snippets_run_and_every_skip_says_why():
 
 def test_ci_runs_the_readme_commands_and_the_manual_repeats_them_exactly():
     readme_blocks = {s.ci_run: s.code for s in collect(ROOT / "README.md") if s.ci_run}
-    assert set(readme_blocks) == {"setup", "tests", "manual"}
+    assert set(readme_blocks) == {"setup", "tests", "manual", "first-job"}
     ci = (ROOT / ".ci" / "run").read_text()
     assert all(f"readme_block {name}" in ci for name in readme_blocks)
     assert readme_blocks["tests"].strip() == "python -m pytest"

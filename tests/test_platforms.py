@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import soundfile as sf
@@ -219,3 +220,17 @@ def test_without_triton_info_says_why_the_kernels_are_off_and_every_op_takes_its
         assert all(path.startswith("PyTorch reference (Triton kernel unavailable") for path in report.values()), report
     finally:
         ops._kernel_module.cache_clear()
+
+
+@pytest.mark.parametrize("has_resource", [True, False])
+def test_the_benchmarks_measure_peak_memory_with_or_without_resource(monkeypatch, has_resource):
+    """Windows has no `resource`: the benchmarks' peak memory is sampled there (psutil) instead."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import peak_memory
+
+    if not has_resource:
+        monkeypatch.setitem(sys.modules, "resource", None)  # importing it fails, as on Windows
+    hold = "import time; block = bytearray(300 * 2**20); time.sleep(0.5)"
+    assert 300 < peak_memory.peak_mib([sys.executable, "-c", hold]) < 420
+    with pytest.raises(subprocess.CalledProcessError):
+        peak_memory.peak_mib([sys.executable, "-c", "raise SystemExit(3)"])
