@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from tuss_fx.cli.options import AUDIO_TRACK_OPTION, ENGINE_CHANNELS_OPTION, PLAN_OPTION, model_options, progress_bar
+from tuss_fx.cli.options import (AUDIO_TRACK_OPTION, ENGINE_CHANNELS_OPTION, PLAN_OPTION, load_separator, model_options,
+                                 progress_bar)
 from tuss_fx.signals import Terminated
 
 
@@ -56,7 +57,6 @@ def _audition(input_path, preset, save_path, port, no_browser, no_cache, cache_l
     from tuss_fx.audition.cache import trim_cache
     from tuss_fx.audition.server import AuditionServer
     from tuss_fx.audition.session import prepare_audition
-    from tuss_fx.cli.commands import load_separator
     from tuss_fx.media.audio_io import probe
     from tuss_fx.mix.presets import load_preset
 

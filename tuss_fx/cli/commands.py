@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from tuss_fx.cli.options import (AUDIO_TRACK_OPTION, ENGINE_CHANNELS_OPTION, FORMAT_HELP, PLAN_OPTION, REPORT_OPTION,
-                                 check_template, model_options, progress_bar)
+                                 check_template, load_separator, model_options, progress_bar)
 from tuss_fx.errors import TussFxError
 from tuss_fx.media.audio_io import FORMAT_CHOICES, file_extension
 from tuss_fx.media.remux import CODEC_CHOICES
@@ -52,23 +52,6 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 @click.version_option(package_name="tuss-fx")
 def main() -> None:
     """Prompt-driven source separation (TUSS) for audio post-production."""
-
-
-def load_separator(checkpoint: str, device: str, segment_seconds: float | None = None, overlap: float = 0.25,
-                   precision: str = "auto", batch_size: int | None = None, dialogue_engine: str | None = None,
-                   dialogue_atten_lim_db: float | None = None, announce_device: bool = True):
-    """The model a command separates with; where --device auto chose the device, says which on stderr
-    (announce_device=False: the caller prints it itself)."""
-    from tuss_fx.separation.devices import describe_device
-    from tuss_fx.separation.separator import Separator
-
-    separator = Separator.from_pretrained(checkpoint, device=device, segment_seconds=segment_seconds, overlap=overlap,
-                                          precision=precision, batch_size=batch_size,
-                                          dialogue_engine=dialogue_engine or "auto",
-                                          dialogue_atten_lim_db=dialogue_atten_lim_db)
-    if device == "auto" and announce_device:
-        click.echo(f"device: {describe_device(separator.device)}", err=True)
-    return separator
 
 
 @main.command()

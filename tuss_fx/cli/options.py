@@ -137,3 +137,20 @@ def training_bar(show: bool, steps: int, label: str):
             bar.update(step - bar.pos, f"loss {loss:6.3f}  {rate:4.2f} ex/s")
 
         yield report
+
+
+def load_separator(checkpoint: str, device: str, segment_seconds: float | None = None, overlap: float = 0.25,
+                   precision: str = "auto", batch_size: int | None = None, dialogue_engine: str | None = None,
+                   dialogue_atten_lim_db: float | None = None, announce_device: bool = True):
+    """The model a command separates with; where --device auto chose the device, says which on stderr
+    (announce_device=False: the caller prints it itself)."""
+    from tuss_fx.separation.devices import describe_device
+    from tuss_fx.separation.separator import Separator
+
+    separator = Separator.from_pretrained(checkpoint, device=device, segment_seconds=segment_seconds, overlap=overlap,
+                                          precision=precision, batch_size=batch_size,
+                                          dialogue_engine=dialogue_engine or "auto",
+                                          dialogue_atten_lim_db=dialogue_atten_lim_db)
+    if device == "auto" and announce_device:
+        click.echo(f"device: {describe_device(separator.device)}", err=True)
+    return separator
