@@ -82,7 +82,7 @@ def test_cache_holds_the_separation_and_is_found_by_content(session, scene, tmp_
     expected = np.concatenate([stems for _, stems in regions], axis=2)
     np.testing.assert_array_equal(entry.read_stems(0, audio.shape[1]), expected)
     key = cache_key(probe(path), separator, ("speech",), [0, 1])
-    assert open_entry(key, entry.folder.parent).folder == entry.folder
+    assert open_entry(key, ["speech"], entry.folder.parent).folder == entry.folder
     moved = tmp_path / "renamed.wav"
     moved.write_bytes(path.read_bytes())
     assert cache_key(probe(moved), separator, ("speech",), [0, 1]) == key  # content, not name
@@ -268,11 +268,9 @@ def server(session, tmp_path):
     served.server_close()
 
 
-def _request(server, method, path, host=None, cookie=True, token=True, origin=True, body=None, headers=None):
+def _request(server, method, path, host=None, token=True, origin=True, body=None, headers=None):
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     sent = {"Host": host or f"127.0.0.1:{server.port}", **(headers or {})}
-    if cookie:
-        sent["Cookie"] = f"{server.cookie_name}={server.token if cookie is True else cookie}"
     if token:
         sent[TOKEN_HEADER] = server.token if token is True else token
     if origin:
@@ -283,34 +281,42 @@ def _request(server, method, path, host=None, cookie=True, token=True, origin=Tr
     return response.status, response.getheaders(), response.read()
 
 
-def test_the_token_becomes_an_httponly_strict_cookie_and_leaves_the_address(server):
-    status, headers, _ = _request(server, "GET", f"/?token={server.token}", cookie=False)
-    headers = dict(headers)
-    assert status == 303 and headers["Location"] == "/"
-    assert "HttpOnly" in headers["Set-Cookie"] and "SameSite=Strict" in headers["Set-Cookie"]
-    status, headers, page = _request(server, "GET", "/")
+def test_the_token_travels_in_the_fragment_and_the_page_holds_none(server):
+    """The URL's fragment is never sent to a server; the page's files are the same for anyone and set no
+    cookie (a cookie of 127.0.0.1 would go to every port of it)."""
+    assert server.url == f"http://127.0.0.1:{server.port}/#token={server.token}"
+    status, headers, page = _request(server, "GET", "/", token=False, origin=False)
     assert status == 200 and b'type="module" src="/audition.js"' in page
+    assert server.token.encode() not in page and "Set-Cookie" not in dict(headers)
     assert dict(headers)["Content-Security-Policy"].startswith("default-src 'self'")
     assert b"http" not in page.split(b"<body>")[0].replace(b"http-equiv", b"")  # nothing from elsewhere
 
 
-@pytest.mark.parametrize("path", ["/", "/audition.js", "/api/overview", "/api/audio/speech?start=0&frames=100"])
-def test_every_read_needs_the_token_and_a_local_host(server, path):
+@pytest.mark.parametrize("path", ["/api/overview", "/api/audio/speech?start=0&frames=100"])
+def test_every_read_of_the_api_needs_the_token_and_a_local_host(server, path):
     assert _request(server, "GET", path)[0] == 200
-    assert _request(server, "GET", path, cookie=False)[0] == 403
-    assert _request(server, "GET", path, cookie="wrong")[0] == 403
+    assert _request(server, "GET", path, token=False)[0] == 403
+    assert _request(server, "GET", path, token="wrong")[0] == 403
+    cookie = {"Cookie": f"tuss_fx_audition_{server.port}={server.token}"}  # the old scheme's cookie opens nothing
+    assert _request(server, "GET", path, token=False, headers=cookie)[0] == 403
+    assert _request(server, "GET", f"{path}{'&' if '?' in path else '?'}token={server.token}", token=False)[0] == 403
     for host in ("evil.example:80", f"evil.example:{server.port}", "127.0.0.1:1", f"localhost.evil:{server.port}"):
         assert _request(server, "GET", path, host=host)[0] == 403
     for host in (f"localhost:{server.port}", f"[::1]:{server.port}"):
         assert _request(server, "GET", path, host=host)[0] == 200
-    assert _request(server, "GET", "/?token=wrong", cookie=False)[0] == 403
+
+
+def test_the_page_s_files_are_served_under_a_local_host_only(server):
+    for path in ("/", "/audition.js"):
+        assert _request(server, "GET", path, token=False)[0] == 200
+        assert _request(server, "GET", path, token=False, host=f"evil.example:{server.port}")[0] == 403
 
 
 def test_a_change_needs_token_header_and_own_origin_and_changes_nothing_otherwise(server, session):
     body = {"gains_db": {"speech": 1.0}, "name": "attack.toml"}
     target = session.save_path.parent / "attack.toml"
     refused = [dict(token=False), dict(token="wrong"), dict(origin=False), dict(origin="http://evil.example"),
-               dict(origin=f"http://127.0.0.1:{server.port + 1}"), dict(cookie=False),
+               dict(origin=f"http://127.0.0.1:{server.port + 1}"), dict(origin="null"),
                dict(host=f"evil.example:{server.port}")]
     for case in refused:
         assert _request(server, "POST", "/api/save", body=body, **case)[0] == 403, case
@@ -367,7 +373,7 @@ def test_the_command_prints_its_url_first_uses_the_cache_and_stops_cleanly_on_si
         return process, url
 
     first, url = run_until_ready()
-    assert url.startswith("http://127.0.0.1:") and "/?token=" in url
+    assert url.startswith("http://127.0.0.1:") and "/#token=" in url
     import socket
 
     idle = socket.create_connection(("127.0.0.1", int(url.split(":")[2].split("/")[0])))  # as browsers keep spares

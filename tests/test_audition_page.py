@@ -5,6 +5,7 @@ Save -> a preset `tuss-fx remix` runs at the page's gains, and a page of another
 from __future__ import annotations
 
 import base64
+import http.client
 import http.server
 import os
 import threading
@@ -76,6 +77,7 @@ def browser():
 def page(browser, server, session):
     """The page opened as a user opens it (the URL with the token), its default region loaded."""
     session.save_path = session.save_path.with_name("tuned.toml")
+    browser.get("about:blank")  # a fresh page: the same address again would change its fragment alone
     browser.get(server.url)
     _wait(browser, "return document.body.dataset.ready === 'true'")
     return browser
@@ -220,32 +222,70 @@ def test_a_fader_moved_and_saved_is_the_preset_remix_runs(page, session, scene):
     assert "exists already" in page.find_element("css selector", "#save-result").text
 
 
-def test_a_page_of_another_origin_cannot_change_anything(page, server, session, tmp_path):
-    """A page served from another local origin posts to the audition as a CSRF attack would, with the
-    browser's cookies: refused, and no preset appears."""
-    (tmp_path / "index.html").write_text("<!doctype html><title>elsewhere</title>")
-    handler = lambda *args: http.server.SimpleHTTPRequestHandler(*args, directory=str(tmp_path))  # noqa: E731
-    elsewhere = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=elsewhere.serve_forever, args=(0.05,), daemon=True).start()
+def _elsewhere(folder: Path):
+    """Another local program's web server on another port of 127.0.0.1, recording the headers it is sent."""
+    (folder / "index.html").write_text("<!doctype html><title>elsewhere</title>")
+    received = []
+
+    class Recording(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args):
+            super().__init__(*args, directory=str(folder))
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            received.append(str(self.headers))
+            super().do_GET()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recording)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    return server, received
+
+
+def test_a_page_on_another_port_learns_nothing_that_calls_the_api(page, server, session, tmp_path):
+    """Browsers send a cookie of 127.0.0.1 to every port of it, and count every port as the same site: a
+    page of any other local program the user visits gets nothing of the audition's (the token lives in
+    the audition page's own memory and sessionStorage, which are per origin, port included), and what
+    it sends the API, with the browser's credentials, is refused; no preset appears."""
+    elsewhere, received = _elsewhere(tmp_path)
     try:
         page.get(f"http://127.0.0.1:{elsewhere.server_address[1]}/index.html")
+        seen = page.execute_script("return [document.cookie, JSON.stringify(sessionStorage), "
+                                   "JSON.stringify(localStorage), location.href].join(' ')")
+        assert server.token not in seen
+        assert received and not [headers for headers in received if server.token in headers]
         statuses = page.execute_async_script("""
             const done = arguments[arguments.length - 1];
-            const target = `http://127.0.0.1:${arguments[0]}/api/save`;
+            const base = `http://127.0.0.1:${arguments[0]}`;
             const body = JSON.stringify({gains_db: {speech: 9}, name: "csrf.toml"});
             Promise.all([
-              fetch(target, {method: "POST", mode: "no-cors", credentials: "include", body}).then(() => "sent", e => "blocked"),
-              fetch(target, {method: "POST", credentials: "include", headers: {"Content-Type": "application/json",
-                "X-Tuss-Token": "guess"}, body}).then(r => r.status, e => "blocked"),
+              fetch(`${base}/api/save`, {method: "POST", mode: "no-cors", credentials: "include", body})
+                .then(() => "sent", e => "blocked"),
+              fetch(`${base}/api/save`, {method: "POST", credentials: "include", headers: {"Content-Type":
+                "application/json", "X-Tuss-Token": "guess"}, body}).then(r => r.status, e => "blocked"),
+              fetch(`${base}/api/overview`, {credentials: "include"}).then(r => r.status, e => "blocked"),
             ]).then(done);""", server.port)
-        assert statuses[1] == "blocked"  # the browser's CORS preflight gets no permission
+        assert statuses[1:] == ["blocked", "blocked"]  # no CORS permission: nothing comes back to read
         time.sleep(0.3)
         assert not session.save_path.with_name("csrf.toml").exists()
-        page.get(f"http://localhost:{server.port}/")  # another name for the host: no cookie there, no page
-        assert "no valid token" in page.page_source
+        # what those requests carried, sent as the browser sent them (its cookies for 127.0.0.1 included)
+        cookies = "; ".join(f"{c['name']}={c['value']}" for c in page.get_cookies())
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        connection.request("GET", "/api/overview", headers={"Host": f"127.0.0.1:{server.port}", "Cookie": cookies})
+        assert connection.getresponse().status == 403
+        page.get(f"http://localhost:{server.port}/")  # another name for the host: another origin, no token
+        _wait(page, "return document.body.textContent.includes('needs the address')")
     finally:
         elsewhere.shutdown()
         elsewhere.server_close()
+
+
+def test_the_token_leaves_the_address_bar_and_survives_a_reload(page, server):
+    assert page.current_url == f"http://127.0.0.1:{server.port}/"
+    page.refresh()
+    _wait(page, "return document.body.dataset.ready === 'true'")
+    assert page.current_url == f"http://127.0.0.1:{server.port}/"
 
 
 @pytest.mark.parametrize("clock", [ProgrammeClock(), ProgrammeClock(3600.0), parse_timecode("01:00:00:00", Fraction(25)),

@@ -81,12 +81,13 @@ class CacheEntry:
 
     def read_stems(self, first_frame: int, num_frames: int) -> np.ndarray:
         """(P, C, n) float32: frames [first_frame, first_frame + num_frames) of every stem, read by seeking."""
-        stems = []
-        for name in self.stem_names:
-            with sf.SoundFile(self.stem_path(name)) as handle:
-                handle.seek(first_frame)
-                stems.append(handle.read(num_frames, dtype="float32", always_2d=True).T)
-        return np.stack(stems)
+        return np.stack([self.read_stem(name, first_frame, num_frames) for name in self.stem_names])
+
+    def read_stem(self, name: str, first_frame: int, num_frames: int) -> np.ndarray:
+        """(C, n) float32: the same frames of one stem alone."""
+        with sf.SoundFile(self.stem_path(name)) as handle:
+            handle.seek(first_frame)
+            return handle.read(num_frames, dtype="float32", always_2d=True).T
 
     def clarity(self) -> DialogueClarity | None:
         lane = self.record.get("clarity")
@@ -100,14 +101,17 @@ class CacheEntry:
         return sum(path.stat().st_size for path in self.folder.rglob("*") if path.is_file())
 
 
-def open_entry(key: str, root: Path | None = None) -> CacheEntry | None:
-    """The entry for `key`, marked as just used, or None (never built, or built by another format)."""
+def open_entry(key: str, stem_names: Sequence[str], root: Path | None = None) -> CacheEntry | None:
+    """The entry for `key`, marked as just used, or None (never built, built by another format, or not
+    holding exactly `stem_names`, the plan's stems: an entry's names become file paths, so a record that
+    names others, "../x" say, is never read)."""
     folder = (root or cache_root()) / key
     try:
         record = json.loads((folder / ENTRY_FILE).read_text())
     except (OSError, ValueError):
         return None
-    if record.get("version") != FORMAT_VERSION:
+    if not isinstance(record, dict) or record.get("version") != FORMAT_VERSION \
+            or record.get("stems") != list(stem_names):
         return None
     os.utime(folder / ENTRY_FILE)  # least recently opened goes first when the cache is trimmed
     return CacheEntry(folder, record)

@@ -27,8 +27,14 @@ def tuned_preset_text(text: str, name: str, plan: RemixPlan, gains_db: dict[str,
         else:
             table = _table(_table(document, "stems"), source)
         table["gain_db"] = round(gain_db, 2) if math.isfinite(gain_db) else -math.inf
-    header = f"# {name}: tuned by ear in `tuss-fx audition` on {programme} ({plan.name} plan)\n"
+    header = f"# {_one_line(name)}: tuned by ear in `tuss-fx audition` on {_one_line(programme)} ({plan.name} plan)\n"
     return header + tomlkit.dumps(document)
+
+
+def _one_line(text: str) -> str:
+    """`text` safe inside a TOML comment: a file name may hold a newline (legal on Linux and macOS), which
+    would end the comment and write its remainder as keys; every unprintable character is escaped."""
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode("ascii") for char in text)
 
 
 def _table(parent, key: str):

@@ -106,12 +106,13 @@ class Audition:
             return self._preview[2]
         if name != ORIGINAL and name not in self.sources:
             raise KeyError(name)
-        mixture, stems = self._read(first_frame, num_frames)
-        if name == ORIGINAL:
-            signal = mixture
-        elif name in self.entry.stem_names:
-            signal = stems[self.entry.stem_names.index(name)]
+        # only what the source needs is read: one stem, or the input, or (the rest) the input and every stem
+        if name in self.entry.stem_names:
+            signal = self.entry.read_stem(name, first_frame, num_frames)
+        elif name == ORIGINAL:
+            signal = self._read_mixture(first_frame, num_frames)
         else:
+            mixture, stems = self._read(first_frame, num_frames)
             signal = mixture - stems.sum(axis=0)  # the residual or the background
         return self._fold @ signal
 
@@ -154,9 +155,11 @@ class Audition:
         for path in (target, *([midi] if midi else [])):
             if path.exists() and not overwrite:
                 raise AuditionError(path, "exists already; tick overwrite to replace it")
+        if overwrite:
+            _check_replaceable(target, midi)
         gains = self._gains(gains_db)
         text = tuned_preset_text(self.preset_text, target.stem, self.plan, gains, self.info.path.name)
-        parse_preset(tomllib.loads(text), str(target))  # what remix will load, checked before anything is written
+        parse_preset(tomllib.loads(text), str(target), target.parent)  # what remix will load, checked first
         write_atomically(target, lambda tmp: Path(tmp).write_text(text))
         if midi:
             write_lanes(midi, self._plan_with(gains), None, self.info.duration_seconds)
@@ -210,9 +213,26 @@ class Audition:
         return replace(self.plan, preset=replace(preset, stems=stems))
 
     def _read(self, first_frame: int, num_frames: int) -> tuple[np.ndarray, np.ndarray]:
-        """The region's mixture (C, n) from the input (a seek, not a read from the start) and stems (P, C, n)."""
-        mixture = np.concatenate(list(read_blocks(self.info.excerpt(first_frame, num_frames))), axis=1)
-        return mixture, self.entry.read_stems(first_frame, num_frames)
+        """The region's mixture (C, n) and stems (P, C, n)."""
+        return self._read_mixture(first_frame, num_frames), self.entry.read_stems(first_frame, num_frames)
+
+    def _read_mixture(self, first_frame: int, num_frames: int) -> np.ndarray:
+        """(C, n): the region of the input (a seek, not a read from the start)."""
+        return np.concatenate(list(read_blocks(self.info.excerpt(first_frame, num_frames))), axis=1)
+
+
+def _check_replaceable(preset: Path, midi: Path | None) -> None:
+    """A save replaces only what a save writes: a file that loads as a preset, and a MIDI file beside it.
+    Anything else (pyproject.toml, a notes file given a .mid name) is refused, overwrite or not."""
+    if preset.exists():
+        try:
+            parse_preset(tomllib.loads(preset.read_text()), str(preset), preset.parent)
+        except (TussFxError, ValueError, TypeError, KeyError, OSError):  # ValueError: not TOML, not UTF-8
+            raise AuditionError(preset, "is not a tuss-fx preset; a save replaces only a preset") from None
+    if midi is not None and midi.exists():
+        with open(midi, "rb") as handle:
+            if handle.read(4) != b"MThd":
+                raise AuditionError(midi, "is not a MIDI file; a save replaces only its own automation")
 
 
 class CachedSeparation:
@@ -277,7 +297,7 @@ def prepare_audition(info: AudioInfo, preset_ref: str | Path, separator, plan: s
     ran.preset.check_prompts(separator.prompts)
     channels = separated_channels(info.channel_layout, engine_channels) if info.channel_layout else None
     key = cache_key(info, separator, ran.preset.prompts, channels)
-    entry = open_entry(key, root) if use_cache else None
+    entry = open_entry(key, ran.preset.stem_names, root) if use_cache else None
     cached = entry is not None
     if entry is None:
         entry = build_entry(key, separator, info, ran.preset.prompts, ran.preset.stem_names, channels, progress, root)

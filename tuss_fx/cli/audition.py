@@ -3,8 +3,9 @@ the gains as a preset."""
 
 from __future__ import annotations
 
+import logging
 import sys
-import webbrowser
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
@@ -54,12 +55,14 @@ def _audition(input_path, preset, save_path, port, no_browser, no_cache, cache_l
               audio_track, quiet, model) -> None:
     import tempfile
 
+    from tuss_fx.audition.browser import open_page, redirect_file
     from tuss_fx.audition.cache import trim_cache
     from tuss_fx.audition.server import AuditionServer
     from tuss_fx.audition.session import prepare_audition
     from tuss_fx.media.audio_io import probe
     from tuss_fx.mix.presets import load_preset
 
+    _log_server_errors()
     # everything a user can get wrong is checked before the model loads and long before a page starts
     info = probe(input_path, audio_track)
     chosen = load_preset(preset)
@@ -79,15 +82,26 @@ def _audition(input_path, preset, save_path, port, no_browser, no_cache, cache_l
             if not no_cache:
                 trim_cache(int(cache_limit_gb * 2**30), session.entry.folder)
         server = AuditionServer(session, port)
-        try:
-            click.echo(server.url)
+        with ExitStack() as cleanup:
+            cleanup.callback(server.server_close)  # joins the request threads: a save under way finishes first
+            click.echo(server.url)  # the user's own terminal: the one place the token is shown
             sys.stdout.flush()
             click.echo(f"audition of {info.path.name}: {', '.join(session.sources)}; Ctrl-C to stop", err=True)
             if not no_browser:
-                webbrowser.open(server.url)
+                # a file that forwards to the URL, never the URL itself: a browser's command line is public
+                page = cleanup.enter_context(redirect_file(server.url))
+                if not open_page(page):
+                    click.echo("no browser could be started: open the URL above", err=True)
             server.serve_forever()
-        finally:
-            server.server_close()  # joins the request threads: a save under way finishes first
+
+
+def _log_server_errors() -> None:
+    """The server's unexpected errors as one `audition: ...` line each on stderr (tuss_fx.audition.server)."""
+    log = logging.getLogger("tuss_fx.audition")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("audition: %(message)s"))
+        log.addHandler(handler)
 
 
 def _remix_options(model: dict, plan: str | None, audio_track: int | None, engine_channels: str) -> tuple[str, ...]:

@@ -10,18 +10,22 @@ import pedalboard
 
 DEFAULT_BUFFER_SIZE = 8192  # pedalboard's own default buffer_size
 
-# containers and hosts are not effects a preset can name
-_NOT_EFFECTS = {"Plugin", "Pedalboard", "Chain", "Mix", "PluginContainer", "ExternalPlugin", "VST3Plugin",
-                "AudioUnitPlugin"}
+# The effects a preset may name, by pedalboard's class names: an allow-list, so a class a later pedalboard adds
+# (a host that loads native code, like VST3Plugin, or one that reads files) is not open to a shared preset
+# until it is read and listed here
+PRESET_EFFECTS = ("Bitcrush", "BrickwallLimiter", "Chorus", "Clipping", "Compressor", "Convolution", "Delay", "Distortion",
+                  "GSMFullRateCompressor", "Gain", "HighShelfFilter", "HighpassFilter", "IIRFilter", "Invert",
+                  "LadderFilter", "Limiter", "LowShelfFilter", "LowpassFilter", "MP3Compressor", "NoiseGate",
+                  "PeakFilter", "Phaser", "PitchShift", "Resample", "Reverb")
+# parameters that name a file, per effect: a preset may name only files beside it (presets._files_beside)
+FILE_PARAMS = {"Convolution": ("impulse_response_filename",)}
 
 
 def effect_names() -> list[str]:
-    """pedalboard's built-in effect classes, by the names presets use."""
-    return sorted(
-        name for name in dir(pedalboard)
-        if isinstance(getattr(pedalboard, name), type) and issubclass(getattr(pedalboard, name), pedalboard.Plugin)
-        and name not in _NOT_EFFECTS and not name.startswith("_")
-    )
+    """The effects presets may name: the allow-list, as far as the installed pedalboard has them."""
+    return sorted(name for name in PRESET_EFFECTS
+                  if isinstance(getattr(pedalboard, name, None), type)
+                  and issubclass(getattr(pedalboard, name), pedalboard.Plugin))
 
 
 def build_plugin(name: str, params: Mapping[str, Any]) -> pedalboard.Plugin:

@@ -14,7 +14,7 @@ from typing import Any
 import pedalboard
 
 from tuss_fx.errors import TussFxError
-from tuss_fx.mix.effects import build_plugin, effect_names
+from tuss_fx.mix.effects import FILE_PARAMS, build_plugin, effect_names
 from tuss_fx.mix.ride import RideSettings
 from tuss_fx.separation.dialogue import ENGINES
 from tuss_fx.separation.separator import RESIDUAL, source_names, stem_names
@@ -116,7 +116,8 @@ def load_preset(name_or_path: str | Path, overrides: Sequence[str] = ()) -> Pres
         raise PresetError(source, f"not valid TOML ({exc})") from None
     for override in overrides:
         raw = apply_override(raw, override)
-    return parse_preset(raw, source)
+    file = _preset_file(name_or_path)
+    return parse_preset(raw, source, file.resolve().parent if file else None)
 
 
 def preset_text(name_or_path: str | Path) -> tuple[str, str]:
@@ -125,8 +126,8 @@ def preset_text(name_or_path: str | Path) -> tuple[str, str]:
     Raises:
         PresetError: no such file or shipped preset.
     """
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
+    path = _preset_file(name_or_path)
+    if path is not None:
         if not path.is_file():
             raise PresetError(path, "no such preset file")
         try:
@@ -172,8 +173,19 @@ def apply_override(raw: dict[str, Any], override: str) -> dict[str, Any]:
     return raw
 
 
-def parse_preset(raw: dict[str, Any], source: str) -> Preset:
-    """Validate a TOML mapping against the preset schema (see presets/*.toml for examples)."""
+def _preset_file(name_or_path: str | Path) -> Path | None:
+    """The file a preset reference names (a .toml path, or any existing path); None for a shipped name."""
+    path = Path(name_or_path)
+    return path if path.suffix == ".toml" or path.exists() else None
+
+
+def parse_preset(raw: dict[str, Any], source: str, folder: Path | None = None) -> Preset:
+    """Validate a TOML mapping against the preset schema (see presets/*.toml for examples).
+
+    folder: the preset file's folder; a file the preset names (a Convolution's impulse response) must lie
+    in it or below, so a shared preset cannot read other files into a mix. None (a shipped preset, a
+    mapping): the preset may name no file.
+    """
 
     def fail(key: str, problem: str) -> PresetError:
         return PresetError(source, f"{key}: {problem}")
@@ -203,13 +215,13 @@ def parse_preset(raw: dict[str, Any], source: str) -> Preset:
         key = f"stems.{stem}"
         if stem not in names:
             raise fail(key, f"no such stem; stems of this preset: {', '.join(names)}")
-        stems[stem] = _stem_settings(settings, key, fail)
+        stems[stem] = _stem_settings(settings, key, fail, folder)
     background = raw.get("background")
     if background is not None:
         if "speech" not in prompts:
             raise fail("background", "a background is what the dialogue plan plays beside the dialogue; this "
                                      "preset has no speech prompt")
-        background = _stem_settings(background, "background", fail)
+        background = _stem_settings(background, "background", fail, folder)
     master = raw.get("master", {})
     if not isinstance(master, dict):
         raise fail("master", "must be a table")
@@ -229,7 +241,7 @@ def parse_preset(raw: dict[str, Any], source: str) -> Preset:
     if not -20.0 <= ceiling <= 0.0:
         raise fail("master.ceiling_db", f"{ceiling} is outside -20..0 dBFS")
     return Preset(name, tuple(prompts), source, description, stems,
-                  _chain(master.get("chain", []), "master.chain", fail), target, ceiling, engine, gate, plan,
+                  _chain(master.get("chain", []), "master.chain", fail, folder), target, ceiling, engine, gate, plan,
                   background, ride=ride)
 
 
@@ -249,7 +261,7 @@ def _ride(table: Any, prompts: list[str], fail) -> RideSettings | None:
     return ride
 
 
-def _stem_settings(settings: Any, key: str, fail) -> StemSettings:
+def _stem_settings(settings: Any, key: str, fail, folder: Path | None) -> StemSettings:
     """A [stems.<stem>] or [background] table: gain_db (at most +24 dB) and chain."""
     if not isinstance(settings, dict):
         raise fail(key, "must be a table")
@@ -257,7 +269,7 @@ def _stem_settings(settings: Any, key: str, fail) -> StemSettings:
     gain = _number(settings.get("gain_db", 0.0), f"{key}.gain_db", fail)
     if gain > 24.0:
         raise fail(f"{key}.gain_db", f"{gain} dB is more than +24 dB")
-    return StemSettings(gain, _chain(settings.get("chain", []), f"{key}.chain", fail))
+    return StemSettings(gain, _chain(settings.get("chain", []), f"{key}.chain", fail, folder))
 
 
 def _no_unknown_keys(table: dict, allowed: set[str], where: str, fail) -> None:
@@ -272,7 +284,7 @@ def _number(value: Any, key: str, fail) -> float:
     return float(value)
 
 
-def _chain(entries: Any, key: str, fail) -> tuple[EffectSpec, ...]:
+def _chain(entries: Any, key: str, fail, folder: Path | None) -> tuple[EffectSpec, ...]:
     if not isinstance(entries, list):
         raise fail(key, "must be a list of { plugin = \"...\", ... } tables")
     specs = []
@@ -281,10 +293,35 @@ def _chain(entries: Any, key: str, fail) -> tuple[EffectSpec, ...]:
         if not isinstance(entry, dict) or not isinstance(entry.get("plugin"), str):
             raise fail(where, "each entry needs plugin = \"<pedalboard class>\"")
         params = {k: v for k, v in entry.items() if k != "plugin"}
+        if entry["plugin"] in FILE_PARAMS:
+            params = _files_beside(params, FILE_PARAMS[entry["plugin"]], where, fail, folder)
         spec = EffectSpec(entry["plugin"], params)
         _check_effect(spec, where, fail)
         specs.append(spec)
     return tuple(specs)
+
+
+def _files_beside(params: dict[str, Any], names: tuple[str, ...], where: str, fail,
+                  folder: Path | None) -> dict[str, Any]:
+    """`params` with each file parameter made an absolute path inside `folder` (relative paths are read from
+    the preset's folder, not the working one); a path outside it, or any file where there is no folder, fails."""
+    resolved = dict(params)
+    for name in names:
+        if name not in params:
+            continue
+        value = params[name]
+        if folder is None:
+            raise fail(f"{where}.{name}", "only a preset file may name a file, and only one beside it")
+        if not isinstance(value, str):
+            raise fail(f"{where}.{name}", f"expected a file name, got {value!r}")
+        path = (folder / value).resolve()
+        if not path.is_relative_to(folder.resolve()):
+            raise fail(f"{where}.{name}", f"{value!r} is outside the preset's folder; a preset reads files beside "
+                                          f"it only")
+        if not path.is_file():
+            raise fail(f"{where}.{name}", f"no such file beside the preset ({path})")
+        resolved[name] = str(path)
+    return resolved
 
 
 def _check_effect(spec: EffectSpec, where: str, fail) -> None:

@@ -79,12 +79,44 @@ OFFICIAL_MODELS = {
 
 
 def home() -> Path:
-    """$TUSS_FX_HOME, else the user cache directory's tuss-fx folder (platformdirs)."""
-    if os.environ.get(HOME_ENV):
-        return Path(os.environ[HOME_ENV])
-    import platformdirs
+    """$TUSS_FX_HOME, else the user cache directory's tuss-fx folder (platformdirs): created 0700 where it is
+    missing, and refused where another user could write it (check_private).
 
-    return Path(platformdirs.user_cache_dir("tuss-fx", appauthor=False))
+    Raises:
+        ModelInstallError: the folder is another user's, or others may write it.
+    """
+    if os.environ.get(HOME_ENV):
+        root = Path(os.environ[HOME_ENV])
+    else:
+        import platformdirs
+
+        root = Path(platformdirs.user_cache_dir("tuss-fx", appauthor=False))
+    try:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelInstallError(root, f"cannot create the tuss-fx folder ({exc.strerror}); set {HOME_ENV}") from None
+    check_private(root)
+    return root
+
+
+def check_private(folder: Path) -> None:
+    """Refuse a folder another user owns or may write: models and cached stems in it would be trusted, so a
+    shared one (TUSS_FX_HOME=/tmp/x on a shared machine) could hand this run someone else's weights or
+    stems. POSIX only: Windows keeps the user's cache folder private by its access lists, and its
+    os.stat shows no owner or group bits to check.
+
+    Raises:
+        ModelInstallError: what is wrong, naming the folder.
+    """
+    if not hasattr(os, "getuid"):
+        return
+    status = folder.stat()
+    if status.st_uid != os.getuid():
+        raise ModelInstallError(folder, f"belongs to another user (uid {status.st_uid}); set {HOME_ENV} to a folder "
+                                        f"of your own")
+    if status.st_mode & 0o022:
+        raise ModelInstallError(folder, f"other users may write it (mode {status.st_mode & 0o777:o}); "
+                                        f"chmod go-w it or set {HOME_ENV} to a folder of your own")
 
 
 def install_dir(name: str) -> Path:

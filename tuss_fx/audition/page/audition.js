@@ -5,7 +5,8 @@ import {
   timecodeLabel,
 } from "/graph.js";
 
-const TOKEN = document.querySelector('meta[name="tuss-fx-token"]').content;
+const TOKEN_KEY = "tuss-fx-token";
+const TOKEN = tokenFromAddress() || sessionStorage.getItem(TOKEN_KEY) || "";
 const $ = (selector) => document.querySelector(selector);
 const state = {
   overview: null, rate: 48000, region: null, selection: null, buffers: {}, strips: {}, bus: "mix",
@@ -13,9 +14,29 @@ const state = {
   ctx: null, graph: null, out: null, analysers: null, playing: false, startedAt: 0, offset: 0, selected: 0,
 };
 
+// The token arrives in the URL's fragment, which no request, log or Referer carries; it moves out of the
+// address bar (and history) into this page's memory, and into sessionStorage so a reload keeps it. Both are
+// this origin's alone, port included, unlike a cookie, which every port of 127.0.0.1 would be sent.
+function tokenFromAddress() {
+  const given = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (given) {
+    sessionStorage.setItem(TOKEN_KEY, given);
+    history.replaceState(null, "", location.pathname);
+  }
+  return given;
+}
+
+// the audition's address opened again in this tab changes the fragment alone, which loads nothing: start afresh
+window.addEventListener("hashchange", () => { if (tokenFromAddress()) location.reload(); });
+
+// every request to the API, reads included, carries the token in a header
+function authorised(headers = {}) {
+  return { ...headers, "X-Tuss-Token": TOKEN };
+}
+
 async function api(path, body) {
   const response = await fetch(path, {
-    method: "POST", headers: { "Content-Type": "application/json", "X-Tuss-Token": TOKEN },
+    method: "POST", headers: authorised({ "Content-Type": "application/json" }),
     body: JSON.stringify(body),
   });
   const answer = await response.json();
@@ -152,7 +173,8 @@ function showSelection() {
 // ---- region --------------------------------------------------------------------------------------
 
 async function fetchSource(name, start, frames) {
-  const response = await fetch(`/api/audio/${encodeURIComponent(name)}?start=${start}&frames=${frames}`);
+  const response = await fetch(`/api/audio/${encodeURIComponent(name)}?start=${start}&frames=${frames}`,
+    { headers: authorised() });
   if (!response.ok) throw new Error(`${name}: ${(await response.json()).error}`);
   const samples = new Float32Array(await response.arrayBuffer());
   const buffer = new AudioBuffer({ numberOfChannels: 2, length: frames, sampleRate: state.rate });
@@ -477,7 +499,12 @@ async function renderOffline({ bus = state.bus, switchTo = null, switchAtSeconds
 // ---- start --------------------------------------------------------------------------------------------
 
 async function start() {
-  const response = await fetch("/api/overview");
+  const response = await fetch("/api/overview", { headers: authorised() });
+  if (!response.ok) {
+    document.body.textContent = "This page needs the address tuss-fx audition printed (its #token part): "
+      + "open that address again.";
+    return;
+  }
   state.overview = await response.json();
   state.rate = state.overview.sample_rate;
   $("#programme").textContent = state.overview.programme;
