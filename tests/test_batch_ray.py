@@ -47,6 +47,15 @@ def ray_address(ray_head):
     return ray_head[0]
 
 
+@pytest.fixture()
+def holds(ray_head, request) -> Path:
+    """This test's own hold folder, under the one the head's actors look in (they search below it): another
+    test's .held files, left where a test was cut short, can never answer this test's wait."""
+    folder = ray_head[1] / request.node.name.replace("[", "-").replace("]", "")
+    folder.mkdir()
+    return folder
+
+
 def _batch(inputs, out, address, parity_dir, *extra):
     return [str(BIN / "tuss-fx"), "batch", str(inputs), "-o", str(out), "--ray", address, "--workers", "2",
             "--checkpoint", str(parity_dir), "--separate", "--json", "-q", *extra]
@@ -72,11 +81,11 @@ def test_three_files_one_bad_on_two_actors(tmp_path, ray_address, parity_dir):
     assert sf.info(tmp_path / "out" / "a" / "speech.wav").frames == 24000
 
 
-def test_a_killed_driver_resumes_without_redoing_finished_files(tmp_path, ray_head, parity_dir):
+def test_a_killed_driver_resumes_without_redoing_finished_files(tmp_path, ray_address, holds, parity_dir):
     """kill -9 of the driver while both actors are held writing their second file (hold points: the same
     point however fast the actors are): the first two files are done, the two in flight leave their
     temporaries; the rerun skips the done ones, sweeps the temporaries and does the other four."""
-    address, holds = ray_head
+    address = ray_address
     inputs = tmp_path / "in"
     inputs.mkdir()
     for index in range(6):
@@ -86,13 +95,10 @@ def test_a_killed_driver_resumes_without_redoing_finished_files(tmp_path, ray_he
     for index, point in zip((2, 3), points):
         point.write_text(f"{out.name}/take{index}/speech.wav")
     try:
+        started = time.time()
         driver = subprocess.Popen(_batch(inputs, out, address, parity_dir), stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL, env=RAY_ENV)
-        deadline = time.monotonic() + 240
-        while not all(point.with_suffix(".held").exists() for point in points) and time.monotonic() < deadline:
-            assert driver.poll() is None, "the batch ended before its hold points"
-            time.sleep(0.05)
-        in_flight = [Path(point.with_suffix(".held").read_text()) for point in points]
+        in_flight = _held(points, driver, started)
         assert all(path.exists() for path in in_flight)  # both files mid-write
         driver.send_signal(signal.SIGKILL)
         driver.wait()
@@ -110,13 +116,16 @@ def test_a_killed_driver_resumes_without_redoing_finished_files(tmp_path, ray_he
     assert not list(out.rglob("*.part"))
 
 
-def _held(points: list[Path], driver: subprocess.Popen) -> list[Path]:
-    """Wait until every hold point holds an actor; the temporary files they are writing."""
+def _held(points: list[Path], driver: subprocess.Popen, started: float) -> list[Path]:
+    """Wait until every hold point holds an actor of this driver (each .held written after it started); the
+    temporary files they are writing."""
     deadline = time.monotonic() + 240
     while not all(point.with_suffix(".held").exists() for point in points) and time.monotonic() < deadline:
         assert driver.poll() is None, "the batch ended before its hold points"
         time.sleep(0.05)
-    return [Path(point.with_suffix(".held").read_text()) for point in points]
+    held = [point.with_suffix(".held") for point in points]
+    assert all(path.stat().st_mtime >= started - 1 for path in held), "a .held file older than this driver"
+    return [Path(path.read_text()) for path in held]
 
 
 def _reels(folder: Path, count: int, seconds: float = 4.0) -> None:
@@ -125,16 +134,17 @@ def _reels(folder: Path, count: int, seconds: float = 4.0) -> None:
         sf.write(folder / f"reel{index}.wav", noise(1, int(seconds * 48000), seed=index).T, 48000, subtype="FLOAT")
 
 
-def test_a_task_lost_with_its_actor_is_retried_once_on_a_fresh_actor(tmp_path, ray_head, parity_dir):
-    address, holds = ray_head
+def test_a_task_lost_with_its_actor_is_retried_once_on_a_fresh_actor(tmp_path, ray_address, holds, parity_dir):
+    address = ray_address
     inputs, out = tmp_path / "in", tmp_path / "out"
     _reels(inputs, 2)
     point = holds / "reel0.hold"
     point.write_text(f"{out.name}/reel0/speech.wav")
+    started = time.time()
     driver = subprocess.Popen([*_batch(inputs, out, address, parity_dir), "--workers", "1"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=RAY_ENV)
     try:
-        (in_flight,) = _held([point], driver)
+        (in_flight,) = _held([point], driver, started)
     finally:
         point.unlink()  # the retry is not held
     victim = int(re.search(r"\.tuss-fx-(\d+)@", in_flight.name).group(1))  # temporaries: .NAME.tuss-fx-PID@HOST.*
@@ -149,20 +159,22 @@ def test_a_task_lost_with_its_actor_is_retried_once_on_a_fresh_actor(tmp_path, r
     assert not in_flight.exists() and not list(out.rglob("*.part"))
 
 
-def test_sigterm_stops_the_tasks_in_flight_and_they_remove_their_temporaries(tmp_path, ray_head, parity_dir):
+def test_sigterm_stops_the_tasks_in_flight_and_they_remove_their_temporaries(tmp_path, ray_address, holds,
+                                                                            parity_dir):
     """SIGTERM while both actors are held mid-file: Ray's cancel only flags a running actor task, so each
     must see the flag (signals.stop_when) and unwind; killed by the driver instead, after its grace, they
     would leave their temporaries behind."""
-    address, holds = ray_head
+    address = ray_address
     inputs, out = tmp_path / "in", tmp_path / "out"
     _reels(inputs, 2)
     points = [holds / f"reel{index}.hold" for index in range(2)]
     for index, point in enumerate(points):
         point.write_text(f"{out.name}/reel{index}/speech.wav")
+    started = time.time()
     driver = subprocess.Popen(_batch(inputs, out, address, parity_dir), stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True, env=RAY_ENV)
     try:
-        in_flight = _held(points, driver)  # both reels mid-write on the two actors
+        in_flight = _held(points, driver, started)  # both reels mid-write on the two actors
         driver.send_signal(signal.SIGTERM)
         _, stderr = driver.communicate(timeout=120)
     finally:

@@ -1,6 +1,8 @@
 """Speech presence (tuss_fx.measure.speech): the window rule in closed form, Silero VAD on real speech and
 real music, the stem rule that keeps an engine's leak out, streaming equal to whole, torch left as found."""
 
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -106,13 +108,18 @@ def test_new_windows_asked_block_by_block_equal_the_whole_programmes(reading, st
 
 
 def test_loading_the_detector_leaves_torchs_threads_as_they_were():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        SpeechPresence(RATE, 2)
-        assert torch.get_num_threads() == 2  # silero_vad's import sets 1 for the whole process
-    finally:
-        torch.set_num_threads(before)
+    """silero_vad's import sets 1 thread for the whole process, once: in this test process another test may
+    have imported it already, so the check runs in a fresh one where the detector's load is the first."""
+    probe = ("import sys, torch\n"
+             "torch.set_num_threads(3)\n"
+             "assert 'silero_vad' not in sys.modules\n"
+             "from tuss_fx.measure.speech import SpeechPresence\n"
+             "SpeechPresence(48000, 2)\n"
+             "assert 'silero_vad' in sys.modules, 'the detector did not load silero'\n"
+             "print(torch.get_num_threads())\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "3"
 
 
 def test_the_batched_network_gives_the_torchscript_models_probabilities(reading, strings):

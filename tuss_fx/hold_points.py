@@ -1,7 +1,8 @@
 """Hold points: a run stops where a test asks, so a kill lands at a known point and not when a clock says.
 
 With TUSS_FX_HOLD=DIR in its environment, a run that has written the first block of an output to its
-temporary file looks in DIR for NAME.hold files; one whose text ends the output's path ("c_00000000.wav",
+temporary file looks in DIR and the folders below it for NAME.hold files (a test keeps its own in a folder
+of its own, so no other test's leftovers answer it); one whose text ends the output's path ("c_00000000.wav",
 "take2/speech.wav") holds it there: the run writes NAME.held (holding the temporary file's path, which
 exists then) and waits until NAME.go appears, until it is killed, or until a stop is requested
 (signals.check_stop: a cancelled Ray task). Without the variable nothing is looked at. The kill tests (tests/test_conform.py, tests/test_batch_ray.py) stop runs this way, so they
@@ -26,7 +27,7 @@ def hold_point(final_path: Path, temp_path: Path) -> None:
     if not folder:
         return
     target = Path(final_path).as_posix()
-    for hold in sorted(Path(folder).glob("*.hold")):
+    for hold in sorted(Path(folder).rglob("*.hold")):
         wanted = hold.read_text().strip()
         if wanted and target.endswith(wanted):
             held = hold.with_suffix(".held")
