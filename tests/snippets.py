@@ -12,6 +12,11 @@ its fence (invisible in the rendered manual) say how CI treats it:
     <!-- snippet: ci-run NAME -->        run by .ci/run itself under that name (the set-up, the tests)
     <!-- snippet: continues -->          a Python block run after the page's previous one, in one script
     <!-- snippet: in-clone -->           run in the repository's root, as a developer runs it (the tests)
+    <!-- snippet: makes GLOB ... -->     what it promises to write: each glob (in its folder) matches a non-empty file
+    <!-- snippet: prints REGEX -->       what it promises to say: the regex is found in its stdout or stderr
+
+Every snippet that runs says what it promises, by `makes`, `prints` or (Python) its own `assert`
+(tests/test_docs.py holds it): one that merely exits 0 proves little.
 
 Bash runs with -euo pipefail, Python as a script, TOML is loaded as a remix preset; each in a working
 folder shared by the page's snippets in order, so a page can build on what an earlier snippet wrote.
@@ -27,7 +32,7 @@ from pathlib import Path
 
 LANGUAGES = {"bash": "bash", "sh": "bash", "shell": "bash", "python": "python", "toml": "toml"}
 _FENCE = re.compile(r"^```(\w*)\s*$")
-_MARKER = re.compile(r"^<!--\s*snippet:\s*(skip|ci-run|ci|file|continues|in-clone)(?:\s+(.*?))?\s*-->\s*$")
+_MARKER = re.compile(r"^<!--\s*snippet:\s*(skip|ci-run|ci|file|continues|in-clone|makes|prints)(?:\s+(.*?))?\s*-->\s*$")
 
 
 @dataclass
@@ -44,6 +49,21 @@ class Snippet:
     prelude: str = ""  # the code of the blocks it continues
     in_clone: bool = False  # runs in the repository's root rather than the page's folder
     replacements: list[tuple[str, str]] = field(default_factory=list)
+    makes: list[str] = field(default_factory=list)  # globs of the files it promises to write
+    prints: list[str] = field(default_factory=list)  # regexes of what it promises to say
+
+    @property
+    def promises(self) -> bool:
+        """Whether it says what a run must show beyond exit status 0."""
+        asserts = self.language == "python" and "assert " in self.code
+        return bool(self.makes or self.prints) or asserts or self.language == "toml"  # toml: the loader checks it
+
+    def broken_promises(self, workdir: Path, output: str) -> list[str]:
+        """What a finished run in `workdir`, which said `output`, did not keep of its promises."""
+        broken = [f"wrote no non-empty file matching {pattern}" for pattern in self.makes
+                  if not [path for path in workdir.glob(pattern) if path.is_file() and path.stat().st_size]]
+        return broken + [f"did not print /{pattern}/" for pattern in self.prints
+                         if not re.search(pattern, output, re.MULTILINE)]
 
     @property
     def where(self) -> str:
@@ -110,6 +130,10 @@ def _read_markers(snippet: Snippet, lines: list[str], fence_index: int) -> bool:
             snippet.ci_run = value
         elif kind == "file":
             snippet.file = value
+        elif kind == "makes":
+            snippet.makes += value.split()
+        elif kind == "prints":
+            snippet.prints.append(value)
         else:
             old, arrow, new = value.partition(" => ")
             if not arrow:

@@ -133,6 +133,24 @@ def test_each_source_is_the_stems_fold_down_and_the_rest_closes_the_sum(session,
             session.listen("speech", *bad)
 
 
+def test_the_loudness_the_page_matches_is_pyloudnorm_s(session, scene):
+    """The page's loudness-matched A/B applies the gain between these two numbers: each is checked against
+    pyloudnorm (BS.1770, the reference implementation) on signals built here from the files themselves."""
+    import pyloudnorm
+
+    first, count = 24_000, 5 * RATE
+    gains = {"speech": 5.0, "background": -5.0}
+    measured = session.loudness(first, count, gains)
+    original = scene[1][:, first:first + count].astype(np.float64)
+    speech = sf.read(session.entry.stem_path("speech"), start=first, frames=count, dtype="float64",
+                     always_2d=True)[0].T
+    mix = 10 ** (5.0 / 20) * speech + 10 ** (-5.0 / 20) * (original - speech)
+    meter = pyloudnorm.Meter(RATE)
+    assert measured["original_lufs"] == pytest.approx(meter.integrated_loudness(original.T), abs=0.05)
+    assert measured["mix_lufs"] == pytest.approx(meter.integrated_loudness(mix.T), abs=0.05)
+    assert abs(measured["mix_lufs"] - measured["original_lufs"]) > 1.0  # a gain worth matching
+
+
 def test_default_region_is_the_most_buried_stretch_with_its_lead_in(session):
     worst = session.entry.clarity().worst_regions(1)[0]
     start, end = session.default_region()
@@ -159,6 +177,30 @@ def test_preview_is_the_presets_remix_of_the_region(session, scene, tmp_path):
     remix_file(_CachedReplay(session, first), load_preset(saved["preset"]), excerpt, tmp_path / "remix.wav")
     written, _ = sf.read(tmp_path / "remix.wav", dtype="float32", always_2d=True)
     np.testing.assert_allclose(session.listen(PREVIEW, first, count), written.T, atol=1e-6)
+
+
+def test_preview_is_the_whole_programme_s_remix_cut_to_the_region_but_for_its_loudness(session, scene, tmp_path):
+    """What the manual says of the preview: against a remix of the whole file cut to the region, it differs
+    by one gain (the loudness target measured on the region, not the programme) and, in its first tenth of
+    a second, by the chains' state (a compressor starting cold); elsewhere it is the same within -90 dB."""
+    first, count = 24_000, 4 * RATE
+    gains = {"speech": SPEECH_GAIN_DB, "background": BACKGROUND_GAIN_DB}
+    rendered = session.render_preview(first, count, gains)
+    saved = session.save(gains, "whole-preset.toml")
+    whole_report = remix_file(_CachedReplay(session, 0), load_preset(saved["preset"]), scene[0], tmp_path / "whole.wav")
+    whole, _ = sf.read(tmp_path / "whole.wav", dtype="float64", always_2d=True)
+    region = whole.T[:, first:first + count]
+    preview = session.listen(PREVIEW, first, count).astype(np.float64)
+    gain = 10 ** ((rendered["loudness_gain_db"] - whole_report.loudness_gain_db) / 20)
+    assert abs(20 * np.log10(gain)) > 0.5  # the region's loudness is not the programme's
+
+    def error_db(lo_seconds, hi_seconds):
+        lo, hi = int(lo_seconds * RATE), int(hi_seconds * RATE)
+        residual = preview[:, lo:hi] - gain * region[:, lo:hi]
+        return 10 * np.log10((residual ** 2).sum() / (preview[:, lo:hi] ** 2).sum())
+
+    assert error_db(0.0, 0.1) < -50  # the chains warming up
+    assert error_db(0.1, 4.0) < -90
 
 
 class _CachedReplay:
@@ -414,9 +456,26 @@ def test_a_5_1_programme_is_heard_folded_to_stereo_and_rendered_in_its_layout(sc
     layout = probe(path).channel_layout
     np.testing.assert_allclose(session.listen("original", 0, RATE), stereo_fold_down(layout) @ surround[:, :RATE],
                                atol=1e-6)
-    assert session.entry.read_stems(0, 10).shape == (1, 6, 10)  # the stems keep the layout
+    stems = session.entry.read_stems(0, 2 * RATE)
+    assert stems.shape == (1, 6, 2 * RATE)  # the stems keep the layout
+    front = [layout.index(name) for name in ("FL", "FR", "FC")]
+    rest = [index for index in range(6) if index not in front]  # LFE and surrounds: never separated
+    assert all(np.abs(stems[0, index]).max() > 1e-3 for index in front)
+    assert not stems[0, rest].any()
     session.render_preview(0, RATE, {"speech": 0.0, "background": 0.0})
     assert session.listen(PREVIEW, 0, RATE).shape == (2, RATE)
+    # rendered in its layout, channel by channel: a plain preset's remix is each channel's own gain sum
+    plain = audition_of(path, tmp_path / "cache", preset=str(_plain_preset(tmp_path)))
+    saved = plain.save({"speech": 6.0, "background": -4.0}, "plain-51.toml")
+    replay = _CachedReplay(plain, 0)
+    replay.prompts = ("speech",)
+    remix_file(replay, load_preset(saved["preset"]), path, tmp_path / "mix51.out.wav", output_format="wav32f")
+    written, _ = sf.read(tmp_path / "mix51.out.wav", dtype="float32", always_2d=True)
+    written = written.T
+    assert written.shape == (6, 2 * RATE)
+    for channel, name in enumerate(layout):
+        expected = 10 ** (6.0 / 20) * stems[0, channel] + 10 ** (-4.0 / 20) * (surround[channel] - stems[0, channel])
+        np.testing.assert_allclose(written[channel], expected, atol=1e-5, err_msg=name)
 
 
 def test_the_dbr_lane_is_the_loudness_analysis_of_the_cached_stems(session, scene):

@@ -39,6 +39,25 @@ def test_most_snippets_run_and_every_skip_says_why():
     assert all(len(s.skip.split()) >= 4 for s in ALL_SNIPPETS if s.skip)
 
 
+def test_every_snippet_that_runs_says_what_it_promises():
+    """Exit status 0 alone proves little: each run snippet names the files it writes or what it prints, or
+    (Python) asserts it."""
+    silent = [s.where for s in ALL_SNIPPETS if not s.skip and not s.ci_run and not s.promises]
+    assert not silent, silent
+
+
+def test_a_broken_promise_is_seen(tmp_path):
+    page = _one_snippet_page(tmp_path, "bash", "echo written > a.txt\necho done\n",
+                             "<!-- snippet: makes a.txt b.txt -->\n<!-- snippet: prints ^done$ -->\n"
+                             "<!-- snippet: prints ^never$ -->\n")
+    (snippet,) = collect(page)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    result = run(snippet, tmp_path, env, timeout=60)
+    assert result.returncode == 0
+    assert snippet.broken_promises(tmp_path, result.stdout) == ["wrote no non-empty file matching b.txt",
+                                                                 "did not print /^never$/"]
+
+
 def test_ci_runs_the_readme_commands_and_the_manual_repeats_them_exactly():
     readme_blocks = {s.ci_run: s.code for s in collect(ROOT / "README.md") if s.ci_run}
     assert set(readme_blocks) == {"setup", "tests", "manual", "first-job"}

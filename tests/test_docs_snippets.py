@@ -81,7 +81,7 @@ def workdirs(tmp_path_factory, media_kit) -> dict[Path, Path]:
             home = root / "-".join(page.relative_to(ROOT).with_suffix("").parts)
             work = home / "work"
             work.mkdir(parents=True)
-            for folder in ("examples", "benchmarks", "presets"):
+            for folder in ("examples", "benchmarks", "presets", "tests"):
                 (work / folder).symlink_to(ROOT / folder)
             shutil.copytree(media_kit, work, dirs_exist_ok=True, symlinks=True)
             made[page] = work
@@ -101,6 +101,10 @@ def snippet_env(tmp_path_factory) -> dict[str, str]:
 
 @pytest.mark.parametrize("snippet", SNIPPETS, ids=[s.where for s in SNIPPETS])
 def test_snippet_runs(snippet, workdirs, snippet_env):
-    result = run(snippet, workdirs(snippet.page), snippet_env)
+    workdir = workdirs(snippet.page)
+    result = run(snippet, workdir, snippet_env)
     assert result.returncode == 0, f"{snippet.where} exited {result.returncode}:\n{result.stdout[-3000:]}\n" \
                                    f"{result.stderr[-3000:]}"
+    broken = snippet.broken_promises(Path(__file__).resolve().parents[1] if snippet.in_clone else workdir,
+                                     result.stdout + result.stderr)
+    assert not broken, f"{snippet.where}: {'; '.join(broken)}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"

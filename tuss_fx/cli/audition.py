@@ -33,7 +33,7 @@ from tuss_fx.signals import Terminated
 @PLAN_OPTION
 @ENGINE_CHANNELS_OPTION
 @AUDIO_TRACK_OPTION
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar, and no line saying which device auto chose.")
 @model_options
 def audition(input_path, preset, save_path, port, no_browser, no_cache, cache_limit_gb, plan, engine_channels,
              audio_track, quiet, **model) -> None:
@@ -67,7 +67,7 @@ def _audition(input_path, preset, save_path, port, no_browser, no_cache, cache_l
     info = probe(input_path, audio_track)
     chosen = load_preset(preset)
     model["dialogue_engine"] = model["dialogue_engine"] or chosen.dialogue_engine
-    separator = load_separator(**model)
+    separator = load_separator(**model, announce_device=not quiet)
     with tempfile.TemporaryDirectory(prefix="tuss-fx-audition-") as scratch:
         with progress_bar(f"separating {info.path.name}", quiet) as progress:
             session, cached = prepare_audition(info, preset, separator, plan, engine_channels, save_path,

@@ -71,7 +71,7 @@ def main() -> None:
                    "true peaks and spectrograms, numbers in a .json beside it; {track} names the input "
                    "(needed for several inputs).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar, and no line saying which device auto chose.")
 @model_options
 def separate(inputs, prompts, out_dir, filename, file_format, residual, audio_track, report_path, overwrite, quiet,
              **model) -> None:
@@ -86,7 +86,7 @@ def separate(inputs, prompts, out_dir, filename, file_format, residual, audio_tr
     jobs = [plan_separation(path, prompts, out_dir, file_format, filename, residual, overwrite, audio_track,
                             output_path(Path("."), report_path, path.stem, "", "") if report_path else None)
             for path in inputs]
-    separator = load_separator(**model)
+    separator = load_separator(**model, announce_device=not quiet)
     separator.check_prompts(prompts)
     for job in jobs:
         with progress_bar(job.info.path.name, quiet) as progress:
@@ -171,7 +171,7 @@ def _format_lufs(value: float) -> str:
               help="Film output: keep only the remixed audio track (other audio tracks are kept by default).")
 @REPORT_OPTION
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar, and no line saying which device auto chose.")
 @model_options
 def remix(input_path, preset, output, file_format, overrides, automation, write_automation, target_lufs, spec,
           stems_dir, plan, engine_channels, audio_track, audio_codec, drop_other_audio, report_path, overwrite, quiet,
@@ -200,7 +200,7 @@ def remix(input_path, preset, output, file_format, overrides, automation, write_
     output = output or input_path.with_name(f"{input_path.stem}.{chosen.name}{suffix}")
     lanes = GainAutomation.from_midi(automation, source_names(chosen.prompts)) if automation else None
     model["dialogue_engine"] = model["dialogue_engine"] or chosen.dialogue_engine
-    separator = load_separator(**model)
+    separator = load_separator(**model, announce_device=not quiet)
     with progress_bar(input_path.name, quiet) as progress:
         if muxer_for(output):
             report, encoding = remix_film(separator, chosen, input_path, output, audio_track or 1, audio_codec,

@@ -63,7 +63,8 @@ def model_options(func):
         click.option("--checkpoint", default="default", show_default=True,
                      help="'default' (shipped model), an official TUSS folder/.pth/.ckpt, or a .safetensors."),
         click.option("--device", default="auto", show_default=True,
-                     help="auto (CUDA, else Apple Silicon's GPU, else the CPU; said on stderr), cpu, cuda, cuda:1, mps."),
+                     help="auto (CUDA, else Apple Silicon's GPU, else the CPU; said on stderr unless --quiet), cpu, "
+                          "cuda, cuda:1, mps."),
         click.option("--segment-seconds", type=float, default=None, callback=_check_positive,
                      help="Segment length fed to the model [default: the model's training length, 6 s]."),
         click.option("--overlap", type=float, default=0.25, show_default=True, callback=_check_overlap,
@@ -143,7 +144,7 @@ def load_separator(checkpoint: str, device: str, segment_seconds: float | None =
                    precision: str = "auto", batch_size: int | None = None, dialogue_engine: str | None = None,
                    dialogue_atten_lim_db: float | None = None, announce_device: bool = True):
     """The model a command separates with; where --device auto chose the device, says which on stderr
-    (announce_device=False: the caller prints it itself)."""
+    (announce_device=False: under --quiet, or where the caller prints it itself)."""
     from tuss_fx.separation.devices import describe_device
     from tuss_fx.separation.separator import Separator
 

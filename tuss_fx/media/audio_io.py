@@ -102,7 +102,7 @@ def probe(path: str | Path, audio_track: int | None = None) -> AudioInfo:
     if info.frames <= 0:
         raise AudioReadError(path, "holds no audio samples (zero length)")
     _check_rate(path, info.samplerate)
-    _check_riff_size(path)
+    _check_riff(path)
     return AudioInfo(path, int(info.samplerate), int(info.channels), int(info.frames),
                      pcm_bits={"PCM_U8": 16, "PCM_S8": 16, **PCM_BITS}.get(info.subtype),
                      channel_layout=channel_layout(path, int(info.channels)))
@@ -356,15 +356,26 @@ def feed_file(digest, path: Path) -> None:
             digest.update(chunk)
 
 
-def _check_riff_size(path: Path) -> None:
-    """libsndfile silently shortens a cut-off WAV; its RIFF header still says how long it was."""
+def _check_riff(path: Path) -> None:
+    """What libsndfile lets pass in a WAV: a cut-off file (it silently shortens it; the RIFF header still
+    says how long it was), and several data chunks (it reads one of them, not always the first: which holds
+    the programme is anyone's guess, so none is)."""
     with open(path, "rb") as handle:
         header = handle.read(12)
-    if len(header) == 12 and header[:4] == b"RIFF" and header[8:12] == b"WAVE":
-        declared = struct.unpack("<I", header[4:8])[0] + 8
+        if len(header) < 12 or header[:4] not in (b"RIFF", b"RF64") or header[8:12] != b"WAVE":
+            return
         actual = path.stat().st_size
-        if declared > actual and declared != 0xFFFFFFFF + 8:  # 0xFFFFFFFF: streamed, size unknown
+        declared = struct.unpack("<I", header[4:8])[0] + 8
+        if header[:4] == b"RIFF" and declared > actual and declared != 0xFFFFFFFF + 8:  # 0xFFFFFFFF: streamed
             raise AudioReadError(path, f"truncated: header declares {declared} bytes, file has {actual}")
+        data_chunks, position = 0, 12
+        while position + 8 <= actual:  # the chunks by their declared sizes
+            handle.seek(position)
+            chunk_id, size = struct.unpack("<4sI", handle.read(8))
+            data_chunks += chunk_id == b"data"
+            position += 8 + size + (size & 1)
+    if data_chunks > 1:
+        raise AudioReadError(path, f"holds {data_chunks} data chunks; which one is the audio is ambiguous")
 
 
 def _reason(exc: Exception) -> str:
