@@ -172,6 +172,15 @@ def test_missing_negative_and_lying_lengths(server, session):
     assert not (session.save_path.parent / "lying.toml").exists()
 
 
+@pytest.mark.parametrize("name", ["../escape.toml", "..%2Fescape.toml", "/tmp/escape.toml", "sub/escape.toml",
+                                  "escape.toml\n", ".hidden.toml", "escape.txt", "C:\\escape.toml"])
+def test_a_save_name_never_leaves_the_save_folder(server, session, tmp_path, name):
+    status, answer = _post(server, "/api/save", json.dumps({"gains_db": {}, "name": name}).encode())
+    assert status == 400 and "a preset name is" in answer["error"]
+    assert session.save_path.parent == tmp_path and not list(tmp_path.rglob("*escape*"))
+    assert not Path("/tmp/escape.toml").exists() and not (tmp_path.parent / "escape.toml").exists()
+
+
 # ---- resources ----------------------------------------------------------------------------------------------
 
 def test_slow_and_idle_connections_are_closed_at_their_deadline(session, monkeypatch):

@@ -184,3 +184,50 @@ def test_the_stems_speech_alone_needs_the_consonants_of_speech_near_it(reading, 
     assert found[10:45].mean() > 0.8
     assert dull.windows(50, 0.1).mean() < 0.05
     assert dull.windows(50, 0.1, unvoiced_reach_seconds=None)[10:45].mean() > 0.8
+
+
+MUSIC_CLIPS = {"strings": ("hungarian-dance-5-strings.ogg", 5.0), "trumpet": ("sorohanro-solo-trumpet.ogg", 0.0),
+               "orchestra": ("kevin-macleod-sugar-plum-fairy.ogg", 10.0)}
+FALSE_ALARM_GATE = 0.05  # of the windows of music alone that may read as speech
+RECALL_GATE = 0.9  # of the windows inside a line that must
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from tuss_fx.deepfilternet import enhance, load_network
+
+    network = load_network()
+    return lambda signal: enhance(network, signal[None])[0]
+
+
+def _music(name: str, reading: np.ndarray, level_db: float) -> np.ndarray:
+    """A real music clip as long as the reading, its RMS `level_db` over the reading's."""
+    path, start = MUSIC_CLIPS[name]
+    music = _read(path, reading.size / RATE, start)
+    return music * 10 ** (level_db / 20) * np.sqrt(np.mean(reading ** 2)) / np.sqrt(np.mean(music ** 2))
+
+
+LOUD_ORCHESTRA_MISREAD = pytest.mark.xfail(
+    strict=True, reason="measured 25 % of the windows (2026-12-06): DFN3 leaks -11.5 dB of this orchestral passage "
+                        "6 dB over dialogue level, and the stem rule lets it count (not yet analysed why); a ride would "
+                        "dip the music there. Strict: a fix makes this test fail until updated")
+
+
+@pytest.mark.parametrize("name,level_db", [(name, level) for level in (0.0, 6.0) for name in sorted(MUSIC_CLIPS)
+                                           if (name, level) != ("orchestra", 6.0)]
+                         + [pytest.param("orchestra", 6.0, marks=LOUD_ORCHESTRA_MISREAD)])
+def test_the_real_engine_s_leak_over_music_alone_is_not_speech(engine, reading, name, level_db):
+    """What DFN3 really leaves in its dialogue stem over music with no one speaking (not a simulated leak),
+    as the detector's stem: at most FALSE_ALARM_GATE of the windows read as speech."""
+    music = _music(name, reading, level_db)
+    windows = _detect(music, engine(music)).windows(int(music.size / RATE / 0.1), 0.1)
+    assert windows.mean() <= FALSE_ALARM_GATE
+
+
+@pytest.mark.parametrize("name", sorted(MUSIC_CLIPS))
+def test_a_line_over_music_is_found_through_the_real_engine_s_stem(engine, reading, name):
+    """A reading 6 dB under each music clip: with the engine's real stem the detector finds the line."""
+    programme = reading + _music(name, reading, 6.0)
+    count = int(programme.size / RATE / 0.1)
+    windows = _detect(programme, engine(programme)).windows(count, 0.1)
+    assert windows[10:count - 8].mean() >= RECALL_GATE  # inside the line (the reading pauses once, briefly)
