@@ -335,6 +335,43 @@ def test_ride_processor_streams_as_one_call_and_rides_a_buried_line(dfn_separato
     assert np.median(ratio[:5]) > -1.0  # before the line (and its look-ahead) it is left alone
 
 
+def test_the_ridden_line_s_dbr_is_the_target_by_an_independent_meter(dfn_separator):
+    """The DBR lane the ride reads and reports (measure.dbr) against pyloudnorm's BS.1770 loudness of the
+    dialogue and of the ridden background in each 400 ms window, on a real line buried at 0 dB: the same
+    within 0.1 LU window by window, and the ride brings the line to its 10 LU target."""
+    import pyloudnorm
+
+    from tuss_fx.measure.dbr import DEFAULT_TARGET_DBR_LU, dialogue_clarity
+    from tuss_fx.plugin import TUSSExtract, TUSSRide
+
+    t = np.arange(6 * RATE) / RATE
+    reading = _reading(3.0)
+    voice = np.zeros(t.size)
+    voice[int(1.5 * RATE):int(1.5 * RATE) + reading.size] = reading * 0.08 / np.sqrt(np.mean(reading ** 2))
+    bed = 0.08 * np.random.default_rng(9).standard_normal(t.size)
+    mix = np.stack([voice + bed, voice + 0.9 * bed]).astype(np.float32)
+    ridden = TUSSRide(separator=dfn_separator)(mix, RATE)
+    dialogue = TUSSExtract("speech", separator=dfn_separator)(mix, RATE)
+    meters = [LoudnessMeter(RATE, 2, HOP_SECONDS) for _ in range(3)]
+    for meter, signal in zip(meters, (ridden, dialogue, ridden - dialogue)):
+        meter.push(signal)
+    clarity = dialogue_clarity(*meters)
+    reference = pyloudnorm.Meter(RATE, block_size=0.4)
+
+    def lufs(signal, start):  # one 400 ms block: its momentary loudness, the part alone
+        first = round(start * RATE)
+        return reference.integrated_loudness(signal[:, first:first + round(0.4 * RATE) + 1].T.astype(np.float64))
+
+    spoken = np.flatnonzero(clarity.dialogue)
+    assert len(spoken) > 20
+    independent = np.array([lufs(dialogue, k * clarity.hop_seconds) - lufs(ridden - dialogue, k * clarity.hop_seconds)
+                            for k in spoken])
+    np.testing.assert_allclose(clarity.dbr_lu[spoken], independent, atol=0.1)
+    before = np.array([lufs(dialogue, k * clarity.hop_seconds) - lufs(mix - dialogue, k * clarity.hop_seconds)
+                       for k in spoken])
+    assert np.median(before) < 3.0 and np.median(independent) >= DEFAULT_TARGET_DBR_LU - 0.5
+
+
 def test_ride_processor_leaves_clear_dialogue_alone(dfn_separator):
     """A real reading with nothing behind it: the engine keeps it as dialogue, the ride stays at unity,
     and dialogue + residual is the input."""
