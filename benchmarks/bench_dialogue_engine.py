@@ -27,6 +27,7 @@ from bench_model import best_seconds  # noqa: E402
 from tuss_fx.deepfilternet import enhance, load_network  # noqa: E402
 from tuss_fx.mix.presets import load_preset  # noqa: E402
 from tuss_fx.mix.remix import remix_file  # noqa: E402
+from tuss_fx.mix.request import RemixRequest
 from tuss_fx.separation.separator import Separator  # noqa: E402
 from tuss_fx.recordings import RECORDINGS_DIR
 
@@ -67,8 +68,8 @@ def main() -> None:
             target = Path(tmp) / f"{engine}.wav"
             # under the stems plan, as both engines' full requests: the default dialogue plan skips TUSS
             # altogether (benchmarks/bench_remix_plans.py times it)
-            seconds = best_seconds(lambda: remix_file(separator, preset, source, target, overwrite=True,
-                                                      plan="stems"),
+            seconds = best_seconds(lambda: remix_file(separator, preset, source,
+                                                      RemixRequest(target, overwrite=True, plan="stems")),
                                    args.repeats, warm_up=False)
             rows.append((f"remix dialogue-boost, speech by {engine}", seconds))
     network = load_network()

@@ -37,6 +37,7 @@ from scipy.signal import butter, sosfilt
 
 from tuss_fx.mix.presets import load_preset
 from tuss_fx.mix.remix import RemixStream, remix_file
+from tuss_fx.mix.request import RemixRequest
 from tuss_fx.separation.separator import Separator
 from tuss_fx.train.real_suite import MODEL_RATE, Recordings, default_scenes, render, si_snr
 from tuss_fx.recordings import RECORDINGS_DIR
@@ -81,9 +82,9 @@ def run_plan(separator: Separator, preset_name: str, plan: str, source: Path, ta
              engine_channels: str = "all"):
     overrides = MAIN_OVERRIDES.get(preset_name, []) if plan == "main" else []
     start = time.perf_counter()
-    report = remix_file(separator, load_preset(preset_name, overrides), source, target, overwrite=True,
-                        output_format="wav32f", plan="stems" if plan == "main" else plan,
-                        engine_channels=engine_channels)
+    request = RemixRequest(target, "wav32f", overwrite=True, plan="stems" if plan == "main" else plan,
+                           engine_channels=engine_channels)
+    report = remix_file(separator, load_preset(preset_name, overrides), source, request)
     seconds = time.perf_counter() - start
     return sf.read(target, dtype="float32", always_2d=True)[0].T, seconds, report.limited
 

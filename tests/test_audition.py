@@ -32,6 +32,7 @@ from tuss_fx.media.timecode import ProgrammeClock
 from tuss_fx.mix.plan import choose_plan
 from tuss_fx.mix.presets import load_preset, parse_preset, preset_text
 from tuss_fx.mix.remix import remix_file
+from tuss_fx.mix.request import RemixRequest
 from tuss_fx.separation.separator import Separator
 
 from tests.audition_scene import RATE, audition_of, write_scene
@@ -469,7 +470,7 @@ def test_a_5_1_programme_is_heard_folded_to_stereo_and_rendered_in_its_layout(sc
     saved = plain.save({"speech": 6.0, "background": -4.0}, "plain-51.toml")
     replay = _CachedReplay(plain, 0)
     replay.prompts = ("speech",)
-    remix_file(replay, load_preset(saved["preset"]), path, tmp_path / "mix51.out.wav", output_format="wav32f")
+    remix_file(replay, load_preset(saved["preset"]), path, RemixRequest(tmp_path / "mix51.out.wav", "wav32f"))
     written, _ = sf.read(tmp_path / "mix51.out.wav", dtype="float32", always_2d=True)
     written = written.T
     assert written.shape == (6, 2 * RATE)

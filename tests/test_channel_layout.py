@@ -10,6 +10,7 @@ from tuss_fx.media.audio_io import probe
 from tuss_fx.media.layout import channel_layout, engine_channels
 from tuss_fx.mix.presets import parse_preset
 from tuss_fx.mix.remix import remix_file
+from tuss_fx.mix.request import RemixRequest
 from tuss_fx.separation.separator import Separator
 
 from tests.conftest import noise
@@ -74,8 +75,8 @@ def test_five_one_remix_keeps_the_lfe_and_unprocessed_channels_in_the_background
     preset = parse_preset({"name": "duck", "prompts": ["speech", "sfxbg", "musicbg"],
                            "background": {"gain_db": -6.0}}, "duck.toml")
     separator = Separator(parity_model, device="cpu", segment_seconds=1.0, dialogue_engine="deepfilternet")
-    report = remix_file(separator, preset, path, tmp_path / "out.wav", stems_dir=tmp_path / "stems",
-                        output_format="wav32f", engine_channels=which)
+    report = remix_file(separator, preset, path, RemixRequest(tmp_path / "out.wav", "wav32f", tmp_path / "stems",
+                                                              engine_channels=which))
     assert report.plan.name == "dialogue"
     out = sf.read(report.output, dtype="float32", always_2d=True)[0].T
     speech = sf.read(tmp_path / "stems" / "speech.wav", dtype="float32", always_2d=True)[0].T

@@ -152,7 +152,7 @@ def test_progress_runs_through_separation_and_copy_to_the_end(separator, tmp_pat
     write_clip(film, [soundtrack(2.0)], RATE, "pcm_s24le")
     separator.segment_seconds = 1.0
     calls = []
-    remix_film(separator, load_preset("dme"), film, tmp_path / "out.mov", progress=lambda *call: calls.append(call))
+    remix_film(separator, load_preset("dme"), film, tmp_path / "out.mov", lambda *call: calls.append(call))
     done = [d for d, _ in calls]
     assert done == sorted(done) and calls[-1][0] == calls[-1][1] and {t for _, t in calls} == {calls[-1][1]}
     assert any(d > 2 * RATE for d in done[:-1])  # the copy into the film reported on its own, before the end

@@ -15,6 +15,7 @@ from tuss_fx.mix.automation import GainAutomation
 from tuss_fx.mix.plan import BACKGROUND, background_settings, choose_plan
 from tuss_fx.mix.presets import PresetError, load_preset, parse_preset
 from tuss_fx.mix.remix import remix_file
+from tuss_fx.mix.request import RemixRequest
 from tuss_fx.plugin import TUSSExtract, TUSSRemix, TUSSRemove
 from tuss_fx.separation.checkpoint import record_in_json, save_native
 from tuss_fx.separation.separator import Separator
@@ -55,8 +56,8 @@ def scene(tmp_path):
 def test_untrusted_split_runs_the_dialogue_plan_without_tuss(dialogue_separator, scene, tmp_path):
     path, audio = scene
     dialogue_separator.runner = _no_tuss
-    report = remix_file(dialogue_separator, load_preset("dme"), path, tmp_path / "out.wav",
-                        stems_dir=tmp_path / "stems")
+    report = remix_file(dialogue_separator, load_preset("dme"), path,
+                        RemixRequest(tmp_path / "out.wav", stems_dir=tmp_path / "stems"))
     assert report.plan.name == "dialogue" and "never measured" in report.plan.reason
     assert sorted(p.name for p in (tmp_path / "stems").iterdir()) == ["background.wav", "speech.wav"]
     speech, _ = sf.read(tmp_path / "stems" / "speech.wav", dtype="float32", always_2d=True)
@@ -80,8 +81,8 @@ def test_music_and_effects_is_the_mix_minus_the_dialogue(dialogue_separator, sce
 def test_dialogue_boost_plays_the_background_at_its_stated_gain(dialogue_separator, scene, tmp_path):
     path, audio = scene
     preset = load_preset("dialogue-boost", ["master.ceiling_db=0"])
-    report = remix_file(dialogue_separator, preset, path, tmp_path / "db.wav", stems_dir=tmp_path / "stems",
-                        file_format="wav32f")
+    report = remix_file(dialogue_separator, preset, path,
+                        RemixRequest(tmp_path / "db.wav", stems_dir=tmp_path / "stems", stems_format="wav32f"))
     dialogue = dialogue_separator.separate(audio, RATE, ["speech"])[0]
     background, _ = sf.read(tmp_path / "stems" / "background.wav", dtype="float32", always_2d=True)
     np.testing.assert_allclose(background.T, (audio - dialogue) * 10 ** (-5 / 20), atol=1e-6)
@@ -97,8 +98,8 @@ def test_a_recorded_good_split_keeps_the_full_stem_plan(parity_model, scene, tmp
                                           dialogue_engine="deepfilternet")
     assert separator.stem_split.trusted
     path, audio = scene
-    report = remix_file(separator, load_preset("dialogue-boost"), path, tmp_path / "out.wav",
-                        stems_dir=tmp_path / "stems")
+    report = remix_file(separator, load_preset("dialogue-boost"), path,
+                        RemixRequest(tmp_path / "out.wav", stems_dir=tmp_path / "stems"))
     assert report.plan.name == "stems" and "+7.0" in report.plan.reason
     stems = {p.stem: sf.read(p, dtype="float32")[0] for p in (tmp_path / "stems").iterdir()}
     assert sorted(stems) == ["musicbg", "residual", "sfxbg", "speech"]

@@ -6,6 +6,7 @@ import soundfile as sf
 from tuss_fx.mix.automation import RAMP_MS, GainAutomation
 from tuss_fx.mix.presets import builtin_names, load_preset
 from tuss_fx.mix.remix import remix_file
+from tuss_fx.mix.request import RemixRequest
 
 RATE = 44100
 
@@ -34,7 +35,7 @@ def fast_separator(separator):
 def test_every_preset_runs_end_to_end(fast_separator, mixture_file, tmp_path, name):
     path, audio = mixture_file
     preset = load_preset(name)
-    report = remix_file(fast_separator, preset, path, tmp_path / "out.wav", stems_dir=tmp_path / "stems")
+    report = remix_file(fast_separator, preset, path, RemixRequest(tmp_path / "out.wav", stems_dir=tmp_path / "stems"))
     out, rate = sf.read(report.output, dtype="float32", always_2d=True)
     assert rate == RATE and out.T.shape == audio.shape and np.isfinite(out).all()
     assert np.abs(out).max() <= 10 ** (preset.ceiling_db / 20) + 1e-6
@@ -74,9 +75,10 @@ def test_loud_input_is_limited_under_the_ceiling(fast_separator, mixture_file, t
 def test_midi_rides_a_stem_sample_by_sample(fast_separator, mixture_file, tmp_path):
     path, _ = mixture_file
     preset = load_preset("dme")
-    remix_file(fast_separator, preset, path, tmp_path / "plain.wav", stems_dir=tmp_path / "plain")
+    remix_file(fast_separator, preset, path, RemixRequest(tmp_path / "plain.wav", stems_dir=tmp_path / "plain"))
     lanes = GainAutomation({"musicbg": [(0.5, -12.0), (1.7, 6.0)]})
-    remix_file(fast_separator, preset, path, tmp_path / "ride.wav", automation=lanes, stems_dir=tmp_path / "ride")
+    remix_file(fast_separator, preset, path,
+               RemixRequest(tmp_path / "ride.wav", stems_dir=tmp_path / "ride", automation=lanes))
     plain, _ = sf.read(tmp_path / "plain" / "musicbg.wav", dtype="float32")
     ridden, _ = sf.read(tmp_path / "ride" / "musicbg.wav", dtype="float32")
     expected = np.ones(len(plain))

@@ -2,7 +2,7 @@
 
 The public Python API, in one place:
 - here: Separator, TussFxError, and, loaded on first use so that `import tuss_fx` stays light,
-  load_preset, remix_file, remix_film, separate_file;
+  load_preset, remix_file, remix_film, RemixRequest (what a remix writes and how), separate_file;
 - tuss_fx.plugin: the pedalboard-style processors (TUSSExtract, TUSSRemove, TUSSRemix) and Chain;
 - tuss_fx.batch: BatchJob, collect_inputs, run_batch;
 - tuss_fx.timeline: plan_conform, conform_timeline, ConformJob (timelines conformed);
@@ -41,6 +41,7 @@ _LOADED_ON_FIRST_USE = {
     "load_preset": "tuss_fx.mix.presets",
     "remix_file": "tuss_fx.mix.remix",
     "remix_film": "tuss_fx.mix.film",
+    "RemixRequest": "tuss_fx.mix.request",
     "separate_file": "tuss_fx.separation.files",
 }
 

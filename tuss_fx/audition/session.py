@@ -32,6 +32,7 @@ from tuss_fx.mix.plan import RemixPlan, choose_plan
 from tuss_fx.mix.automation import linear_gain
 from tuss_fx.mix.presets import Preset, StemSettings, load_preset, parse_preset, preset_text
 from tuss_fx.mix.remix import remix_probed, write_lanes
+from tuss_fx.mix.request import RemixRequest
 
 ORIGINAL = "original"  # the input itself, the page's A/B source
 PREVIEW = "preview"  # the preset's render of the loaded region
@@ -135,7 +136,7 @@ class Audition:
             output = Path(folder) / "preview.wav"
             report = remix_probed(CachedSeparation(self.entry, first_frame, self.separator_name,
                                                    self.dialogue_engine),
-                                  plan, excerpt, output, output_format="wav32f")
+                                  plan, excerpt, RemixRequest(output, "wav32f"))
             rendered, _ = sf.read(output, dtype="float32", always_2d=True)
         self._preview = (first_frame, num_frames, self._fold @ rendered.T)
         return {"frames": num_frames, "output_lufs": _finite(report.output_lufs),

@@ -26,6 +26,7 @@ from tuss_fx.measure.loudness import LoudnessMeter
 from tuss_fx.media.audio_io import AUDIO_SUFFIXES, AudioInfo, feed_file, file_extension, probe, read_blocks
 from tuss_fx.mix.presets import load_preset
 from tuss_fx.mix.remix import remix_file
+from tuss_fx.mix.request import RemixRequest
 from tuss_fx.model.prompts import DMX_PROMPTS
 from tuss_fx.separation.files import DEFAULT_FILENAME, output_path, plan_separation, separate_file
 from tuss_fx.separation.separator import Separator, stem_names
@@ -226,9 +227,9 @@ def _process_input(job: BatchJob, separator: Separator, input_path: Path, entry:
     entry["frames"], entry["sample_rate"], entry["channels"] = info.num_frames, info.sample_rate, info.num_channels
     targets = job.outputs(input_path)
     if job.mode == "remix":
-        report = remix_file(separator, load_preset(job.preset, job.overrides), input_path, targets["remix"],
-                            file_format=job.file_format, overwrite=True, output_format=job.file_format,
-                            plan=job.plan, engine_channels=job.engine_channels)
+        request = RemixRequest(targets["remix"], job.file_format, stems_format=job.file_format, overwrite=True,
+                               plan=job.plan, engine_channels=job.engine_channels)
+        report = remix_file(separator, load_preset(job.preset, job.overrides), input_path, request)
         entry["input_lufs"], entry["output_lufs"] = report.input_lufs, {"remix": report.output_lufs}
         entry["plan"] = report.plan.describe()
     else:

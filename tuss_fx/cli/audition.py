@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
-from tuss_fx.cli.options import (AUDIO_TRACK_OPTION, ENGINE_CHANNELS_OPTION, PLAN_OPTION, load_separator, model_options,
-                                 progress_bar)
+from tuss_fx.cli.options import (AUDIO_TRACK_OPTION, ENGINE_CHANNELS_OPTION, PLAN_OPTION, device_note, load_separator,
+                                 model_options, progress_bar)
 from tuss_fx.signals import Terminated
 
 
@@ -67,9 +67,10 @@ def _audition(input_path, preset, save_path, port, no_browser, no_cache, cache_l
     info = probe(input_path, audio_track)
     chosen = load_preset(preset)
     model["dialogue_engine"] = model["dialogue_engine"] or chosen.dialogue_engine
-    separator = load_separator(**model, announce_device=not quiet)
+    separator = load_separator(**model)
     with tempfile.TemporaryDirectory(prefix="tuss-fx-audition-") as scratch:
-        with progress_bar(f"separating {info.path.name}", quiet) as progress:
+        note = device_note(separator, model["device"])
+        with progress_bar(f"separating {info.path.name}", quiet, note) as progress:
             session, cached = prepare_audition(info, preset, separator, plan, engine_channels, save_path,
                                                _remix_options(model, plan, audio_track, engine_channels),
                                                Path(scratch) if no_cache else None, not no_cache, progress)

@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from tuss_fx.cli.options import (AUDIO_TRACK_OPTION, ENGINE_CHANNELS_OPTION, FORMAT_HELP, PLAN_OPTION, REPORT_OPTION,
-                                 check_template, load_separator, model_options, progress_bar)
+                                 check_template, device_note, load_separator, model_options,
+                                 progress_bar)
 from tuss_fx.errors import TussFxError
 from tuss_fx.media.audio_io import FORMAT_CHOICES, file_extension
 from tuss_fx.media.remux import CODEC_CHOICES
@@ -86,10 +87,11 @@ def separate(inputs, prompts, out_dir, filename, file_format, residual, audio_tr
     jobs = [plan_separation(path, prompts, out_dir, file_format, filename, residual, overwrite, audio_track,
                             output_path(Path("."), report_path, path.stem, "", "") if report_path else None)
             for path in inputs]
-    separator = load_separator(**model, announce_device=not quiet)
+    separator = load_separator(**model)
     separator.check_prompts(prompts)
-    for job in jobs:
-        with progress_bar(job.info.path.name, quiet) as progress:
+    note = device_note(separator, model["device"])
+    for index, job in enumerate(jobs):
+        with progress_bar(job.info.path.name, quiet, note if index == 0 else None) as progress:
             written = separate_file(separator, job, progress)
         for path in [*written.values(), *([job.report] if job.report else [])]:
             click.echo(str(path))
@@ -110,7 +112,7 @@ def info(checkpoint: str, device: str, dialogue_engine: str) -> None:
     from tuss_fx.separation.dialogue import describe as describe_engine
     from tuss_fx.separation.forward import cpu_does_bf16
 
-    separator = load_separator(checkpoint, device, dialogue_engine=dialogue_engine, announce_device=False)
+    separator = load_separator(checkpoint, device, dialogue_engine=dialogue_engine)
     config = separator.model.config
     num_params = sum(p.numel() for p in separator.model.parameters())
     click.echo(f"model:      {separator.name}")
@@ -186,6 +188,7 @@ def remix(input_path, preset, output, file_format, overrides, automation, write_
     from tuss_fx.mix.film import remix_film
     from tuss_fx.mix.presets import load_preset
     from tuss_fx.mix.remix import remix_file
+    from tuss_fx.mix.request import FilmOutput, RemixRequest
     from tuss_fx.separation.separator import source_names
 
     if spec:
@@ -200,16 +203,15 @@ def remix(input_path, preset, output, file_format, overrides, automation, write_
     output = output or input_path.with_name(f"{input_path.stem}.{chosen.name}{suffix}")
     lanes = GainAutomation.from_midi(automation, source_names(chosen.prompts)) if automation else None
     model["dialogue_engine"] = model["dialogue_engine"] or chosen.dialogue_engine
-    separator = load_separator(**model, announce_device=not quiet)
-    with progress_bar(input_path.name, quiet) as progress:
+    separator = load_separator(**model)
+    request = RemixRequest(output, file_format or format_for(output), stems_dir, file_format or "wav", overwrite,
+                           report_path, lanes, write_automation, plan, engine_channels, audio_track,
+                           film=FilmOutput(audio_codec, drop_other_audio))
+    with progress_bar(input_path.name, quiet, device_note(separator, model["device"])) as progress:
         if muxer_for(output):
-            report, encoding = remix_film(separator, chosen, input_path, output, audio_track or 1, audio_codec,
-                                          drop_other_audio, lanes, stems_dir, overwrite, progress, report_path,
-                                          plan, engine_channels, write_automation)
+            report, encoding = remix_film(separator, chosen, input_path, request, progress)
         else:
-            report = remix_file(separator, chosen, input_path, output, lanes, stems_dir,
-                                file_format or "wav", overwrite, progress, audio_track, report_path,
-                                file_format or format_for(output), plan, engine_channels, write_automation)
+            report = remix_file(separator, chosen, input_path, request, progress)
     click.echo(str(report.output))
     for path in [*report.stems.values(), *([write_automation] if write_automation else [])]:
         click.echo(str(path))

@@ -112,11 +112,21 @@ FORMAT_HELP = ("wav: the input's depth (16/24-bit PCM, TPDF-dithered), 32-bit fl
 
 
 @contextmanager
-def progress_bar(label: str, quiet: bool):
-    """A bar on stderr when it is a terminal and --quiet is off; yields a progress callback."""
-    if quiet or not sys.stderr.isatty():
+def progress_bar(label: str, quiet: bool, note: str | None = None):
+    """A bar on stderr when it is a terminal and --quiet is off; yields a progress callback.
+
+    `note` (which device --device auto chose) goes to stderr unless --quiet: on a terminal above the bar,
+    as the work starts; in a log, once the work has finished, so a failed run says its one error line alone."""
+    if quiet:
         yield None
         return
+    if not sys.stderr.isatty():
+        yield None
+        if note:
+            click.echo(note, err=True)
+        return
+    if note:
+        click.echo(note, err=True)
     with click.progressbar(length=1, label=label, file=sys.stderr, show_eta=True) as bar:
         def update(done: int, total: int) -> None:
             bar.length = total
@@ -142,16 +152,18 @@ def training_bar(show: bool, steps: int, label: str):
 
 def load_separator(checkpoint: str, device: str, segment_seconds: float | None = None, overlap: float = 0.25,
                    precision: str = "auto", batch_size: int | None = None, dialogue_engine: str | None = None,
-                   dialogue_atten_lim_db: float | None = None, announce_device: bool = True):
-    """The model a command separates with; where --device auto chose the device, says which on stderr
-    (announce_device=False: under --quiet, or where the caller prints it itself)."""
-    from tuss_fx.separation.devices import describe_device
+                   dialogue_atten_lim_db: float | None = None):
+    """The model a command separates with (its options as model_options gives them)."""
     from tuss_fx.separation.separator import Separator
 
-    separator = Separator.from_pretrained(checkpoint, device=device, segment_seconds=segment_seconds, overlap=overlap,
-                                          precision=precision, batch_size=batch_size,
-                                          dialogue_engine=dialogue_engine or "auto",
-                                          dialogue_atten_lim_db=dialogue_atten_lim_db)
-    if device == "auto" and announce_device:
-        click.echo(f"device: {describe_device(separator.device)}", err=True)
-    return separator
+    return Separator.from_pretrained(checkpoint, device=device, segment_seconds=segment_seconds, overlap=overlap,
+                                     precision=precision, batch_size=batch_size,
+                                     dialogue_engine=dialogue_engine or "auto",
+                                     dialogue_atten_lim_db=dialogue_atten_lim_db)
+
+
+def device_note(separator, device: str) -> str | None:
+    """The line saying which device --device auto chose, for progress_bar; None for a device asked for."""
+    from tuss_fx.separation.devices import describe_device
+
+    return f"device: {describe_device(separator.device)}" if device == "auto" else None

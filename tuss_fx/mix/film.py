@@ -8,61 +8,49 @@ from pathlib import Path
 
 from tuss_fx.media.audio_io import check_targets, probe, temp_beside
 from tuss_fx.media.remux import AudioEncoding, plan_remux, replace_audio_track
-from tuss_fx.mix.automation import GainAutomation
 from tuss_fx.mix.plan import choose_plan
 from tuss_fx.mix.presets import Preset
 from tuss_fx.mix.remix import RemixReport, remix_probed
+from tuss_fx.mix.request import RemixRequest
 from tuss_fx.report.recorder import check_report_target
 from tuss_fx.separation.separator import Progress, Separator
 
 COPY_SHARE = 0.05  # of the progress bar, for writing the film after the separation
 
 
-def remix_film(
-    separator: Separator,
-    preset: Preset,
-    input_path: Path,
-    output_path: Path,
-    audio_track: int = 1,
-    audio_codec: str = "auto",
-    drop_other_audio: bool = False,
-    automation: GainAutomation | None = None,
-    stems_dir: Path | None = None,
-    overwrite: bool = False,
-    progress: Progress | None = None,
-    report_path: Path | None = None,
-    plan: str | None = None,
-    engine_channels: str = "front",
-    write_automation: Path | None = None,
-) -> tuple[RemixReport, AudioEncoding]:
-    """Remix audio track `audio_track` (1-based) of a film container into a copy of it at output_path.
+def remix_film(separator: Separator, preset: Preset, input_path: Path, request: RemixRequest | Path,
+               progress: Progress | None = None) -> tuple[RemixReport, AudioEncoding]:
+    """Remix audio track request.audio_track (1-based; None: the first) of a film container into a copy of
+    it at request.output, its other tracks per request.film.
 
     Everything that can refuse (the muxer, the codec, existing outputs) is checked before the
     separation starts. The remix goes to a float WAV beside the output first, then into the copy.
-    plan, engine_channels and write_automation as for remix.remix_file.
 
     Raises:
         AudioReadError / AudioWriteError: bad input, output or stream; PresetError: a prompt the model
             lacks, or a plan that cannot serve the preset.
     """
-    chosen = choose_plan(preset, separator, plan, automation.lanes if automation else ())
-    info = probe(input_path, audio_track)
-    stem_paths = [stems_dir / f"{name}.wav" for name in chosen.preset.source_names] if stems_dir else []
-    check_targets([output_path, *stem_paths, *([write_automation] if write_automation else [])], overwrite)
-    if report_path:
-        check_report_target(report_path, overwrite)
-    plan = plan_remux(info, output_path, audio_codec, drop_other_audio)
+    request = RemixRequest.of(request)
+    output_path = request.output
+    chosen = choose_plan(preset, separator, request.plan, request.automation.lanes if request.automation else ())
+    info = probe(input_path, request.audio_track or 1)
+    stem_paths = [request.stems_dir / f"{name}.wav" for name in chosen.preset.source_names] \
+        if request.stems_dir else []
+    check_targets([output_path, *stem_paths, *request.extra_outputs], request.overwrite)
+    if request.report:
+        check_report_target(request.report, request.overwrite)
+    remux = plan_remux(info, output_path, request.film.audio_codec, request.film.drop_other_audio)
     scratch = temp_beside(output_path)
     # the copy into the film is fast next to separating: it shows as the last COPY_SHARE of the bar
     copy_frames = max(1, int(info.num_frames * COPY_SHARE))
     total = info.num_frames + copy_frames
     copying = (lambda fraction: progress(info.num_frames + int(fraction * copy_frames), total)) if progress else None
+    # float: the film's encoder quantises once; the stems as WAV beside it
+    into_scratch = replace(request, output=scratch, output_format="wav32f", stems_format="wav", overwrite=True)
     try:
-        report = remix_probed(separator, chosen, info, scratch, automation, stems_dir, "wav", True,
-                              progress and (lambda done, _: progress(done, total)), report_path,
-                              output_format="wav32f",  # float: the film's encoder quantises once
-                              engine_channels=engine_channels, write_automation=write_automation)
-        replace_audio_track(plan, replace(probe(scratch), start_seconds=info.start_seconds), copying)
+        report = remix_probed(separator, chosen, info, into_scratch,
+                              progress and (lambda done, _: progress(done, total)))
+        replace_audio_track(remux, replace(probe(scratch), start_seconds=info.start_seconds), copying)
     finally:
         scratch.unlink(missing_ok=True)
-    return replace(report, output=output_path), plan.encoding
+    return replace(report, output=output_path), remux.encoding

@@ -30,6 +30,7 @@ from tuss_fx.mix.automation import GainAutomation, lanes_to_midi, linear_gain
 from tuss_fx.mix.effects import DEFAULT_BUFFER_SIZE, ChainStream
 from tuss_fx.mix.plan import RemixPlan, choose_plan
 from tuss_fx.mix.presets import Preset
+from tuss_fx.mix.request import RemixRequest
 from tuss_fx.mix.ride import GRID_SECONDS as RIDE_GRID_SECONDS
 from tuss_fx.mix.ride_pass import RidePass
 from tuss_fx.report.recorder import ReportRecorder, check_report_target, programme_name
@@ -143,86 +144,51 @@ class RemixReport:
     ride: dict | None = None  # RidePass.summary(): the DBR before and after the ride
 
 
-def remix_file(
-    separator: Separator,
-    preset: Preset,
-    input_path: Path,
-    output_path: Path,
-    automation: GainAutomation | None = None,
-    stems_dir: Path | None = None,
-    file_format: str = "wav",
-    overwrite: bool = False,
-    progress: Progress | None = None,
-    audio_track: int | None = None,
-    report_path: Path | None = None,
-    output_format: str | None = None,
-    plan: str | None = None,
-    engine_channels: str = "front",
-    write_automation: Path | None = None,
-) -> RemixReport:
-    """Remix one file per `preset`, streaming; all outputs appear together or not at all.
+def remix_file(separator: Separator, preset: Preset, input_path: Path, request: RemixRequest | Path,
+               progress: Progress | None = None) -> RemixReport:
+    """Remix one file per `preset` as `request` asks (a RemixRequest, or the output path alone); streaming,
+    and all outputs appear together or not at all.
 
     Pass 1 separates, processes and mixes into a temporary float file while measuring
     loudness and peak; pass 2 (only when a loudness gain or the ceiling needs it) applies the
     gain and the limiter. Memory does not grow with the file length.
 
-    audio_track picks the track of a film container (1-based; the output is audio only, see
-    film.remix_film for a container out). report_path: a PNG or HTML report and its JSON.
-    file_format (the stems) and output_format (the remix; default by its suffix) are FORMAT_CHOICES
-    names: "wav" follows the input's PCM depth. A Broadcast WAV input makes the WAV outputs
-    Broadcast WAVs (its bext and iXML, with each file's loudness and coding history).
-    plan: "auto" (what the model measurably does), "stems" or "dialogue" (tuss_fx.mix.plan); None:
-    the preset's. engine_channels: which channels the separation engines get (media.layout:
-    "all" but the LFE, "front" or "center"); the rest stays whole in the residual or background.
-    A preset with a [ride] (tuss_fx.mix.ride) separates in a first pass, measures where the dialogue
-    is buried and rides the background in the second; given `automation` replaces the ride.
-    write_automation: a MIDI file of the fader lanes the remix ran (the ride's, the automation's, or
-    each source's static gain), in the channel order `automation` reads.
+    A film input is read from request.audio_track (the output is audio only: film.remix_film writes a
+    container). A Broadcast WAV input makes the WAV outputs Broadcast WAVs (its bext and iXML, with each
+    file's loudness and coding history). A preset with a [ride] (tuss_fx.mix.ride) separates in a first
+    pass, measures where the dialogue is buried and rides the background in the second; request.automation
+    replaces the ride.
 
     Raises:
         PresetError: a prompt the model lacks, or a plan that cannot serve the preset.
         AudioReadError / AudioWriteError: bad input or output.
         TussFxError: a loudness target on a file shorter than one 400 ms loudness block.
     """
-    chosen = choose_plan(preset, separator, plan, automation.lanes if automation else ())
-    return remix_probed(separator, chosen, probe(input_path, audio_track), output_path, automation, stems_dir,
-                        file_format, overwrite, progress, report_path, output_format, engine_channels,
-                        write_automation)
+    request = RemixRequest.of(request)
+    chosen = choose_plan(preset, separator, request.plan, request.automation.lanes if request.automation else ())
+    return remix_probed(separator, chosen, probe(input_path, request.audio_track), request, progress)
 
 
-def remix_probed(
-    separator: Separator,
-    plan: RemixPlan,
-    info: AudioInfo,
-    output_path: Path,
-    automation: GainAutomation | None = None,
-    stems_dir: Path | None = None,
-    file_format: str = "wav",
-    overwrite: bool = False,
-    progress: Progress | None = None,
-    report_path: Path | None = None,
-    output_format: str | None = None,
-    engine_channels: str = "front",
-    write_automation: Path | None = None,
-    broadcast: BroadcastOutput | None = None,
-) -> RemixReport:
+def remix_probed(separator: Separator, plan: RemixPlan, info: AudioInfo, request: RemixRequest | Path,
+                 progress: Progress | None = None) -> RemixReport:
     """remix_file on an input probed already (film.remix_film: probing a film decodes its track), with
-    its plan chosen (choose_plan). `broadcast`: the Broadcast WAV chunks of the WAV outputs (a
-    conform stamps each range with its own timecode and clip names); None: the input's, if any."""
+    its plan chosen (choose_plan)."""
+    request = RemixRequest.of(request)
+    output_path, stems_dir = request.output, request.stems_dir
     preset = plan.preset
-    automation = _lanes_as_run(automation, plan)
+    automation = _lanes_as_run(request.automation, plan)
     preset.check_prompts(separator.prompts)
-    channels = separated_channels(info.channel_layout, engine_channels) if info.channel_layout else None
-    stem_format = concrete_format(file_format, info.pcm_bits)
-    out_format = concrete_format(output_format or format_for(output_path), info.pcm_bits)
+    channels = separated_channels(info.channel_layout, request.engine_channels) if info.channel_layout else None
+    stem_format = concrete_format(request.stems_format, info.pcm_bits)
+    out_format = concrete_format(request.output_format or format_for(output_path), info.pcm_bits)
     if file_extension(out_format) != format_for(output_path) and output_path.suffix.lower() in (".wav", ".flac"):
         raise AudioWriteError(output_path, f"a {output_path.suffix} file cannot hold {out_format}; pick a "
                                            f"{format_for(output_path)} format")
     stem_paths = {name: stems_dir / f"{name}.{file_extension(stem_format)}" for name in preset.source_names} \
         if stems_dir else {}
-    check_targets([output_path, *stem_paths.values(), *([write_automation] if write_automation else [])], overwrite)
-    if report_path:
-        check_report_target(report_path, overwrite)
+    check_targets([output_path, *stem_paths.values(), *request.extra_outputs], request.overwrite)
+    if request.report:
+        check_report_target(request.report, request.overwrite)
     try:
         input_meter = LoudnessMeter(info.sample_rate, info.num_channels)
     except ValueError as exc:
@@ -235,8 +201,8 @@ def remix_probed(
         if gated else None  # where people speak: the dialogue-gated target's windows (measure.speech)
     recorder = ReportRecorder(info, preset.source_names,
                               f"{programme_name(info)} remixed with {preset.name} ({plan.name} plan)",
-                              preset.target_lufs, processed=True, plan=plan.as_dict()) if report_path else None
-    broadcast = broadcast or broadcast_output(info, f"remix {preset.name} ({separator.name}, speech by "
+                              preset.target_lufs, processed=True, plan=plan.as_dict()) if request.report else None
+    broadcast = request.broadcast or broadcast_output(info, f"remix {preset.name} ({separator.name}, speech by "
                                                     f"{separator.dialogue_engine})")
     scratch = AtomicWriter(output_path, info.sample_rate, info.num_channels, "wav32f")  # float pre-master mix
     regions = separator.separate_regions(read_blocks(info), info.sample_rate, info.num_channels, info.num_frames,
@@ -266,8 +232,8 @@ def remix_probed(
                 measured = dialogue_gated_loudness(mix_meter, dialogue[1], windows).lufs
             gain_db, limited, output_lufs = _finish_output(scratch, preset, mix_meter, measured, output_path,
                                                            out_format, broadcast, recorder and recorder.push_output)
-            if write_automation:
-                write_lanes(write_automation, plan, automation, info.duration_seconds)
+            if request.write_automation:
+                write_lanes(request.write_automation, plan, automation, info.duration_seconds)
     except BaseException:
         scratch.abort()
         raise
@@ -275,7 +241,7 @@ def remix_probed(
         if ride:
             ride.close()
     if recorder:
-        recorder.write(report_path)
+        recorder.write(request.report)
     return RemixReport(output_path, _lufs(input_meter), output_lufs, gain_db, limited,
                        {name: mixer.gain_description(name) for name in mixer.sources}, stem_paths, plan,
                        ride.summary() if ride else None)

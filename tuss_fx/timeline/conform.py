@@ -23,6 +23,7 @@ from tuss_fx.media.bwf import Bext, BroadcastChunks, BroadcastOutput, tool_versi
 from tuss_fx.mix.plan import choose_plan
 from tuss_fx.mix.presets import Preset, load_preset
 from tuss_fx.mix.remix import remix_probed
+from tuss_fx.mix.request import RemixRequest
 from tuss_fx.separation.checkpoint import weights_digest
 from tuss_fx.separation.separator import RESIDUAL, Separator
 from tuss_fx.timeline.edit import clock
@@ -115,15 +116,16 @@ def render_range(job: ConformJob, separator: Separator, item: SourceRange, progr
     targets = job.outputs(item)
     job.media_dir.mkdir(parents=True, exist_ok=True)
     if not job.split:
-        remix_probed(separator, plan, info, targets["audio"], overwrite=True, progress=on_frames,
-                     output_format=job.file_format, engine_channels=job.engine.engine_channels, broadcast=stamp)
+        remix_probed(separator, plan, info, RemixRequest(targets["audio"], job.file_format, overwrite=True,
+                                                         engine_channels=job.engine.engine_channels,
+                                                         broadcast=stamp), on_frames)
         return
     parts = job.media_dir / f".{item.key}.parts"  # the stems land here, then move beside the others
     shutil.rmtree(parts, ignore_errors=True)
     try:
-        report = remix_probed(separator, plan, info, parts / "sum.wav", stems_dir=parts, file_format=job.file_format,
-                              overwrite=True, progress=on_frames, output_format="wav32f",
-                              engine_channels=job.engine.engine_channels, broadcast=stamp)
+        request = RemixRequest(parts / "sum.wav", "wav32f", parts, job.file_format, overwrite=True,
+                               engine_channels=job.engine.engine_channels, broadcast=stamp)
+        report = remix_probed(separator, plan, info, request, on_frames)
         for name, target in targets.items():
             report.stems[name].replace(target)
     finally:
