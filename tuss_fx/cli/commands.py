@@ -14,6 +14,7 @@ from tuss_fx.cli.options import (AUDIO_TRACK_OPTION, ENGINE_CHANNELS_OPTION, FOR
 from tuss_fx.errors import TussFxError
 from tuss_fx.media.audio_io import FORMAT_CHOICES, file_extension
 from tuss_fx.media.remux import CODEC_CHOICES
+from tuss_fx.mix.replace import MATCHES
 from tuss_fx.model.prompts import DMX_PROMPTS
 from tuss_fx.report.delivery import SPECS
 from tuss_fx.separation.dialogue import ENGINES
@@ -133,6 +134,26 @@ def info(checkpoint: str, device: str, dialogue_engine: str) -> None:
         click.echo(f"op {op + ':':<20}{path}")
 
 
+def _parse_replacements(ctx, param, values: tuple[str, ...]):
+    from tuss_fx.mix.replace import Replacement
+
+    try:
+        return tuple(Replacement.parse(value) for value in values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _replacement_line(replaced: dict) -> str:
+    """One line on what a replacement did: its match and the range of its gains, its EQ."""
+    line = f"replaced {replaced['stem']} with {replaced['file']}: match {replaced['match']}"
+    if replaced["gain_db_range"]:
+        low, high = replaced["gain_db_range"]
+        line += f", {len(replaced['lines'])} lines at {low:+.1f} to {high:+.1f} dB"
+    if replaced["eq_db"]:
+        line += "; EQ " + " ".join(f"{centre} Hz {gain:+.1f}" for centre, gain in replaced["eq_db"].items())
+    return line
+
+
 def _format_lufs(value: float) -> str:
     if value != value:  # NaN: shorter than one loudness block
         return "n/a (shorter than 0.4 s)"
@@ -172,12 +193,22 @@ def _format_lufs(value: float) -> str:
 @click.option("--drop-other-audio", is_flag=True,
               help="Film output: keep only the remixed audio track (other audio tracks are kept by default).")
 @REPORT_OPTION
+@click.option("--replace", "replacements", multiple=True, metavar="STEM=FILE", callback=_parse_replacements,
+              help="Replace a separated stem by a recording (a dub, ADR, a cleaner edit) placed from the programme's "
+                   "start, a shorter one padded, through the stem's chain and gain (repeatable), e.g. "
+                   "--replace speech=dub.deu.wav.")
+@click.option("--match", type=click.Choice(MATCHES), default="lines", show_default=True,
+              help="How a replacement's level follows the original stem: lines (each line of the original as loud "
+                   "against the background as it was), programme (one gain), off (as recorded).")
+@click.option("--match-eq", is_flag=True,
+              help="Also match the original stem's tone: octave EQ from the ratio of their long-term spectra "
+                   "(at most 9 dB a band).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, and no line saying which device auto chose.")
 @model_options
 def remix(input_path, preset, output, file_format, overrides, automation, write_automation, target_lufs, spec,
-          stems_dir, plan, engine_channels, audio_track, audio_codec, drop_other_audio, report_path, overwrite, quiet,
-          **model) -> None:
+          stems_dir, plan, engine_channels, audio_track, audio_codec, drop_other_audio, report_path, replacements, match,
+          match_eq, overwrite, quiet, **model) -> None:
     """Separate INPUT, process and re-balance its stems per a preset, normalise loudness, write it.
 
     INPUT may be a film container: its audio track is remixed, and a film output is a copy of
@@ -206,7 +237,8 @@ def remix(input_path, preset, output, file_format, overrides, automation, write_
     separator = load_separator(**model)
     request = RemixRequest(output, file_format or format_for(output), stems_dir, file_format or "wav", overwrite,
                            report_path, lanes, write_automation, plan, engine_channels, audio_track,
-                           film=FilmOutput(audio_codec, drop_other_audio))
+                           film=FilmOutput(audio_codec, drop_other_audio), replacements=replacements, match=match,
+                           match_eq=match_eq)
     with progress_bar(input_path.name, quiet, device_note(separator, model["device"])) as progress:
         if muxer_for(output):
             report, encoding = remix_film(separator, chosen, input_path, request, progress)
@@ -220,6 +252,8 @@ def remix(input_path, preset, output, file_format, overrides, automation, write_
     if muxer_for(output):
         click.echo(f"audio track {audio_track or 1} replaced: {encoding.describe()}", err=True)
     click.echo(report.plan.describe(), err=True)
+    for replaced in report.replacements:
+        click.echo(_replacement_line(replaced), err=True)
     if report.ride:
         ride = report.ride
         click.echo(f"dialogue ride: {ride['clear_before']:.0%} of {ride['dialogue_windows']} dialogue windows within 1 dB "

@@ -30,6 +30,7 @@ from tuss_fx.mix.automation import GainAutomation, lanes_to_midi, linear_gain
 from tuss_fx.mix.effects import DEFAULT_BUFFER_SIZE, ChainStream
 from tuss_fx.mix.plan import RemixPlan, choose_plan
 from tuss_fx.mix.presets import Preset
+from tuss_fx.mix.replace import Replacement, ReplacementError, ReplacementPass
 from tuss_fx.mix.request import RemixRequest
 from tuss_fx.mix.ride import GRID_SECONDS as RIDE_GRID_SECONDS
 from tuss_fx.mix.ride_pass import RidePass
@@ -142,6 +143,7 @@ class RemixReport:
     stems: dict[str, Path]
     plan: RemixPlan
     ride: dict | None = None  # RidePass.summary(): the DBR before and after the ride
+    replacements: tuple[dict, ...] = ()  # ReplacementPass.summary() of each stem replaced
 
 
 def remix_file(separator: Separator, preset: Preset, input_path: Path, request: RemixRequest | Path,
@@ -204,12 +206,16 @@ def remix_probed(separator: Separator, plan: RemixPlan, info: AudioInfo, request
                               preset.target_lufs, processed=True, plan=plan.as_dict()) if request.report else None
     broadcast = request.broadcast or broadcast_output(info, f"remix {preset.name} ({separator.name}, speech by "
                                                     f"{separator.dialogue_engine})")
+    replacing = _replacement_passes(request, preset, info)  # each recording checked before any work
     scratch = AtomicWriter(output_path, info.sample_rate, info.num_channels, "wav32f")  # float pre-master mix
     regions = separator.separate_regions(read_blocks(info), info.sample_rate, info.num_channels, info.num_frames,
                                          preset.prompts, progress, channels)
     ride = RidePass(preset, info, output_path) if preset.ride and automation is None else None
     try:
         with WriterGroup(stem_paths, info.sample_rate, info.num_channels, stem_format, broadcast) as stem_writers:
+            for replacement in replacing:  # each drains the regions before it, then serves them with its stem
+                replacement.drain(regions)
+                regions = replacement.regions()
             if ride:
                 ride.drain(regions)
                 automation, regions = ride.automation(), ride.regions()
@@ -240,11 +246,41 @@ def remix_probed(separator: Separator, plan: RemixPlan, info: AudioInfo, request
     finally:
         if ride:
             ride.close()
+        for replacement in replacing:
+            replacement.close()
     if recorder:
         recorder.write(request.report)
     return RemixReport(output_path, _lufs(input_meter), output_lufs, gain_db, limited,
                        {name: mixer.gain_description(name) for name in mixer.sources}, stem_paths, plan,
-                       ride.summary() if ride else None)
+                       ride.summary() if ride else None, tuple(replacement.summary() for replacement in replacing))
+
+
+def _replacement_passes(request: RemixRequest, preset: Preset, info: AudioInfo) -> list[ReplacementPass]:
+    """One pass per replacement, in order; a refused one leaves no scratch file of those made before it."""
+    stems = [_replaced_stem(preset, replacement) for replacement in request.replacements]
+    made: list[ReplacementPass] = []
+    try:
+        for replacement, stem in zip(request.replacements, stems):
+            made.append(ReplacementPass(replacement, stem, info, request.output, len(preset.prompts), request.match,
+                                        request.match_eq))
+    except BaseException:
+        for done in made:
+            done.close()
+        raise
+    return made
+
+
+def _replaced_stem(preset: Preset, replacement: Replacement) -> int:
+    """The index of the stem a replacement takes the place of.
+
+    Raises:
+        ReplacementError: the plan separates no stem of that name (the residual and background are what
+            the stems leave, not a stem).
+    """
+    if replacement.stem not in preset.stem_names:
+        raise ReplacementError(replacement.stem, f"is not a stem of the plan that runs; its stems: "
+                                                 f"{', '.join(preset.stem_names)}")
+    return preset.stem_names.index(replacement.stem)
 
 
 def _lanes_as_run(automation: GainAutomation | None, plan: RemixPlan) -> GainAutomation | None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tuss_fx.media.bwf import BroadcastOutput
 from tuss_fx.mix.automation import GainAutomation
+from tuss_fx.mix.replace import Replacement
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class RemixRequest:
     audio_track: a film input's audio track, from 1 (None: the first).
     broadcast: the Broadcast WAV chunks of WAV outputs (None: the input's own, if it has any).
     film: the film output's track options (remix_film).
+    replacements: stems replaced by new recordings (a dub, ADR), each placed from the programme's start;
+    match: how their gain follows the original stem ("lines", "programme", "off": mix.replace.MATCHES);
+    match_eq: also match the original stem's tone (octave EQ).
     """
 
     output: Path
@@ -53,6 +57,9 @@ class RemixRequest:
     audio_track: int | None = None
     broadcast: BroadcastOutput | None = None
     film: FilmOutput = FilmOutput()
+    replacements: tuple[Replacement, ...] = ()
+    match: str = "lines"
+    match_eq: bool = False
 
     @classmethod
     def of(cls, request: RemixRequest | Path | str) -> RemixRequest:

@@ -1,0 +1,188 @@
+"""Replace a stem (#49): a recording in the separated stem's place, its level matched to the original line by
+line (or once, or not at all), its tone matched by octave EQ, through the stem's chain and gain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+from click.testing import CliRunner
+
+from tuss_fx.cli.commands import main
+from tuss_fx.mix.presets import load_preset
+from tuss_fx.mix.remix import remix_file
+from tuss_fx.mix.replace import (EQ_FRAME_SAMPLES, Replacement, convert_channels, eq_board, eq_response_db,
+                                 fit_eq, octave_levels_db)
+from tuss_fx.mix.request import RemixRequest
+from tuss_fx.recordings import RECORDINGS_DIR
+from tuss_fx.separation.separator import Separator
+
+RATE = 48000
+LINES = ((0.5, 2.6), (3.6, 5.6))  # seconds of the reading placed as two lines
+
+
+def _reading(seconds: float) -> np.ndarray:
+    audio, rate = sf.read(RECORDINGS_DIR / "ljspeech-LJ050-0131.ogg", dtype="float32")
+    return soxr.resample(audio, rate, RATE)[int(0.3 * RATE):][: int(seconds * RATE)]
+
+
+@pytest.fixture(scope="module")
+def separator():
+    return Separator.from_pretrained("default", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    """7 s stereo: two lines of a real reading over a real string orchestra 6 dB under them."""
+    folder = tmp_path_factory.mktemp("replace")
+    reading = _reading(4.1)
+    voice = np.zeros(7 * RATE, np.float32)
+    first = int(2.1 * RATE)
+    voice[int(LINES[0][0] * RATE):int(LINES[0][0] * RATE) + first] = reading[:first]
+    voice[int(LINES[1][0] * RATE):int(LINES[1][0] * RATE) + reading.size - first] = reading[first:]
+    music, rate = sf.read(RECORDINGS_DIR / "hungarian-dance-5-strings.ogg", dtype="float32", always_2d=True)
+    music = soxr.resample(music, rate, RATE)[5 * RATE:12 * RATE].T
+    voice *= 0.1 / np.sqrt(np.mean(voice[voice != 0] ** 2))
+    music *= 0.05 / np.sqrt(np.mean(music ** 2))
+    mix = voice[None] + music
+    path = folder / "scene.wav"
+    sf.write(path, mix.T, RATE, subtype="FLOAT")
+    return path, voice
+
+
+def _dialogue_of(separator, path, folder):
+    """The separated dialogue as the dme preset's stems-dir writes it, and the plain remix."""
+    report = remix_file(separator, load_preset("dme"), path, RemixRequest(folder / "plain.wav", "wav32f",
+                                                                          folder / "stems", "wav32f"))
+    return sf.read(report.stems["speech"], dtype="float32", always_2d=True)[0].T, \
+        sf.read(folder / "plain.wav", dtype="float32", always_2d=True)[0].T
+
+
+def _line_lufs(audio: np.ndarray) -> list[float]:
+    import pyloudnorm
+
+    meter = pyloudnorm.Meter(RATE)
+    return [meter.integrated_loudness(audio[:, int(a * RATE):int(b * RATE)].T.astype(np.float64)) for a, b in LINES]
+
+
+def test_the_separated_stem_replaced_by_itself_changes_nothing(separator, scene, tmp_path):
+    dialogue, plain = _dialogue_of(separator, scene[0], tmp_path)
+    sf.write(tmp_path / "same.wav", dialogue.T, RATE, subtype="FLOAT")
+    request = RemixRequest(tmp_path / "replaced.wav", "wav32f", replacements=(Replacement("speech", tmp_path / "same.wav"),),
+                           match="off")
+    report = remix_file(separator, load_preset("dme"), scene[0], request)
+    replaced = sf.read(tmp_path / "replaced.wav", dtype="float32", always_2d=True)[0].T
+    np.testing.assert_allclose(replaced, plain, atol=1e-5)
+    assert report.replacements[0]["match"] == "off" and report.replacements[0]["stem"] == "speech"
+
+
+@pytest.mark.parametrize("match", ["lines", "programme"])
+def test_a_dub_recorded_at_other_levels_is_placed_at_the_original_s(separator, scene, tmp_path, match):
+    """The separated dialogue itself, each line moved by its own gain (lines) or all by one (programme):
+    matched, each line lands back at the original's loudness, and the remix is the plain one."""
+    dialogue, plain = _dialogue_of(separator, scene[0], tmp_path)
+    moves_db = (-7.0, 5.0) if match == "lines" else (-9.0, -9.0)
+    dub = dialogue.copy()
+    for (a, b), move in zip(LINES, moves_db):
+        edge = (int((a - 0.3) * RATE), int((b + 0.4) * RATE))
+        dub[:, edge[0]:edge[1]] *= 10 ** (move / 20)
+    sf.write(tmp_path / "dub.wav", dub.T, RATE, subtype="FLOAT")
+    off = remix_file(separator, load_preset("dme"), scene[0], RemixRequest(
+        tmp_path / "off.wav", "wav32f", replacements=(Replacement("speech", tmp_path / "dub.wav"),), match="off"))
+    report = remix_file(separator, load_preset("dme"), scene[0], RemixRequest(
+        tmp_path / "matched.wav", "wav32f", replacements=(Replacement("speech", tmp_path / "dub.wav"),), match=match))
+    assert off.replacements[0]["lines"] == []
+    placed = sf.read(tmp_path / "matched.wav", dtype="float32", always_2d=True)[0].T - (plain - dialogue)
+    unmatched = sf.read(tmp_path / "off.wav", dtype="float32", always_2d=True)[0].T - (plain - dialogue)
+    original = _line_lufs(dialogue)
+    assert np.abs(np.array(_line_lufs(unmatched)) - original).min() > 4.0  # where it starts from
+    np.testing.assert_allclose(_line_lufs(placed), original, atol=0.5)
+    gains = [line["gain_db"] for line in report.replacements[0]["lines"]]
+    assert len(gains) >= 2 and max(gains) - min(gains) > (10.0 if match == "lines" else -0.01)
+
+
+def test_the_tone_match_recovers_a_known_eq():
+    """Noise through a known octave EQ, and the same noise: the fitted chain's response is the known one's
+    (its mean removed, the level being the gain match's) within 1 dB in every octave band."""
+    noise = np.random.default_rng(3).standard_normal((1, 40 * EQ_FRAME_SAMPLES)).astype(np.float32)
+    known = {125.0: 4.0, 250.0: 2.0, 500.0: 0.0, 1000.0: -1.0, 2000.0: -3.0, 4000.0: -4.0, 8000.0: -6.0}
+    shaped = eq_board(known)(noise, RATE)
+
+    def power(signal):
+        frames = signal[0, EQ_FRAME_SAMPLES:].reshape(-1, EQ_FRAME_SAMPLES) * np.hanning(EQ_FRAME_SAMPLES)
+        return (np.abs(np.fft.rfft(frames, axis=1)) ** 2).sum(axis=0)
+
+    fitted = fit_eq(power(shaped), power(noise), RATE)
+    # the known chain's own octave response (its filters overlap, so it is not the dict's numbers), less its mean
+    target = octave_levels_db(power(shaped), RATE) - octave_levels_db(power(noise), RATE)
+    np.testing.assert_allclose(eq_response_db(fitted, RATE), target - target.mean(), atol=1.0)
+    assert target.max() - target.min() > 8.0  # a real tilt to find
+
+
+def test_the_tone_match_is_limited():
+    flat = np.ones(EQ_FRAME_SAMPLES // 2 + 1)
+    tilted = flat * np.linspace(100, 0.01, flat.size)
+    assert all(abs(gain) <= 13.5 for gain in fit_eq(flat, tilted, RATE).values())
+    assert fit_eq(flat, np.zeros_like(flat), RATE) == {}
+
+
+def test_channels_convert_mono_to_all_and_refuse_what_does_not_map():
+    mono = np.arange(6, dtype=np.float32)[None]
+    np.testing.assert_array_equal(convert_channels(mono, 3), np.repeat(mono, 3, axis=0))
+    np.testing.assert_array_equal(convert_channels(np.stack([mono[0], -mono[0]]), 1), np.zeros((1, 6)))
+    with pytest.raises(ValueError):
+        convert_channels(np.zeros((2, 4)), 6)
+
+
+def test_a_recording_at_another_rate_and_layout_is_converted_and_a_short_one_padded(separator, scene, tmp_path):
+    dialogue, plain = _dialogue_of(separator, scene[0], tmp_path)
+    mono_44k = soxr.resample(dialogue.mean(axis=0), RATE, 44100)[: int(5.9 * 44100)]  # mono, 44.1 kHz, shorter
+    sf.write(tmp_path / "dub44.wav", mono_44k, 44100, subtype="FLOAT")
+    request = RemixRequest(tmp_path / "out.wav", "wav32f", replacements=(Replacement("speech", tmp_path / "dub44.wav"),),
+                           match="off")
+    remix_file(separator, load_preset("dme"), scene[0], request)
+    out = sf.read(tmp_path / "out.wav", dtype="float32", always_2d=True)[0].T
+    expected = plain - dialogue + dialogue.mean(axis=0)[None]
+    expected[:, int(5.9 * RATE) + 100:] = (plain - dialogue)[:, int(5.9 * RATE) + 100:]  # padded with silence
+    # two VHQ resamplings (to 44.1 kHz and back) apart: 1e-2 at a line's sharpest onset, -60 dB overall
+    np.testing.assert_allclose(out[:, : int(5.8 * RATE)], expected[:, : int(5.8 * RATE)], atol=1e-2)
+    error = out[:, : int(5.8 * RATE)] - expected[:, : int(5.8 * RATE)]
+    assert 10 * np.log10(np.sum(error ** 2) / np.sum(expected[:, : int(5.8 * RATE)] ** 2)) < -60
+    np.testing.assert_allclose(out[:, int(5.9 * RATE) + 100:], expected[:, int(5.9 * RATE) + 100:], atol=1e-5)
+
+
+def test_bad_replacements_are_one_line_before_any_work(scene, tmp_path):
+    long = tmp_path / "long.wav"
+    sf.write(long, np.zeros((8 * RATE, 2), np.float32), RATE)
+    six = tmp_path / "six.wav"
+    sf.write(six, np.zeros((RATE, 6), np.float32), RATE)
+    cases = [(["--replace", f"sfx={long}"], "sfx: is not a stem of the plan that runs; its stems: speech"),
+             (["--replace", f"speech={long}"], "longer than the programme's 336000"),
+             (["--replace", f"speech={six}"], "has 6 channels; the programme has 2"),
+             (["--replace", f"speech={tmp_path / 'absent.wav'}"], "absent.wav: no such file"),
+             (["--replace", "speech"], "is not STEM=FILE")]
+    for args, message in cases:
+        result = CliRunner().invoke(main, ["remix", str(scene[0]), "--preset", "dme", "-o", str(tmp_path / "o.wav"),
+                                           *args])
+        assert result.exit_code in (1, 2) and message in result.output, result.output
+        assert not (tmp_path / "o.wav").exists() and not list(tmp_path.glob(".o.wav*"))
+
+
+def test_the_command_says_what_it_matched(scene, tmp_path):
+    sf.write(tmp_path / "dub.wav", 0.3 * scene[1], RATE, subtype="FLOAT")
+    result = CliRunner().invoke(main, ["remix", str(scene[0]), "--preset", "dme", "-o", str(tmp_path / "o.wav"),
+                                       "--replace", f"speech={tmp_path / 'dub.wav'}", "--match-eq"])
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.stderr.splitlines() if line.startswith("replaced speech with"))
+    assert "match lines, 2 lines at" in line and "EQ 125 Hz" in line
+    assert not [path for path in tmp_path.iterdir() if ".replace" in path.name]  # scratch files removed
+
+
+def test_stem_equals_file_is_parsed_once_at_the_first_equals_sign():
+    assert Replacement.parse("speech=takes/a=b.wav") == Replacement("speech", Path("takes/a=b.wav"))
+    for bad in ("speech", "=x.wav", "speech="):
+        with pytest.raises(ValueError, match="is not STEM=FILE"):
+            Replacement.parse(bad)

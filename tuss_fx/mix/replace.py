@@ -1,0 +1,315 @@
+"""Replace a stem: a new recording (a dub, ADR, a cleaner dialogue edit) mixed in where the separated stem was,
+line by line as loud against the background as the original was, optionally with the original's tone.
+
+Like the ride, it works between two passes. The first separates the programme into a scratch file beside
+the output, with the new recording converted to the programme's rate and channels beside it, metering the
+original stem and the new recording every 100 ms (K-weighted, BS.1770), finding where the original speaks
+(measure.speech; its lines are the ones the ride answers, mix.ride.line_windows) and, for --match-eq, both long-term
+spectra. Between the passes the matching is decided: a tone match (octave peaking filters, pedalboard's,
+fitted to the ratio of the spectra, limited), then the gain curve (MATCHES). The second pass reads the
+scratch back with the new recording, matched, in the stem's place: the residual (mix minus every original
+stem) is untouched, and the new stem goes through the stem's chain and gain as the original would have.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pedalboard
+
+from tuss_fx.errors import TussFxError
+from tuss_fx.measure.loudness import LoudnessMeter, block_mean_squares, mean_square_lufs
+from tuss_fx.measure.meters import HOP_SECONDS
+from tuss_fx.measure.speech import MIN_RUN_WINDOWS, SpeechPresence
+from tuss_fx.media.audio_io import AtomicWriter, AudioInfo, probe, read_blocks
+from tuss_fx.media.layout import dialogue_channels
+from tuss_fx.media.resample import StreamResampler, resampled_length
+from tuss_fx.media.sample_queue import SampleQueue
+from tuss_fx.mix.effects import ChainStream
+from tuss_fx.mix.ride import line_windows
+
+# lines: each line of the original gets its own gain, the new stem following the original's loudness line by
+# line (ramps between lines, the nearest line's gain before the first and after the last); programme: one gain,
+# the two stems' speech loudness equal; off: the new recording as it is
+MATCHES = ("lines", "programme", "off")
+MAX_MATCH_GAIN_DB = 24.0  # a line the new recording barely holds is not brought up past this
+WINDOW_SECONDS = 0.4
+EQ_CENTRES_HZ = (125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0)  # octave bands: the tone, not the words
+EQ_LIMIT_DB = 9.0  # most a band is moved: a room's tone, not a repair
+EQ_Q = 1.41  # one octave wide
+EQ_FRAME_SAMPLES = 8192
+EQ_FIT_ROUNDS = 4  # the peaking filters overlap: their gains are refined against the chain's own response
+
+
+class ReplacementError(TussFxError):
+    """A replacement that cannot be placed: an unknown stem, a recording longer than the programme, a
+    channel count that does not map."""
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """`stem` (a stem the plan separates: `speech` on the shipped model) replaced by the recording at `path`."""
+
+    stem: str
+    path: Path
+
+    @classmethod
+    def parse(cls, text: str) -> Replacement:
+        """From the command line's STEM=FILE."""
+        stem, equals, path = text.partition("=")
+        if not equals or not stem or not path:
+            raise ValueError(f"{text!r} is not STEM=FILE")
+        return cls(stem.strip(), Path(path))
+
+
+def convert_channels(block: np.ndarray, num_channels: int) -> np.ndarray:
+    """(C_in, n) -> (num_channels, n): as it is, mono to every channel, or several to their mean (mono)."""
+    if block.shape[0] == num_channels:
+        return block
+    if block.shape[0] == 1:
+        return np.repeat(block, num_channels, axis=0)
+    if num_channels == 1:
+        return block.mean(axis=0, keepdims=True)
+    raise ValueError(f"{block.shape[0]} channels do not map onto {num_channels}")
+
+
+class RecordingStream:
+    """A recording at the programme's rate and channels, taken in blocks in step with the programme; silence
+    past its end (a recording shorter than the programme is padded)."""
+
+    def __init__(self, path: Path, info: AudioInfo) -> None:
+        source = probe(path)
+        length = resampled_length(source.num_frames, source.sample_rate, info.sample_rate)
+        if length > info.num_frames:
+            raise ReplacementError(path, f"is {length} samples at {info.sample_rate} Hz "
+                                         f"({length / info.sample_rate:.3f} s), longer than the programme's "
+                                         f"{info.num_frames} ({info.duration_seconds:.3f} s); trim it to the programme")
+        if source.num_channels not in (1, info.num_channels) and info.num_channels != 1:
+            raise ReplacementError(path, f"has {source.num_channels} channels; the programme has "
+                                         f"{info.num_channels} (a replacement is mono or the programme's layout)")
+        self._num_channels = info.num_channels
+        self._blocks = read_blocks(source)
+        self._resampler = StreamResampler(source.sample_rate, info.sample_rate, source.num_channels,
+                                          source.num_frames)
+        self._queue = SampleQueue(info.num_channels)
+        self._done = False
+
+    def take(self, count: int) -> np.ndarray:
+        """(C, count) float32: the next samples, silence once the recording has ended."""
+        while self._queue.size < count and not self._done:
+            block = next(self._blocks, None)
+            resampled = self._resampler.finish() if block is None else self._resampler.push(block)
+            self._done = block is None
+            self._queue.push(convert_channels(resampled, self._num_channels).astype(np.float32))
+        ready = min(count, self._queue.size)
+        taken = self._queue.pop(ready)
+        return np.pad(taken, ((0, 0), (0, count - ready))) if ready < count else taken
+
+
+class ReplacementPass:
+    """Drain separated regions to disk with the new recording beside them, meter both; then `regions`
+    gives the regions back with the recording, matched, in the stem's place."""
+
+    def __init__(self, replacement: Replacement, stem_index: int, info: AudioInfo, output_path: Path,
+                 num_stems: int, match: str = "lines", match_eq: bool = False) -> None:
+        if match not in MATCHES:
+            raise ValueError(f"match is one of {', '.join(MATCHES)}, not {match!r}")
+        self.replacement, self.info, self.match, self.match_eq = replacement, info, match, match_eq
+        self._stem, self._num_stems = stem_index, num_stems
+        self._recording = RecordingStream(replacement.path, info)
+        rate, channels = info.sample_rate, info.num_channels
+        self._original = LoudnessMeter(rate, channels, HOP_SECONDS)
+        self._speech = SpeechPresence(rate, channels, dialogue_channels(info.channel_layout))
+        self._spectra = np.zeros((2, EQ_FRAME_SAMPLES // 2 + 1))  # Σ power: original stem, recording
+        self._frames = SampleQueue(2)  # mono original stem and recording, waiting for a whole spectrum frame
+        self._scratch = AtomicWriter(output_path.with_name(f"{output_path.name}.replace.wav"), rate,
+                                     channels * (num_stems + 2), "wav32f")
+        # the recording through the tone match, rendered once (the chain holds samples back, so it is run
+        # over the whole recording before the mix reads it in step)
+        self._shaped = AtomicWriter(output_path.with_name(f"{output_path.name}.replace-eq.wav"), rate, channels,
+                                    "wav32f") if match_eq else None
+        self.eq_db: dict[float, float] = {}
+        self.line_gains: list[tuple[float, float, float]] = []  # (start s, end s, gain dB) per original line
+        self._curve: tuple[np.ndarray, np.ndarray] | None = None  # (window centres s, gain dB)
+
+    def drain(self, regions) -> None:
+        """Write every region and the recording's same samples to the scratch file, metering both."""
+        for mixture, stems in regions:
+            stem = stems[self._stem]
+            new = self._recording.take(mixture.shape[1])
+            self._original.push(stem)
+            self._speech.push(mixture, stem)
+            if self.match_eq:
+                self._frames.push(np.stack([stem.mean(axis=0), new.mean(axis=0)]))
+                self._add_spectra()
+            self._scratch.write(np.concatenate([mixture, *stems, new]))
+        self._scratch.close()
+        if self.match_eq:
+            self.eq_db = fit_eq(self._spectra[0], self._spectra[1], self.info.sample_rate)
+        self._decide_gains()
+
+    def regions(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(mixture (C, m), stems (P, C, m)) with the recording, matched, as the stem and the mixture changed
+        by the same difference, so the residual is the original's."""
+        channels = self.info.num_channels
+        times, gains_db = self._curve
+        done = 0
+        for block, new in zip(read_blocks(probe(self._scratch.temp_path)), self._recording_blocks()):
+            mixture = block[:channels]
+            stems = block[channels:channels * (self._num_stems + 1)].reshape(self._num_stems, channels, -1).copy()
+            at = (done + np.arange(new.shape[1])) / self.info.sample_rate
+            new = new * (10 ** (np.interp(at, times, gains_db) / 20)).astype(np.float32)
+            mixture = mixture - stems[self._stem] + new
+            stems[self._stem] = new
+            done += new.shape[1]
+            yield mixture, stems
+
+    def summary(self) -> dict:
+        """What was decided, for the report and the command's lines."""
+        gains = [gain for _, _, gain in self.line_gains]
+        return {"stem": self.replacement.stem, "file": str(self.replacement.path), "match": self.match,
+                "lines": [{"start_seconds": round(a, 2), "end_seconds": round(b, 2), "gain_db": round(g, 2)}
+                          for a, b, g in self.line_gains],
+                "gain_db_range": [round(min(gains), 2), round(max(gains), 2)] if gains else None,
+                "eq_db": {f"{centre:g}": round(gain, 2) for centre, gain in self.eq_db.items()},
+                "curve": {"seconds": [round(float(t), 2) for t in self._curve[0]],
+                          "gain_db": [round(float(g), 2) for g in self._curve[1]]}}
+
+    def close(self) -> None:
+        """Remove the scratch files (whatever happened)."""
+        self._scratch.abort()
+        if self._shaped:
+            self._shaped.abort()
+
+    def _add_spectra(self) -> None:
+        window = np.hanning(EQ_FRAME_SAMPLES)
+        while self._frames.size >= EQ_FRAME_SAMPLES:
+            frame = self._frames.pop(EQ_FRAME_SAMPLES)
+            if (np.sqrt(np.mean(frame ** 2, axis=1)) > 1e-4).all():  # both sound: a line and its replacement
+                self._spectra += np.abs(np.fft.rfft(frame * window, axis=1)) ** 2
+
+    def _recording_blocks(self) -> Iterator[np.ndarray]:
+        """The recording as it will be mixed (tone-matched where asked), in the scratch file's blocks."""
+        if self._shaped:
+            yield from read_blocks(probe(self._shaped.temp_path))
+            return
+        start = self.info.num_channels * (self._num_stems + 1)
+        for block in read_blocks(probe(self._scratch.temp_path)):
+            yield block[start:]
+
+    def _decide_gains(self) -> None:
+        """The gain curve on the 100 ms grid (at window centres) from the recording as it will sound (its EQ)."""
+        recording = self._meter_recording()
+        hops = round(WINDOW_SECONDS / HOP_SECONDS)
+        original_ms = block_mean_squares(self._original, hops)
+        new_ms = block_mean_squares(recording, hops)
+        count = min(len(original_ms), len(new_ms))
+        original_ms, new_ms = original_ms[:count], new_ms[:count]
+        speaking = self._speech.programme_windows(HOP_SECONDS)[:count]
+        if self.match == "off" or not count:
+            self._curve = (np.array([0.0]), np.array([0.0]))
+            return
+        # the original's lines as the ride finds them: runs of speech less their quiet tails (mix.ride)
+        lines = _runs(line_windows(speaking, mean_square_lufs(original_ms)))
+        if self.match == "programme":
+            gain = _gain_db(original_ms[speaking], new_ms[speaking])
+            self.line_gains = [(a * HOP_SECONDS, (b - 1) * HOP_SECONDS + WINDOW_SECONDS, gain) for a, b in lines]
+            self._curve = (np.array([0.0]), np.array([gain]))
+            return
+        points_t, points_g = [], []
+        for start, end in lines:
+            gain = _gain_db(original_ms[start:end], new_ms[start:end])
+            if gain is None:
+                continue  # the recording is silent over this line: nothing to match
+            # the line spans its windows, the first's start to the last's end
+            first, last = start * HOP_SECONDS, (end - 1) * HOP_SECONDS + WINDOW_SECONDS
+            self.line_gains.append((first, last, gain))
+            points_t += [first, last]
+            points_g += [gain, gain]
+        if not points_t:
+            self._curve = (np.array([0.0]), np.array([0.0]))
+            return
+        self._curve = (np.array(points_t), np.array(points_g))  # constant over a line, a ramp between lines
+
+    def _meter_recording(self) -> LoudnessMeter:
+        """The recording as it will be mixed through a meter on the 100 ms grid; with a tone match, the matched
+        recording is rendered to its scratch file on the way."""
+        channels, rate = self.info.num_channels, self.info.sample_rate
+        meter = LoudnessMeter(rate, channels, HOP_SECONDS)
+        if self._shaped:
+            chain = ChainStream(eq_board(self.eq_db), rate, channels)
+            for block in read_blocks(probe(self._scratch.temp_path)):
+                shaped = chain.push(block[channels * (self._num_stems + 1):])
+                meter.push(shaped)
+                self._shaped.write(shaped)
+            tail = chain.finish()
+            meter.push(tail)
+            self._shaped.write(tail)
+            self._shaped.close()
+            return meter
+        for block in self._recording_blocks():
+            meter.push(block)
+        return meter
+
+
+def _runs(speaking: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of each run of speech windows at least MIN_RUN_WINDOWS long: the original's lines."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], speaking.astype(np.int8), [0]])))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2]) if b - a >= MIN_RUN_WINDOWS]
+
+
+def _gain_db(original_ms: np.ndarray, new_ms: np.ndarray) -> float | None:
+    """The gain that makes the recording's loudness over these windows the original's, within
+    ±MAX_MATCH_GAIN_DB; None where either is silent."""
+    if not len(original_ms) or not np.mean(new_ms) > 0 or not np.mean(original_ms) > 0:
+        return None
+    gain = float(mean_square_lufs(np.mean(original_ms)) - mean_square_lufs(np.mean(new_ms)))
+    return max(-MAX_MATCH_GAIN_DB, min(MAX_MATCH_GAIN_DB, gain))
+
+
+def octave_levels_db(power: np.ndarray, sample_rate: int) -> np.ndarray:
+    """(len(EQ_CENTRES_HZ),) dB: a power spectrum (rfft bins of EQ_FRAME_SAMPLES) summed in each octave."""
+    freqs = np.fft.rfftfreq(EQ_FRAME_SAMPLES, 1 / sample_rate)
+    levels = []
+    for centre in EQ_CENTRES_HZ:
+        band = (freqs >= centre / math.sqrt(2)) & (freqs < centre * math.sqrt(2))
+        levels.append(10 * np.log10(power[band].sum() + 1e-30))
+    return np.array(levels)
+
+
+def fit_eq(original_power: np.ndarray, new_power: np.ndarray, sample_rate: int) -> dict[float, float]:
+    """Octave peaking-filter gains (dB, at EQ_CENTRES_HZ) that bring the recording's long-term spectrum to the
+    original's shape: their ratio less its mean (the level is the gain match's), each within ±EQ_LIMIT_DB,
+    refined against the chain's own response since neighbouring filters overlap. {} where nothing was heard."""
+    if not new_power.any() or not original_power.any():
+        return {}
+    usable = [centre < sample_rate / 2 / math.sqrt(2) for centre in EQ_CENTRES_HZ]
+    target = octave_levels_db(original_power, sample_rate) - octave_levels_db(new_power, sample_rate)
+    target = np.clip(target - np.mean(target[usable]), -EQ_LIMIT_DB, EQ_LIMIT_DB)
+    gains = target.copy()
+    for _ in range(EQ_FIT_ROUNDS):
+        response = eq_response_db(dict(zip(EQ_CENTRES_HZ, gains)), sample_rate)
+        gains = np.clip(gains + (target - response), -1.5 * EQ_LIMIT_DB, 1.5 * EQ_LIMIT_DB)
+    return {centre: float(gain) for centre, gain, use in zip(EQ_CENTRES_HZ, gains, usable) if use}
+
+
+def eq_board(eq_db: dict[float, float]) -> pedalboard.Pedalboard:
+    return pedalboard.Pedalboard([pedalboard.PeakFilter(cutoff_frequency_hz=centre, gain_db=gain, q=EQ_Q)
+                                  for centre, gain in eq_db.items()])
+
+
+def eq_response_db(eq_db: dict[float, float], sample_rate: int) -> np.ndarray:
+    """The chain's gain in each octave band (dB), as white noise through it measures it."""
+    noise = np.random.default_rng(0).standard_normal((1, 8 * EQ_FRAME_SAMPLES)).astype(np.float32)
+    shaped = eq_board({centre: gain for centre, gain in eq_db.items() if centre < sample_rate / 2})(noise, sample_rate)
+    window = np.hanning(EQ_FRAME_SAMPLES)
+
+    def power(signal):
+        frames = signal[0, EQ_FRAME_SAMPLES:].reshape(-1, EQ_FRAME_SAMPLES)  # past the filters' start
+        return (np.abs(np.fft.rfft(frames * window, axis=1)) ** 2).sum(axis=0)
+
+    return octave_levels_db(power(shaped), sample_rate) - octave_levels_db(power(noise), sample_rate)
