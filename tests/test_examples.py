@@ -115,3 +115,26 @@ def test_deliverables_commands(parity_dir, tmp_path):
         assert sf.info(path).subtype == "PCM_24"
         assert read_chunks(path).bext.time_reference == 3600 * 48000
     assert "atsc-a85: " in result.stdout and "streaming: " in result.stdout and "loudness range:" in result.stdout
+
+
+def test_replace_dialogue_example_places_a_dub_line_by_line(tmp_path):
+    """examples/replace_dialogue.py on a real scene (a reading over strings) with the reading itself 9 dB down
+    as the dub: it prints the gains it gave each line (about +9 dB: the reading back at the original's level)."""
+    from tests.audition_scene import RATE, write_scene
+
+    scene = tmp_path / "scene.wav"
+    audio = write_scene(scene, seconds=6.0, speech_at=0.5)
+    music, music_rate = sf.read(ROOT / "tuss_fx" / "recordings" / "hungarian-dance-5-strings.ogg", dtype="float32",
+                                frames=int(6.0 * 44100) + 4410)
+    import soxr
+
+    music = soxr.resample(music, music_rate, RATE)[: audio.shape[1]].T * 0.5 * 10 ** (-6.0 / 20)
+    dub = (audio - music) * 10 ** (-9.0 / 20)  # the scene's own reading, recorded 9 dB lower
+    sf.write(tmp_path / "dub.wav", dub.T, RATE, subtype="FLOAT")
+    result = _run(ROOT / "examples" / "replace_dialogue.py", scene, tmp_path / "dub.wav", tmp_path / "out.wav")
+    assert result.returncode == 0, result.stderr
+    gains = [float(match) for match in re.findall(r"^line .*: ([+-]\d+\.\d) dB$", result.stdout, re.MULTILINE)]
+    assert gains and all(6.0 < gain < 12.0 for gain in gains), result.stdout
+    assert sf.info(tmp_path / "out.wav").frames == audio.shape[1]
+    missing = _run(ROOT / "examples" / "replace_dialogue.py", scene, tmp_path / "absent.wav", tmp_path / "o2.wav")
+    assert missing.returncode == 1 and missing.stderr.strip().endswith("absent.wav: no such file")

@@ -43,6 +43,12 @@ EQ_LIMIT_DB = 9.0  # most a band is moved: a room's tone, not a repair
 EQ_Q = 1.41  # one octave wide
 EQ_FRAME_SAMPLES = 8192
 EQ_FIT_ROUNDS = 4  # the peaking filters overlap: their gains are refined against the chain's own response
+# a studio recording's lines are parted by silence: a pause in it (a 100 ms hop this far under its loudest) splits
+# an original line the detector heard as one, down to pieces of MIN_PIECE_WINDOWS
+PAUSE_UNDER_PEAK_DB = 40.0
+MIN_PIECE_WINDOWS = 3
+RELATIVE_GATE_LU = 10.0  # BS.1770's relative gate, within a line as over a programme
+SILENT_DB = -200.0  # octave levels under this are no signal (a zero power reads -300 dB)
 
 
 class ReplacementError(TussFxError):
@@ -124,7 +130,7 @@ class ReplacementPass:
         rate, channels = info.sample_rate, info.num_channels
         self._original = LoudnessMeter(rate, channels, HOP_SECONDS)
         self._speech = SpeechPresence(rate, channels, dialogue_channels(info.channel_layout))
-        self._spectra = np.zeros((2, EQ_FRAME_SAMPLES // 2 + 1))  # Σ power: original stem, recording
+        self._band_powers: list[np.ndarray] = []  # per spectrum frame, (2, bands): original stem, recording
         self._frames = SampleQueue(2)  # mono original stem and recording, waiting for a whole spectrum frame
         self._scratch = AtomicWriter(output_path.with_name(f"{output_path.name}.replace.wav"), rate,
                                      channels * (num_stems + 2), "wav32f")
@@ -148,9 +154,16 @@ class ReplacementPass:
                 self._add_spectra()
             self._scratch.write(np.concatenate([mixture, *stems, new]))
         self._scratch.close()
-        if self.match_eq:
-            self.eq_db = fit_eq(self._spectra[0], self._spectra[1], self.info.sample_rate)
-        self._decide_gains()
+        hops = round(WINDOW_SECONDS / HOP_SECONDS)
+        original_ms = block_mean_squares(self._original, hops)
+        speaking = self._speech.programme_windows(HOP_SECONDS)[:len(original_ms)]
+        original_ms = original_ms[:len(speaking)]
+        # the original's lines as the ride finds them: runs of speech less their quiet tails (mix.ride)
+        in_line = line_windows(speaking, mean_square_lufs(original_ms))
+        levels = self._line_levels_db(in_line) if self.match_eq else None
+        if levels:
+            self.eq_db = fit_eq(*levels, self.info.sample_rate)
+        self._decide_gains(self._meter_recording(), original_ms, speaking, in_line)
 
     def regions(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(mixture (C, m), stems (P, C, m)) with the recording, matched, as the stem and the mixture changed
@@ -186,11 +199,26 @@ class ReplacementPass:
             self._shaped.abort()
 
     def _add_spectra(self) -> None:
+        """Each whole frame's octave-band powers, kept (7 numbers a frame each) until the lines are known."""
         window = np.hanning(EQ_FRAME_SAMPLES)
         while self._frames.size >= EQ_FRAME_SAMPLES:
             frame = self._frames.pop(EQ_FRAME_SAMPLES)
-            if (np.sqrt(np.mean(frame ** 2, axis=1)) > 1e-4).all():  # both sound: a line and its replacement
-                self._spectra += np.abs(np.fft.rfft(frame * window, axis=1)) ** 2
+            power = np.abs(np.fft.rfft(frame * window, axis=1)) ** 2
+            self._band_powers.append(np.stack([octave_powers(power[0], self.info.sample_rate),
+                                               octave_powers(power[1], self.info.sample_rate)]))
+
+    def _line_levels_db(self, in_line: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Long-term octave levels (dB) of the original stem and the recording over the frames inside the
+        original's lines: the tone of the speech, not of what the stem leaks between lines. None: no line."""
+        if not self._band_powers or not in_line.any():
+            return None
+        centres = (np.arange(len(self._band_powers)) + 0.5) * EQ_FRAME_SAMPLES / self.info.sample_rate
+        window = np.clip(((centres - WINDOW_SECONDS / 2) / HOP_SECONDS).round().astype(int), 0, len(in_line) - 1)
+        chosen = np.array(self._band_powers)[in_line[window]]
+        if not len(chosen):
+            return None
+        total = chosen.sum(axis=0)
+        return 10 * np.log10(total[0] + 1e-30), 10 * np.log10(total[1] + 1e-30)
 
     def _recording_blocks(self) -> Iterator[np.ndarray]:
         """The recording as it will be mixed (tone-matched where asked), in the scratch file's blocks."""
@@ -201,20 +229,18 @@ class ReplacementPass:
         for block in read_blocks(probe(self._scratch.temp_path)):
             yield block[start:]
 
-    def _decide_gains(self) -> None:
-        """The gain curve on the 100 ms grid (at window centres) from the recording as it will sound (its EQ)."""
-        recording = self._meter_recording()
+    def _decide_gains(self, recording: LoudnessMeter, original_ms: np.ndarray, speaking: np.ndarray,
+                      in_line: np.ndarray) -> None:
+        """The gain curve (seconds, dB) from the original's lines and the recording as it will sound (its EQ)."""
         hops = round(WINDOW_SECONDS / HOP_SECONDS)
-        original_ms = block_mean_squares(self._original, hops)
         new_ms = block_mean_squares(recording, hops)
         count = min(len(original_ms), len(new_ms))
-        original_ms, new_ms = original_ms[:count], new_ms[:count]
-        speaking = self._speech.programme_windows(HOP_SECONDS)[:count]
+        original_ms, new_ms, speaking = original_ms[:count], new_ms[:count], speaking[:count]
         if self.match == "off" or not count:
             self._curve = (np.array([0.0]), np.array([0.0]))
             return
-        # the original's lines as the ride finds them: runs of speech less their quiet tails (mix.ride)
-        lines = _runs(line_windows(speaking, mean_square_lufs(original_ms)))
+        lines = [(a, b) for a, b in _runs(in_line[:count], MIN_RUN_WINDOWS)]
+        lines = [piece for line in lines for piece in _split_at_pauses(line, _pauses(recording, count))]
         if self.match == "programme":
             gain = _gain_db(original_ms[speaking], new_ms[speaking])
             self.line_gains = [(a * HOP_SECONDS, (b - 1) * HOP_SECONDS + WINDOW_SECONDS, gain) for a, b in lines]
@@ -256,39 +282,71 @@ class ReplacementPass:
         return meter
 
 
-def _runs(speaking: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) of each run of speech windows at least MIN_RUN_WINDOWS long: the original's lines."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], speaking.astype(np.int8), [0]])))
-    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2]) if b - a >= MIN_RUN_WINDOWS]
+def _runs(flags: np.ndarray, min_run: int) -> list[tuple[int, int]]:
+    """[start, end) of each run of true windows at least min_run long."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2]) if b - a >= min_run]
+
+
+def _pauses(recording: LoudnessMeter, count: int) -> np.ndarray:
+    """(count,) bool: windows whose middle 200 ms the recording holds silent (PAUSE_UNDER_PEAK_DB under its
+    loudest 100 ms)."""
+    hop_ms = np.diff(np.asarray(recording.hop_energies)) / recording.hop_samples
+    if not hop_ms.size or not hop_ms.max() > 0:
+        return np.zeros(count, bool)
+    silent = hop_ms < hop_ms.max() * 10 ** (-PAUSE_UNDER_PEAK_DB / 10)
+    silent = np.pad(silent, (0, max(0, count + 3 - silent.size)), constant_values=True)
+    return silent[1:count + 1] & silent[2:count + 2]
+
+
+def _split_at_pauses(line: tuple[int, int], pauses: np.ndarray) -> list[tuple[int, int]]:
+    """The pieces of an original line between the recording's pauses (the dub's own lines), each at least
+    MIN_PIECE_WINDOWS long."""
+    start, end = line
+    return [(start + a, start + b) for a, b in _runs(~pauses[start:end], MIN_PIECE_WINDOWS)]
+
+
+def _gated_lufs(mean_squares: np.ndarray) -> float:
+    """BS.1770 loudness of 400 ms windows with its relative gate (-10 LU): the line's level, as a meter
+    reads it, not lowered by the pauses between its words."""
+    mean_squares = mean_squares[mean_squares > 0]
+    if not mean_squares.size:
+        return -math.inf
+    ungated = mean_square_lufs(np.mean(mean_squares))
+    kept = mean_squares[mean_square_lufs(mean_squares) > ungated - RELATIVE_GATE_LU]
+    return float(mean_square_lufs(np.mean(kept)))
 
 
 def _gain_db(original_ms: np.ndarray, new_ms: np.ndarray) -> float | None:
-    """The gain that makes the recording's loudness over these windows the original's, within
+    """The gain that makes the recording's gated loudness over these windows the original's, within
     ±MAX_MATCH_GAIN_DB; None where either is silent."""
-    if not len(original_ms) or not np.mean(new_ms) > 0 or not np.mean(original_ms) > 0:
+    original, new = _gated_lufs(original_ms), _gated_lufs(new_ms)
+    if not (math.isfinite(original) and math.isfinite(new)):
         return None
-    gain = float(mean_square_lufs(np.mean(original_ms)) - mean_square_lufs(np.mean(new_ms)))
-    return max(-MAX_MATCH_GAIN_DB, min(MAX_MATCH_GAIN_DB, gain))
+    return max(-MAX_MATCH_GAIN_DB, min(MAX_MATCH_GAIN_DB, original - new))
+
+
+def octave_powers(power: np.ndarray, sample_rate: int) -> np.ndarray:
+    """(len(EQ_CENTRES_HZ),) a power spectrum (rfft bins of EQ_FRAME_SAMPLES) summed in each octave."""
+    freqs = np.fft.rfftfreq(EQ_FRAME_SAMPLES, 1 / sample_rate)
+    return np.array([power[(freqs >= centre / math.sqrt(2)) & (freqs < centre * math.sqrt(2))].sum()
+                     for centre in EQ_CENTRES_HZ])
 
 
 def octave_levels_db(power: np.ndarray, sample_rate: int) -> np.ndarray:
-    """(len(EQ_CENTRES_HZ),) dB: a power spectrum (rfft bins of EQ_FRAME_SAMPLES) summed in each octave."""
-    freqs = np.fft.rfftfreq(EQ_FRAME_SAMPLES, 1 / sample_rate)
-    levels = []
-    for centre in EQ_CENTRES_HZ:
-        band = (freqs >= centre / math.sqrt(2)) & (freqs < centre * math.sqrt(2))
-        levels.append(10 * np.log10(power[band].sum() + 1e-30))
-    return np.array(levels)
+    """(len(EQ_CENTRES_HZ),) dB: a power spectrum summed in each octave."""
+    return 10 * np.log10(octave_powers(power, sample_rate) + 1e-30)
 
 
-def fit_eq(original_power: np.ndarray, new_power: np.ndarray, sample_rate: int) -> dict[float, float]:
-    """Octave peaking-filter gains (dB, at EQ_CENTRES_HZ) that bring the recording's long-term spectrum to the
-    original's shape: their ratio less its mean (the level is the gain match's), each within ±EQ_LIMIT_DB,
-    refined against the chain's own response since neighbouring filters overlap. {} where nothing was heard."""
-    if not new_power.any() or not original_power.any():
+def fit_eq(original_db: np.ndarray, new_db: np.ndarray, sample_rate: int) -> dict[float, float]:
+    """Octave peaking-filter gains (dB, at EQ_CENTRES_HZ) that bring the recording's long-term octave levels
+    (new_db) to the original's shape (original_db): their difference less its mean (the level is the gain
+    match's), each within ±EQ_LIMIT_DB, refined against the chain's own response since neighbouring filters
+    overlap. {} where either was silent."""
+    if new_db.max() < SILENT_DB or original_db.max() < SILENT_DB:
         return {}
     usable = [centre < sample_rate / 2 / math.sqrt(2) for centre in EQ_CENTRES_HZ]
-    target = octave_levels_db(original_power, sample_rate) - octave_levels_db(new_power, sample_rate)
+    target = original_db - new_db
     target = np.clip(target - np.mean(target[usable]), -EQ_LIMIT_DB, EQ_LIMIT_DB)
     gains = target.copy()
     for _ in range(EQ_FIT_ROUNDS):
