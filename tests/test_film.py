@@ -283,3 +283,42 @@ def test_the_remux_holds_no_more_audio_at_ten_minutes_than_at_one(tmp_path, monk
     block_seconds = BLOCK_FRAMES / rate  # the feed reads whole blocks: at most one past the lead
     assert max(most.values()) <= remux.AUDIO_LEAD_SECONDS + block_seconds
     assert most[10] <= most[1] + block_seconds  # no growth with the length
+
+
+@pytest.mark.parametrize("suffix, tagged", [(".mkv", "deu"), (".mp4", "deu"), (".mov", "ger")])
+def test_a_dub_is_added_as_a_language_track_with_the_film_untouched(run, tmp_path, suffix, tagged):
+    """--add-track: the film's own audio and picture copied packet for packet (bytes, pts, dts), the remix after
+    them as a second audio track tagged German with its title and not the default track; timecode kept.
+    QuickTime (MOV) takes ISO 639-2's bibliographic code, ger; MKV and MP4 the terminological, deu."""
+    film = tmp_path / f"reel{suffix}"
+    codec = {".mkv": "pcm_f32le", ".mp4": "alac", ".mov": "pcm_s24le"}[suffix]
+    write_clip(film, [soundtrack(1.0)], RATE, codec, timecode="01:00:00:00")
+    sf.write(tmp_path / "dub.wav", 0.5 * soundtrack(1.0).T, RATE, subtype="FLOAT")
+    out = tmp_path / f"reel.deu{suffix}"
+    result = run("remix", film, "--preset", "dme", "--replace", f"speech={tmp_path / 'dub.wav'}", "--add-track",
+                 "--language", "deu", "--track-title", "Deutsch", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "added as a deu track" in result.stderr
+    with av.open(str(out)) as container:
+        audio = container.streams.audio
+        assert len(audio) == 2
+        assert audio[1].metadata.get("language") == tagged
+        assert "Deutsch" in (audio[1].metadata.get("title"), audio[1].metadata.get("name"))
+        assert not audio[1].disposition & av.stream.Disposition.default
+    assert packets(out, "video") == packets(film, "video")  # the picture, byte for byte
+    assert packets(out, "audio", 1) == packets(film, "audio", 1)  # the original language, untouched
+    assert film_timecode(out) == film_timecode(film)
+
+
+@pytest.mark.parametrize("args, problem", [
+    (["--add-track"], "--language required"),
+    (["--language", "deu"], "go together"),
+    (["--add-track", "--language", "German"], "not an ISO 639-2 code"),
+    (["--add-track", "--language", "deu", "--drop-other-audio"], "cannot also drop it"),
+])
+def test_an_added_track_needs_a_language_and_keeps_the_film_s_audio(run, tmp_path, args, problem):
+    film = tmp_path / "reel.mov"
+    write_clip(film, [soundtrack(0.5)], RATE, "pcm_s24le")
+    result = run("remix", film, "--preset", "dme", "-o", tmp_path / "out.mov", *args)
+    assert result.exit_code in (1, 2) and problem in result.output, result.output
+    assert not (tmp_path / "out.mov").exists()

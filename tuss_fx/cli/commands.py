@@ -134,6 +134,13 @@ def info(checkpoint: str, device: str, dialogue_engine: str) -> None:
         click.echo(f"op {op + ':':<20}{path}")
 
 
+def _check_language(ctx, param, value: str | None) -> str | None:
+    """An ISO 639-2 code: three lowercase letters (deu, fra, eng)."""
+    if value is not None and not (len(value) == 3 and value.isascii() and value.isalpha() and value.islower()):
+        raise click.BadParameter(f"{value!r} is not an ISO 639-2 code (three lowercase letters, e.g. deu)")
+    return value
+
+
 def _parse_replacements(ctx, param, values: tuple[str, ...]):
     from tuss_fx.mix.replace import Replacement
 
@@ -192,6 +199,12 @@ def _format_lufs(value: float) -> str:
                    "bit depth), ALAC in MP4/M4A, Opus 256 kb/s in WebM.")
 @click.option("--drop-other-audio", is_flag=True,
               help="Film output: keep only the remixed audio track (other audio tracks are kept by default).")
+@click.option("--add-track", is_flag=True,
+              help="Film output: keep the film's audio as it is and add the remix after its tracks as another "
+                   "version (a dub's language track), tagged with --language and --track-title.")
+@click.option("--language", default=None, callback=_check_language, metavar="CODE",
+              help="ISO 639-2 code of the added track, e.g. deu, fra, spa (needs --add-track).")
+@click.option("--track-title", default=None, help="Title of the added track as players list it, e.g. 'Deutsch'.")
 @REPORT_OPTION
 @click.option("--replace", "replacements", multiple=True, metavar="STEM=FILE", callback=_parse_replacements,
               help="Replace a separated stem by a recording (a dub, ADR, a cleaner edit) placed from the programme's "
@@ -207,8 +220,8 @@ def _format_lufs(value: float) -> str:
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, and no line saying which device auto chose.")
 @model_options
 def remix(input_path, preset, output, file_format, overrides, automation, write_automation, target_lufs, spec,
-          stems_dir, plan, engine_channels, audio_track, audio_codec, drop_other_audio, report_path, replacements, match,
-          match_eq, overwrite, quiet, **model) -> None:
+          stems_dir, plan, engine_channels, audio_track, audio_codec, drop_other_audio, add_track, language, track_title,
+          report_path, replacements, match, match_eq, overwrite, quiet, **model) -> None:
     """Separate INPUT, process and re-balance its stems per a preset, normalise loudness, write it.
 
     INPUT may be a film container: its audio track is remixed, and a film output is a copy of
@@ -219,6 +232,7 @@ def remix(input_path, preset, output, file_format, overrides, automation, write_
     from tuss_fx.mix.film import remix_film
     from tuss_fx.mix.presets import load_preset
     from tuss_fx.mix.remix import remix_file
+    from tuss_fx.media.remux import AddedTrack
     from tuss_fx.mix.request import FilmOutput, RemixRequest
     from tuss_fx.separation.separator import source_names
 
@@ -235,10 +249,14 @@ def remix(input_path, preset, output, file_format, overrides, automation, write_
     lanes = GainAutomation.from_midi(automation, source_names(chosen.prompts)) if automation else None
     model["dialogue_engine"] = model["dialogue_engine"] or chosen.dialogue_engine
     separator = load_separator(**model)
+    if (add_track or language or track_title) and not (add_track and language and muxer_for(output)):
+        raise click.BadParameter("--add-track, --language and --track-title go together, --language required, "
+                                 "onto a film output", param_hint="--add-track")
+    added = AddedTrack(language, track_title) if add_track else None
     request = RemixRequest(output, file_format or format_for(output), stems_dir, file_format or "wav", overwrite,
                            report_path, lanes, write_automation, plan, engine_channels, audio_track,
-                           film=FilmOutput(audio_codec, drop_other_audio), replacements=replacements, match=match,
-                           match_eq=match_eq)
+                           film=FilmOutput(audio_codec, drop_other_audio, added), replacements=replacements,
+                           match=match, match_eq=match_eq)
     with progress_bar(input_path.name, quiet, device_note(separator, model["device"])) as progress:
         if muxer_for(output):
             report, encoding = remix_film(separator, chosen, input_path, request, progress)
@@ -250,7 +268,8 @@ def remix(input_path, preset, output, file_format, overrides, automation, write_
     if report_path:
         click.echo(str(report_path))
     if muxer_for(output):
-        click.echo(f"audio track {audio_track or 1} replaced: {encoding.describe()}", err=True)
+        done = f"added as a {language} track" if add_track else f"audio track {audio_track or 1} replaced"
+        click.echo(f"{done}: {encoding.describe()}", err=True)
     click.echo(report.plan.describe(), err=True)
     for replaced in report.replacements:
         click.echo(_replacement_line(replaced), err=True)

@@ -101,6 +101,23 @@ class StreamDroppedWarning(UserWarning):
     """A stream of the source film that the output container cannot hold was left out of the copy."""
 
 
+# ISO 639-2 has two codes for twenty languages, terminological (deu) and bibliographic (ger); QuickTime's
+# language table (FFmpeg's MOV muxer) knows the bibliographic ones and silently drops the others
+BIBLIOGRAPHIC_CODES = {"sqi": "alb", "hye": "arm", "eus": "baq", "mya": "bur", "zho": "chi", "ces": "cze",
+                       "nld": "dut", "fra": "fre", "kat": "geo", "deu": "ger", "ell": "gre", "isl": "ice",
+                       "mkd": "mac", "mri": "mao", "msa": "may", "fas": "per", "ron": "rum", "slk": "slo",
+                       "bod": "tib", "cym": "wel"}
+
+
+@dataclass(frozen=True)
+class AddedTrack:
+    """The new audio as a further track (a dub's language version) rather than in the original's place:
+    its ISO 639-2 language code ("deu") and title, as players list them."""
+
+    language: str
+    title: str | None = None
+
+
 @dataclass(frozen=True)
 class RemuxPlan:
     """What replace_audio_track will write, checked before the (long) separation runs."""
@@ -111,6 +128,7 @@ class RemuxPlan:
     encoding: AudioEncoding
     drop_other_audio: bool
     dropped: tuple[int, ...] = ()  # source streams (data tracks) the target's muxer refuses
+    added: AddedTrack | None = None  # the new audio after every source stream, the original kept
 
 
 def source_timecode(container) -> str | None:
@@ -140,8 +158,9 @@ def _is_timecode_track(stream) -> bool:
 
 
 def plan_remux(source: AudioInfo, target: Path, requested_codec: str = "auto",
-               drop_other_audio: bool = False) -> RemuxPlan:
+               drop_other_audio: bool = False, added: AddedTrack | None = None) -> RemuxPlan:
     """Choose the encoding and prove the muxer takes every stream, by writing the header to memory.
+    `added`: keep the source's audio and add the new audio as a further track with these tags.
 
     Raises:
         AudioWriteError: the target is no film container, the source is no container, or the
@@ -154,8 +173,10 @@ def plan_remux(source: AudioInfo, target: Path, requested_codec: str = "auto",
                               "write the remix as .wav or .flac")
     with av.open(str(source.path), metadata_errors="ignore") as container:
         original = container.streams.audio[source.audio_track - 1]
+        if added and drop_other_audio:
+            raise AudioWriteError(target, "an added track keeps the film's audio; it cannot also drop it")
         plan = RemuxPlan(source.path, source.audio_track, target, choose_encoding(target, original, requested_codec),
-                         drop_other_audio)
+                         drop_other_audio, added=added)
         _check_rate_fits(plan, original.rate)
         plan = replace(plan, dropped=_refused_data_tracks(container, original, plan))
         _check_header(container, original, plan)
@@ -253,7 +274,7 @@ def _add_streams(output, container, original, plan: RemuxPlan):
     output.metadata.update(container.metadata)
     copies, audio = {}, None
     for stream in container.streams:
-        if stream.index == original.index:
+        if stream.index == original.index and plan.added is None:
             audio = _add_audio(output, original, plan)
         elif (stream.type == "audio" and plan.drop_other_audio) or stream.index in plan.dropped \
                 or _is_timecode_track(stream) or _is_chapter_track(stream, container):
@@ -270,6 +291,8 @@ def _add_streams(output, container, original, plan: RemuxPlan):
                 # the muxer's timecode track runs at the picture rate it reads here; without it MOV and
                 # MP4 take 1 / time base (30000 for 29.97) and refuse every rate but 24, 25 and 30
                 copies[stream.index].codec_context.framerate = stream.average_rate or stream.guessed_rate
+    if plan.added:  # after every copied stream: the film's own tracks keep their numbers
+        audio = _add_audio(output, original, plan)
     timecode = source_timecode(container)
     if timecode:
         output.metadata[TIMECODE_TAG] = timecode
@@ -295,6 +318,15 @@ def _add_audio(output, original, plan: RemuxPlan):
     stream.metadata.update({k: v for k, v in original.metadata.items()
                             if k.lower() not in ("duration", "encoder", "number_of_frames", "number_of_bytes")})
     stream.disposition = original.disposition
+    if plan.added:  # another version of the programme: its own language and title, not the default track
+        language = plan.added.language
+        stream.metadata["language"] = BIBLIOGRAPHIC_CODES.get(language, language) \
+            if muxer_for(plan.target) == "mov" else language
+        if plan.added.title:
+            stream.metadata["title"] = plan.added.title
+        elif "title" in stream.metadata:
+            del stream.metadata["title"]
+        stream.disposition = 0
     return stream
 
 

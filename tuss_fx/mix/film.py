@@ -39,7 +39,8 @@ def remix_film(separator: Separator, preset: Preset, input_path: Path, request: 
     check_targets([output_path, *stem_paths, *request.extra_outputs], request.overwrite)
     if request.report:
         check_report_target(request.report, request.overwrite)
-    remux = plan_remux(info, output_path, request.film.audio_codec, request.film.drop_other_audio)
+    remux = plan_remux(info, output_path, request.film.audio_codec, request.film.drop_other_audio,
+                       request.film.added)
     scratch = temp_beside(output_path)
     # the copy into the film is fast next to separating: it shows as the last COPY_SHARE of the bar
     copy_frames = max(1, int(info.num_frames * COPY_SHARE))

@@ -12,17 +12,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuss_fx.media.bwf import BroadcastOutput
+from tuss_fx.media.remux import AddedTrack
 from tuss_fx.mix.automation import GainAutomation
 from tuss_fx.mix.replace import Replacement
 
 
 @dataclass(frozen=True)
 class FilmOutput:
-    """How a film output carries the remix: the codec of the replaced track ("auto": PCM in MOV/MKV/MXF,
-    ALAC in MP4, Opus in WebM; media.remux.CODEC_CHOICES) and whether the other audio tracks go."""
+    """How a film output carries the remix: the codec of its track ("auto": PCM in MOV/MKV/MXF, ALAC in MP4,
+    Opus in WebM; media.remux.CODEC_CHOICES), whether the other audio tracks go, and whether the remix
+    replaces the track it came from or is added after the film's tracks as another language version
+    (`added`: its ISO 639-2 language and title; the film's own audio is kept)."""
 
     audio_codec: str = "auto"
     drop_other_audio: bool = False
+    added: AddedTrack | None = None
 
 
 @dataclass(frozen=True)
