@@ -12,6 +12,7 @@ import soxr
 from click.testing import CliRunner
 
 from tuss_fx.cli.commands import main
+from tuss_fx.errors import TussFxError
 from tuss_fx.mix.presets import load_preset
 from tuss_fx.mix.remix import remix_file
 from tuss_fx.mix.replace import (EQ_FRAME_SAMPLES, Replacement, convert_channels, eq_board, eq_response_db,
@@ -152,6 +153,34 @@ def test_a_recording_at_another_rate_and_layout_is_converted_and_a_short_one_pad
     error = out[:, : int(5.8 * RATE)] - expected[:, : int(5.8 * RATE)]
     assert 10 * np.log10(np.sum(error ** 2) / np.sum(expected[:, : int(5.8 * RATE)] ** 2)) < -60
     np.testing.assert_allclose(out[:, int(5.9 * RATE) + 100:], expected[:, int(5.9 * RATE) + 100:], atol=1e-5)
+
+
+def test_a_recording_is_placed_by_the_timecode_both_carry(separator, scene, tmp_path):
+    """A Broadcast WAV programme at 01:00:00 and an ADR take whose TimeReference says 01:00:02: the take lands
+    2 s in (before it, the programme's background alone); a take running past the programme's end is refused."""
+    from tuss_fx.media.bwf import Bext, write_with_chunks
+
+    dialogue, plain = _dialogue_of(separator, scene[0], tmp_path)
+    hour = 3600 * RATE
+    write_with_chunks(scene[0], tmp_path / "programme.wav", Bext(description="reel 1", time_reference=hour), None)
+    sf.write(tmp_path / "take.raw.wav", dialogue[:, 2 * RATE:].T, RATE, subtype="FLOAT")
+    write_with_chunks(tmp_path / "take.raw.wav", tmp_path / "take.wav",
+                      Bext(description="ADR", time_reference=hour + 2 * RATE), None)
+    request = RemixRequest(tmp_path / "adr.wav", "wav32f", replacements=(Replacement("speech", tmp_path / "take.wav"),),
+                           match="off")
+    report = remix_file(separator, load_preset("dme"), tmp_path / "programme.wav", request)
+    assert report.replacements[0]["placed_at_seconds"] == 2.0
+    out = sf.read(tmp_path / "adr.wav", dtype="float32", always_2d=True)[0].T
+    # two separations of the same samples (the Broadcast WAV and the plain file) agree to 1e-4, not bit for bit
+    np.testing.assert_allclose(out[:, 2 * RATE:], plain[:, 2 * RATE:], atol=1e-4)
+    background = sf.read(tmp_path / "stems" / "background.wav", dtype="float32", always_2d=True)[0].T
+    np.testing.assert_allclose(out[:, :2 * RATE], background[:, :2 * RATE], atol=1e-4)
+    assert np.abs(dialogue[:, 2 * RATE:]).max() > 0.05  # the take is not silence
+    late = tmp_path / "late.wav"
+    write_with_chunks(tmp_path / "take.raw.wav", late, Bext(description="ADR", time_reference=hour + 3 * RATE), None)
+    with pytest.raises(TussFxError, match=r"placed by timecode \+3.000 s into it, longer than the programme's"):
+        remix_file(separator, load_preset("dme"), tmp_path / "programme.wav", RemixRequest(
+            tmp_path / "late-out.wav", replacements=(Replacement("speech", late),)))
 
 
 def test_bad_replacements_are_one_line_before_any_work(scene, tmp_path):

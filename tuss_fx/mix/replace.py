@@ -29,6 +29,7 @@ from tuss_fx.media.audio_io import AtomicWriter, AudioInfo, probe, read_blocks
 from tuss_fx.media.layout import dialogue_channels
 from tuss_fx.media.resample import StreamResampler, resampled_length
 from tuss_fx.media.sample_queue import SampleQueue
+from tuss_fx.media.timecode import programme_clock
 from tuss_fx.mix.effects import ChainStream
 from tuss_fx.mix.ride import line_windows
 
@@ -58,7 +59,8 @@ class ReplacementError(TussFxError):
 
 @dataclass(frozen=True)
 class Replacement:
-    """`stem` (a stem the plan separates: `speech` on the shipped model) replaced by the recording at `path`."""
+    """`stem` (a stem the plan separates: `speech` on the shipped model) replaced by the recording at `path`,
+    placed by timecode where it and the programme both carry one, else from the programme's start."""
 
     stem: str
     path: Path
@@ -83,16 +85,27 @@ def convert_channels(block: np.ndarray, num_channels: int) -> np.ndarray:
     raise ValueError(f"{block.shape[0]} channels do not map onto {num_channels}")
 
 
+def recording_offset(recording: AudioInfo, programme: AudioInfo) -> int:
+    """Where the recording's first sample lands in the programme, in the programme's samples: by timecode
+    where both carry one (a Broadcast WAV's TimeReference, a film's timecode track), else at its start (0).
+    Negative: the recording starts before the programme, and that much of it is left out."""
+    start = programme_clock(programme.path, programme.sample_rate, programme.audio_track is not None).start_seconds
+    own = programme_clock(recording.path, recording.sample_rate, recording.audio_track is not None).start_seconds
+    return round((own - start) * programme.sample_rate) if start and own else 0
+
+
 class RecordingStream:
-    """A recording at the programme's rate and channels, taken in blocks in step with the programme; silence
-    past its end (a recording shorter than the programme is padded)."""
+    """A recording at the programme's rate and channels, taken in blocks in step with the programme, placed
+    at recording_offset: silence before it and past its end (a shorter recording is padded)."""
 
     def __init__(self, path: Path, info: AudioInfo) -> None:
         source = probe(path)
+        self.offset = recording_offset(source, info)
         length = resampled_length(source.num_frames, source.sample_rate, info.sample_rate)
-        if length > info.num_frames:
+        if self.offset + length > info.num_frames:
+            placed = f" placed by timecode {self.offset / info.sample_rate:+.3f} s into it" if self.offset else ""
             raise ReplacementError(path, f"is {length} samples at {info.sample_rate} Hz "
-                                         f"({length / info.sample_rate:.3f} s), longer than the programme's "
+                                         f"({length / info.sample_rate:.3f} s){placed}, longer than the programme's "
                                          f"{info.num_frames} ({info.duration_seconds:.3f} s); trim it to the programme")
         if source.num_channels not in (1, info.num_channels) and info.num_channels != 1:
             raise ReplacementError(path, f"has {source.num_channels} channels; the programme has "
@@ -102,6 +115,8 @@ class RecordingStream:
         self._resampler = StreamResampler(source.sample_rate, info.sample_rate, source.num_channels,
                                           source.num_frames)
         self._queue = SampleQueue(info.num_channels)
+        self._queue.push(np.zeros((info.num_channels, max(0, self.offset)), np.float32))  # before it starts
+        self._skip = max(0, -self.offset)  # of it, before the programme starts
         self._done = False
 
     def take(self, count: int) -> np.ndarray:
@@ -110,7 +125,9 @@ class RecordingStream:
             block = next(self._blocks, None)
             resampled = self._resampler.finish() if block is None else self._resampler.push(block)
             self._done = block is None
-            self._queue.push(convert_channels(resampled, self._num_channels).astype(np.float32))
+            skipped = min(self._skip, resampled.shape[1])
+            self._skip -= skipped
+            self._queue.push(convert_channels(resampled[:, skipped:], self._num_channels).astype(np.float32))
         ready = min(count, self._queue.size)
         taken = self._queue.pop(ready)
         return np.pad(taken, ((0, 0), (0, count - ready))) if ready < count else taken
@@ -185,6 +202,7 @@ class ReplacementPass:
         """What was decided, for the report and the command's lines."""
         gains = [gain for _, _, gain in self.line_gains]
         return {"stem": self.replacement.stem, "file": str(self.replacement.path), "match": self.match,
+                "placed_at_seconds": round(self._recording.offset / self.info.sample_rate, 6),
                 "lines": [{"start_seconds": round(a, 2), "end_seconds": round(b, 2), "gain_db": round(g, 2)}
                           for a, b, g in self.line_gains],
                 "gain_db_range": [round(min(gains), 2), round(max(gains), 2)] if gains else None,
