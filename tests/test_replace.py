@@ -215,3 +215,31 @@ def test_stem_equals_file_is_parsed_once_at_the_first_equals_sign():
     for bad in ("speech", "=x.wav", "speech="):
         with pytest.raises(ValueError, match="is not STEM=FILE"):
             Replacement.parse(bad)
+
+
+def test_a_batch_replaces_each_input_s_stem_from_a_folder_of_dubs(separator, scene, tmp_path):
+    """A season's dubs: batch --replace speech=FOLDER takes each input's recording by name; the output is the
+    same as remix --replace of that file, the manifest records the recording and its digest, and an input
+    whose recording is missing fails in one line while the others are done."""
+    import json
+
+    season, dubs = tmp_path / "season", tmp_path / "dubs"
+    season.mkdir()
+    dubs.mkdir()
+    for name in ("e01", "e02"):
+        (season / f"{name}.wav").write_bytes(scene[0].read_bytes())
+    sf.write(dubs / "e01.flac", 0.5 * scene[1], RATE)
+    result = CliRunner().invoke(main, ["batch", str(season), "-o", str(tmp_path / "out"), "--preset", "dme",
+                                       "--replace", f"speech={dubs}", "--format", "wav32f", "-q"])
+    assert result.exit_code == 1 and "1 of 2 files failed" in result.stderr
+    assert "e02.wav: needs one recording named e02.* in" in result.stderr
+    entries = {Path(entry["input"]).name: entry for entry in
+               map(json.loads, (tmp_path / "out" / "manifest.jsonl").read_text().splitlines())}
+    assert entries["e01.wav"]["status"] == "done" and entries["e02.wav"]["status"] == "failed"
+    assert entries["e01.wav"]["replacements"]["speech"]["path"] == str(dubs / "e01.flac")
+    assert len(entries["e01.wav"]["replacements"]["speech"]["sha256"]) == 64
+    single = CliRunner().invoke(main, ["remix", str(season / "e01.wav"), "--preset", "dme", "--format", "wav32f",
+                                       "--replace", f"speech={dubs / 'e01.flac'}", "-o", str(tmp_path / "one.wav"),
+                                       "-q"])
+    assert single.exit_code == 0, single.output
+    np.testing.assert_allclose(sf.read(tmp_path / "out" / "e01.wav")[0], sf.read(tmp_path / "one.wav")[0], atol=1e-4)

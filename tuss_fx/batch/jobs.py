@@ -26,6 +26,7 @@ from tuss_fx.measure.loudness import LoudnessMeter
 from tuss_fx.media.audio_io import AUDIO_SUFFIXES, AudioInfo, feed_file, file_extension, probe, read_blocks
 from tuss_fx.mix.presets import load_preset
 from tuss_fx.mix.remix import remix_file
+from tuss_fx.mix.replace import Replacement
 from tuss_fx.mix.request import RemixRequest
 from tuss_fx.model.prompts import DMX_PROMPTS
 from tuss_fx.separation.files import DEFAULT_FILENAME, output_path, plan_separation, separate_file
@@ -62,6 +63,11 @@ class BatchJob:
     dialogue_atten_lim_db: float | None = None
     plan: str | None = None  # remix: auto, stems or dialogue (tuss_fx.mix.plan); None: the preset's
     engine_channels: str = "front"  # remix: the channels the separation engines get (tuss_fx.media.layout)
+    # remix: (stem, folder) pairs: each input's stem is replaced by the recording in the folder named after it
+    # (take2.wav for take2.mov), matched per `match` and `match_eq` (tuss_fx.mix.replace)
+    replace_from: tuple[tuple[str, str], ...] = ()
+    match: str = "lines"
+    match_eq: bool = False
 
     @property
     def template(self) -> str:
@@ -76,6 +82,9 @@ class BatchJob:
             preset = load_preset(self.preset, self.overrides)
             job["preset"] = {"name": preset.name, "sha256": hashlib.sha256(repr(preset).encode()).hexdigest()}
             job.update(plan=self.plan or preset.plan, engine_channels=self.engine_channels)
+            if self.replace_from:
+                job.update(replace_from=[list(pair) for pair in self.replace_from], match=self.match,
+                           match_eq=self.match_eq)
         else:
             job.update(prompts=list(self.prompts), residual=self.residual)
         return job
@@ -227,8 +236,12 @@ def _process_input(job: BatchJob, separator: Separator, input_path: Path, entry:
     entry["frames"], entry["sample_rate"], entry["channels"] = info.num_frames, info.sample_rate, info.num_channels
     targets = job.outputs(input_path)
     if job.mode == "remix":
+        replacements = tuple(Replacement(stem, recording_for(input_path, Path(folder)))
+                             for stem, folder in job.replace_from)
+        entry["replacements"] = {r.stem: {"path": str(r.path), "sha256": file_sha256(r.path)} for r in replacements}
         request = RemixRequest(targets["remix"], job.file_format, stems_format=job.file_format, overwrite=True,
-                               plan=job.plan, engine_channels=job.engine_channels)
+                               plan=job.plan, engine_channels=job.engine_channels, replacements=replacements,
+                               match=job.match, match_eq=job.match_eq)
         report = remix_file(separator, load_preset(job.preset, job.overrides), input_path, request)
         entry["input_lufs"], entry["output_lufs"] = report.input_lufs, {"remix": report.output_lufs}
         entry["plan"] = report.plan.describe()
@@ -243,6 +256,22 @@ def _process_input(job: BatchJob, separator: Separator, input_path: Path, entry:
     entry["outputs"] = {name: {"path": str(output.path), "frames": output.num_frames,
                                "sample_rate": output.sample_rate, "channels": output.num_channels}
                         for name, output in written.items()}
+
+
+def recording_for(input_path: Path, folder: Path) -> Path:
+    """The recording in `folder` named after the input (take2.wav or take2.flac for take2.mov): its
+    replacement in a batch.
+
+    Raises:
+        BatchError: none there, or more than one.
+    """
+    found = sorted(path for path in folder.glob(f"{glob.escape(input_path.stem)}.*")
+                   if path.suffix.lower() in AUDIO_SUFFIXES)
+    if len(found) != 1:
+        names = ", ".join(path.name for path in found) or "none"
+        raise BatchError(input_path, f"needs one recording named {input_path.stem}.* in {folder} to replace its "
+                                     f"stem with (found {names})")
+    return found[0]
 
 
 def integrated_lufs(info: AudioInfo) -> float | None:

@@ -10,7 +10,20 @@ import click
 
 from tuss_fx.cli.options import ENGINE_CHANNELS_OPTION, FORMAT_HELP, PLAN_OPTION, check_template, model_options
 from tuss_fx.media.audio_io import FORMAT_CHOICES
+from tuss_fx.mix.replace import MATCHES
 from tuss_fx.model.prompts import DMX_PROMPTS
+
+
+def _stem_folders(ctx, param, values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for value in values:
+        stem, equals, folder = value.partition("=")
+        if not (equals and stem and folder):
+            raise click.BadParameter(f"{value!r} is not STEM=FOLDER")
+        if not Path(folder).is_dir():
+            raise click.BadParameter(f"{folder}: no such folder")
+        pairs.append((stem, str(Path(folder).absolute())))
+    return tuple(pairs)
 
 
 @click.command()
@@ -35,12 +48,18 @@ from tuss_fx.model.prompts import DMX_PROMPTS
               help="Run on a Ray cluster instead (auto, or ray://host:10001); paths must be shared storage.")
 @PLAN_OPTION
 @ENGINE_CHANNELS_OPTION
+@click.option("--replace", "replace_from", multiple=True, metavar="STEM=FOLDER", callback=_stem_folders,
+              help="Replace each input's STEM by the recording in FOLDER named after it (take2.wav for take2.mov): "
+                   "a season's dubs, line-matched as remix --replace does (repeatable).")
+@click.option("--match", type=click.Choice(MATCHES), default="lines", show_default=True,
+              help="How a replacement's level follows the original stem (see remix --match).")
+@click.option("--match-eq", is_flag=True, help="Also match the original stem's tone (see remix --match-eq).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per file on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @model_options
 def batch(inputs, out_dir, preset, overrides, separate_mode, prompts, residual, filename, file_format, workers,
-          ray_address, plan, engine_channels, as_json, quiet, checkpoint, device, segment_seconds, overlap, precision,
-          batch_size, dialogue_engine, dialogue_atten_lim_db) -> None:
+          ray_address, plan, engine_channels, replace_from, match, match_eq, as_json, quiet, checkpoint, device,
+          segment_seconds, overlap, precision, batch_size, dialogue_engine, dialogue_atten_lim_db) -> None:
     """Remix (or --separate) INPUTS: files, folders (searched recursively) and quoted globs.
 
     A rerun skips the files whose manifest entry is done and whose outputs verify; the rest are
@@ -51,7 +70,11 @@ def batch(inputs, out_dir, preset, overrides, separate_mode, prompts, residual, 
 
     job = BatchJob("separate" if separate_mode else "remix", out_dir.absolute(), preset, tuple(overrides),
                    tuple(prompts), residual, filename, file_format, checkpoint, device, segment_seconds, overlap,
-                   precision, batch_size, dialogue_engine, dialogue_atten_lim_db, plan, engine_channels)
+                   precision, batch_size, dialogue_engine, dialogue_atten_lim_db, plan, engine_channels,
+                   replace_from, match, match_eq)
+    if replace_from and separate_mode:
+        raise click.BadParameter("a replacement is a remix's; --separate writes the stems as they are",
+                                 param_hint="--replace")
     paths = collect_inputs(inputs)
     if not paths:
         raise BatchError(" ".join(inputs), "no audio files found")
