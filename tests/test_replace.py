@@ -243,3 +243,16 @@ def test_a_batch_replaces_each_input_s_stem_from_a_folder_of_dubs(separator, sce
                                        "-q"])
     assert single.exit_code == 0, single.output
     np.testing.assert_allclose(sf.read(tmp_path / "out" / "e01.wav")[0], sf.read(tmp_path / "one.wav")[0], atol=1e-4)
+
+
+def test_the_report_holds_each_line_s_gain_and_draws_its_lane(separator, scene, tmp_path):
+    sf.write(tmp_path / "dub.wav", 0.3 * scene[1], RATE, subtype="FLOAT")
+    report = remix_file(separator, load_preset("dme"), scene[0], RemixRequest(
+        tmp_path / "out.wav", report=tmp_path / "out.report.png",
+        replacements=(Replacement("speech", tmp_path / "dub.wav"),), match_eq=True))
+    import json
+
+    numbers = json.loads((tmp_path / "out.report.json").read_text())
+    assert numbers["replacements"] == [json.loads(json.dumps(report.replacements[0]))]
+    assert len(numbers["replacements"][0]["lines"]) == 2 and numbers["replacements"][0]["eq_db"]
+    assert (tmp_path / "out.report.png").stat().st_size > 10_000

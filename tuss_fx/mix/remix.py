@@ -216,6 +216,8 @@ def remix_probed(separator: Separator, plan: RemixPlan, info: AudioInfo, request
             for replacement in replacing:  # each drains the regions before it, then serves them with its stem
                 replacement.drain(regions)
                 regions = replacement.regions()
+                if recorder:
+                    recorder.replacements.append(replacement.summary())
             if ride:
                 ride.drain(regions)
                 automation, regions = ride.automation(), ride.regions()

@@ -165,12 +165,20 @@ def _clarity_axes(ax, numbers: dict) -> None:
     ax.axhline(clarity["threshold_lu"], color="tab:red", ls="--", lw=1, label=f"threshold {clarity['threshold_lu']:g} LU")
     ax.set_ylabel("dialogue to background\n(LU, 0.4 s)")
     ax.grid(alpha=0.3)
-    if "ride_db" in clarity:
-        ride = np.array([np.nan if v is None else v for v in clarity["ride_db"]], dtype=float)
+    lanes = [("ride_db" in clarity, "ride (dB)")] + [(True, "replacement gain (dB)") for _ in numbers.get("replacements", ())]
+    if any(shown for shown, _ in lanes):
         twin = ax.twinx()
-        twin.plot(np.arange(len(ride)) * numbers["hop_seconds"], ride, color="tab:orange", lw=1.2,
-                  label="background ride (dB)")
-        twin.set_ylabel("ride (dB)")
+        if "ride_db" in clarity:
+            ride = np.array([np.nan if v is None else v for v in clarity["ride_db"]], dtype=float)
+            twin.plot(np.arange(len(ride)) * numbers["hop_seconds"], ride, color="tab:orange", lw=1.2,
+                      label="background ride (dB)")
+        for replaced in numbers.get("replacements", ()):  # the line-by-line gain a replaced stem was given
+            curve = replaced["curve"]
+            seconds = [0.0, *curve["seconds"], numbers["duration_seconds"]]
+            gains = [curve["gain_db"][0], *curve["gain_db"], curve["gain_db"][-1]]
+            twin.plot(seconds, gains, color="tab:cyan", lw=1.2, drawstyle="default",
+                      label=f"{replaced['stem']} replaced ({replaced['match']}): gain (dB)")
+        twin.set_ylabel(" / ".join(label for shown, label in lanes if shown)[:40])
         twin.legend(loc="lower left", fontsize=8)
     ax.legend(loc="lower right", fontsize=8)
 

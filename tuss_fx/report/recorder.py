@@ -74,6 +74,8 @@ class ReportRecorder:
         self.speech = SpeechPresence(rate, channels, dialogue_channels(info.channel_layout)) \
             if self.background is not None else None
         self.ride_db: np.ndarray | None = None  # the background's ride (mix.ride) in dB, every HOP_SECONDS
+        # each replaced stem's decisions (mix.replace: its lines' gains, the gain curve, the EQ)
+        self.replacements: list[dict] = []
 
     def push_input(self, mixture: np.ndarray, stems: np.ndarray) -> None:
         """mixture: (C, m); stems: (P, C, m) for the sources given at construction but the residual
@@ -122,6 +124,7 @@ class ReportRecorder:
                         "stems": stems},
             **({"dialogue_gate": gate} if gate else {}),
             **({"dialogue_to_background": self._clarity(clock)} if self.background is not None else {}),
+            **({"replacements": self.replacements} if self.replacements else {}),
         }
 
     def _clock(self):
