@@ -115,12 +115,16 @@ class RecordingStream:
         self._resampler = StreamResampler(source.sample_rate, info.sample_rate, source.num_channels,
                                           source.num_frames)
         self._queue = SampleQueue(info.num_channels)
-        self._queue.push(np.zeros((info.num_channels, max(0, self.offset)), np.float32))  # before it starts
+        self._lead = max(0, self.offset)  # samples of silence still to give before it starts (made as taken)
         self._skip = max(0, -self.offset)  # of it, before the programme starts
         self._done = False
 
     def take(self, count: int) -> np.ndarray:
-        """(C, count) float32: the next samples, silence once the recording has ended."""
+        """(C, count) float32: the next samples, silence before the recording starts and once it has ended."""
+        lead = min(self._lead, count)
+        self._lead -= lead
+        if lead:
+            return np.concatenate([np.zeros((self._num_channels, lead), np.float32), self.take(count - lead)], axis=1)
         while self._queue.size < count and not self._done:
             block = next(self._blocks, None)
             resampled = self._resampler.finish() if block is None else self._resampler.push(block)
