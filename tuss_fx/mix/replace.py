@@ -39,6 +39,7 @@ from tuss_fx.mix.ride import line_windows
 MATCHES = ("lines", "programme", "off")
 MAX_MATCH_GAIN_DB = 24.0  # a line the new recording barely holds is not brought up past this
 WINDOW_SECONDS = 0.4
+WINDOW_HOPS = round(WINDOW_SECONDS / HOP_SECONDS)  # a loudness window, in the meters' 100 ms hops
 EQ_CENTRES_HZ = (125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0)  # octave bands: the tone, not the words
 EQ_LIMIT_DB = 9.0  # most a band is moved: a room's tone, not a repair
 EQ_Q = 1.41  # one octave wide
@@ -150,6 +151,8 @@ class ReplacementPass:
         self._recording = RecordingStream(replacement.path, info)
         rate, channels = info.sample_rate, info.num_channels
         self._original = LoudnessMeter(rate, channels, HOP_SECONDS)
+        # the recording as it will be mixed, metered while it drains; with a tone match, once it is rendered
+        self._recording_meter = LoudnessMeter(rate, channels, HOP_SECONDS)
         self._speech = SpeechPresence(rate, channels, dialogue_channels(info.channel_layout))
         self._band_powers: list[np.ndarray] = []  # per spectrum frame, (2, bands): original stem, recording
         self._frames = SampleQueue(2)  # mono original stem and recording, waiting for a whole spectrum frame
@@ -161,7 +164,7 @@ class ReplacementPass:
                                     "wav32f") if match_eq else None
         self.eq_db: dict[float, float] = {}
         self.line_gains: list[tuple[float, float, float]] = []  # (start s, end s, gain dB) per original line
-        self._curve: tuple[np.ndarray, np.ndarray] | None = None  # (window centres s, gain dB)
+        self._curve: tuple[np.ndarray, np.ndarray] | None = None  # (seconds, gain dB), interpolated between
 
     def drain(self, regions) -> None:
         """Write every region and the recording's same samples to the scratch file, metering both."""
@@ -170,13 +173,14 @@ class ReplacementPass:
             new = self._recording.take(mixture.shape[1])
             self._original.push(stem)
             self._speech.push(mixture, stem)
-            if self.match_eq:
+            if self.match_eq:  # metered once it has been through the tone match
                 self._frames.push(np.stack([stem.mean(axis=0), new.mean(axis=0)]))
                 self._add_spectra()
+            else:
+                self._recording_meter.push(new)
             self._scratch.write(np.concatenate([mixture, *stems, new]))
         self._scratch.close()
-        hops = round(WINDOW_SECONDS / HOP_SECONDS)
-        original_ms = block_mean_squares(self._original, hops)
+        original_ms = block_mean_squares(self._original, WINDOW_HOPS)
         speaking = self._speech.programme_windows(HOP_SECONDS)[:len(original_ms)]
         original_ms = original_ms[:len(speaking)]
         # the original's lines as the ride finds them: runs of speech less their quiet tails (mix.ride)
@@ -184,15 +188,19 @@ class ReplacementPass:
         levels = self._line_levels_db(in_line) if self.match_eq else None
         if levels:
             self.eq_db = fit_eq(*levels, self.info.sample_rate)
-        self._decide_gains(self._meter_recording(), original_ms, speaking, in_line)
+        if self._shaped:
+            self._render_shaped()
+        self._decide_gains(original_ms, speaking, in_line)
 
     def regions(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(mixture (C, m), stems (P, C, m)) with the recording, matched, as the stem and the mixture changed
         by the same difference, so the residual is the original's."""
         channels = self.info.num_channels
         times, gains_db = self._curve
+        shaped = read_blocks(probe(self._shaped.temp_path)) if self._shaped else None
         done = 0
-        for block, new in zip(read_blocks(probe(self._scratch.temp_path)), self._recording_blocks()):
+        for block in read_blocks(probe(self._scratch.temp_path)):  # the tone-matched file has the same blocks
+            new = next(shaped) if shaped else block[channels * (self._num_stems + 1):]
             mixture = block[:channels]
             stems = block[channels:channels * (self._num_stems + 1)].reshape(self._num_stems, channels, -1).copy()
             at = (done + np.arange(new.shape[1])) / self.info.sample_rate
@@ -242,27 +250,17 @@ class ReplacementPass:
         total = chosen.sum(axis=0)
         return 10 * np.log10(total[0] + 1e-30), 10 * np.log10(total[1] + 1e-30)
 
-    def _recording_blocks(self) -> Iterator[np.ndarray]:
-        """The recording as it will be mixed (tone-matched where asked), in the scratch file's blocks."""
-        if self._shaped:
-            yield from read_blocks(probe(self._shaped.temp_path))
-            return
-        start = self.info.num_channels * (self._num_stems + 1)
-        for block in read_blocks(probe(self._scratch.temp_path)):
-            yield block[start:]
-
-    def _decide_gains(self, recording: LoudnessMeter, original_ms: np.ndarray, speaking: np.ndarray,
-                      in_line: np.ndarray) -> None:
+    def _decide_gains(self, original_ms: np.ndarray, speaking: np.ndarray, in_line: np.ndarray) -> None:
         """The gain curve (seconds, dB) from the original's lines and the recording as it will sound (its EQ)."""
-        hops = round(WINDOW_SECONDS / HOP_SECONDS)
-        new_ms = block_mean_squares(recording, hops)
+        recording = self._recording_meter
+        new_ms = block_mean_squares(recording, WINDOW_HOPS)
         count = min(len(original_ms), len(new_ms))
         original_ms, new_ms, speaking = original_ms[:count], new_ms[:count], speaking[:count]
         if self.match == "off" or not count:
             self._curve = (np.array([0.0]), np.array([0.0]))
             return
-        lines = [(a, b) for a, b in _runs(in_line[:count], MIN_RUN_WINDOWS)]
-        lines = [piece for line in lines for piece in _split_at_pauses(line, _pauses(recording, count))]
+        pauses = _pauses(recording, count)
+        lines = [piece for line in _runs(in_line[:count], MIN_RUN_WINDOWS) for piece in _split_at_pauses(line, pauses)]
         if self.match == "programme":
             gain = _gain_db(original_ms[speaking], new_ms[speaking])
             self.line_gains = [(a * HOP_SECONDS, (b - 1) * HOP_SECONDS + WINDOW_SECONDS, gain) for a, b in lines]
@@ -283,25 +281,18 @@ class ReplacementPass:
             return
         self._curve = (np.array(points_t), np.array(points_g))  # constant over a line, a ramp between lines
 
-    def _meter_recording(self) -> LoudnessMeter:
-        """The recording as it will be mixed through a meter on the 100 ms grid; with a tone match, the matched
-        recording is rendered to its scratch file on the way."""
+    def _render_shaped(self) -> None:
+        """Run the recording through the tone match into its own scratch file, metering it as it will be mixed."""
         channels, rate = self.info.num_channels, self.info.sample_rate
-        meter = LoudnessMeter(rate, channels, HOP_SECONDS)
-        if self._shaped:
-            chain = ChainStream(eq_board(self.eq_db), rate, channels)
-            for block in read_blocks(probe(self._scratch.temp_path)):
-                shaped = chain.push(block[channels * (self._num_stems + 1):])
-                meter.push(shaped)
-                self._shaped.write(shaped)
-            tail = chain.finish()
-            meter.push(tail)
-            self._shaped.write(tail)
-            self._shaped.close()
-            return meter
-        for block in self._recording_blocks():
-            meter.push(block)
-        return meter
+        chain = ChainStream(eq_board(self.eq_db), rate, channels)
+        for block in read_blocks(probe(self._scratch.temp_path)):
+            shaped = chain.push(block[channels * (self._num_stems + 1):])
+            self._recording_meter.push(shaped)
+            self._shaped.write(shaped)
+        tail = chain.finish()
+        self._recording_meter.push(tail)
+        self._shaped.write(tail)
+        self._shaped.close()
 
 
 def _runs(flags: np.ndarray, min_run: int) -> list[tuple[int, int]]:
