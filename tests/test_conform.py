@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 from click.testing import CliRunner
 
 from tests.conftest import require
@@ -448,3 +449,63 @@ def test_two_local_workers_share_the_ranges(tmp_path, parity_dir, null_preset):
     assert sorted(entry["input"] for entry in manifest) == ["a_00000000", "b_00000000"]
     assert all(entry["status"] == "done" for entry in manifest)
     assert f"{socket.gethostname()}:{os.getpid()}" not in {entry["worker"] for entry in manifest}
+
+
+ONE_STEM_PRESET = 'name = "one"\nprompts = ["speech"]\nplan = "stems"\n[master]\nceiling_db = 0.0\n'
+
+
+def test_replace_gives_each_range_the_recording_over_its_own_span(tmp_path, parity_dir):
+    """The dub is made for the whole source: each range takes its samples over that range, in place of the
+    separated dialogue (the split's speech), the rest (the split's background) untouched."""
+    media, dubs = tmp_path / "media", tmp_path / "dubs"
+    media.mkdir()
+    dubs.mkdir()
+    ramp_wav(media / "a.wav", 12.0, RATE)
+    at = np.arange(10 * RATE) / RATE  # shorter than the source: silence after its end
+    dub = (0.05 * np.sin(2 * np.pi * 330 * at) * (1 + at)).astype(np.float32)
+    sf.write(dubs / "a.wav", dub, RATE, subtype="FLOAT")
+    timeline = build_timeline(otio, 24, {"DIA": [("a1", media / "a.wav", 0, 288, 48, 48, 0),
+                                                 ("a2", media / "a.wav", 0, 288, 192, 48, 0)]})
+    path = tmp_path / "edit.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    preset = tmp_path / "one.toml"
+    preset.write_text(ONE_STEM_PRESET)
+    common = ["--handles", "0.5", "--format", "wav32f"]
+    code, _, stderr = _conform(path, parity_dir, "--split", "speech,background", *common, "-o", str(tmp_path / "split"))
+    assert code == 0, stderr
+    code, _, stderr = _conform(path, parity_dir, "--preset", str(preset), "--replace", f"speech={dubs}",
+                               "--match", "off", *common, "-o", str(tmp_path / "dubbed"))
+    assert code == 0, stderr
+    entries = [json.loads(line) for line in (tmp_path / "dubbed" / "manifest.jsonl").read_text().splitlines()]
+    assert len(entries) == 2 and all(entry["recordings"]["speech"][0] == str(dubs / "a.wav") for entry in entries)
+    padded = np.pad(dub, (0, 2 * RATE))
+    for entry in entries:
+        key, first, frames = entry["input"], entry["first_frame"], entry["frames"]
+        background = read_audio(tmp_path / "split" / "media" / f"{key}.background.wav")[0][0]
+        replaced = read_audio(tmp_path / "dubbed" / "media" / f"{key}.wav")[0][0]
+        np.testing.assert_allclose(replaced, background + padded[first:first + frames], atol=2e-6)
+    assert entries[1]["first_frame"] > 6 * RATE  # the second range reads the dub 6 s and more in
+
+
+def test_replace_refuses_a_source_without_its_recording_or_with_one_too_long_before_any_work(tmp_path, parity_dir,
+                                                                                              null_preset):
+    media, dubs = tmp_path / "media", tmp_path / "dubs"
+    media.mkdir()
+    dubs.mkdir()
+    ramp_wav(media / "a.wav", 4.0, RATE)
+    timeline = build_timeline(otio, 24, {"DIA": [("a1", media / "a.wav", 0, 96, 24, 24, 0)]})
+    path = tmp_path / "edit.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    code, _, stderr = _conform(path, parity_dir, "--preset", str(null_preset), "--replace", f"speech={dubs}",
+                               "-o", str(tmp_path / "out"))
+    assert code == 1 and stderr.count("\n") == 2  # the plan's line, then the error
+    assert "a.wav" in stderr.splitlines()[-1] and "needs one recording named a.*" in stderr
+    assert not (tmp_path / "out" / "manifest.jsonl").exists()
+    sf.write(dubs / "a.wav", np.zeros(5 * RATE, np.float32), RATE, subtype="FLOAT")
+    code, _, stderr = _conform(path, parity_dir, "--preset", str(null_preset), "--replace", f"speech={dubs}",
+                               "-o", str(tmp_path / "out"))
+    assert code == 1 and "longer than the programme's" in stderr.splitlines()[-1]
+    assert not (tmp_path / "out" / "manifest.jsonl").exists()
+    code, _, stderr = _conform(path, parity_dir, "--split", "speech,background", "--replace", f"speech={dubs}",
+                               "-o", str(tmp_path / "out"))
+    assert code == 2 and "--split writes the stems as they are" in stderr

@@ -8,22 +8,10 @@ from pathlib import Path
 
 import click
 
-from tuss_fx.cli.options import ENGINE_CHANNELS_OPTION, FORMAT_HELP, PLAN_OPTION, check_template, model_options
+from tuss_fx.cli.options import (ENGINE_CHANNELS_OPTION, FORMAT_HELP, PLAN_OPTION, check_template, model_options,
+                                 replace_from_options)
 from tuss_fx.media.audio_io import FORMAT_CHOICES
-from tuss_fx.mix.replace import MATCHES
 from tuss_fx.model.prompts import DMX_PROMPTS
-
-
-def _stem_folders(ctx, param, values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    pairs = []
-    for value in values:
-        stem, equals, folder = value.partition("=")
-        if not (equals and stem and folder):
-            raise click.BadParameter(f"{value!r} is not STEM=FOLDER")
-        if not Path(folder).is_dir():
-            raise click.BadParameter(f"{folder}: no such folder")
-        pairs.append((stem, str(Path(folder).absolute())))
-    return tuple(pairs)
 
 
 @click.command()
@@ -48,12 +36,7 @@ def _stem_folders(ctx, param, values: tuple[str, ...]) -> tuple[tuple[str, str],
               help="Run on a Ray cluster instead (auto, or ray://host:10001); paths must be shared storage.")
 @PLAN_OPTION
 @ENGINE_CHANNELS_OPTION
-@click.option("--replace", "replace_from", multiple=True, metavar="STEM=FOLDER", callback=_stem_folders,
-              help="Replace each input's STEM by the recording in FOLDER named after it (take2.wav for take2.mov): "
-                   "a season's dubs, line-matched as remix --replace does (repeatable).")
-@click.option("--match", type=click.Choice(MATCHES), default="lines", show_default=True,
-              help="How a replacement's level follows the original stem (see remix --match).")
-@click.option("--match-eq", is_flag=True, help="Also match the original stem's tone (see remix --match-eq).")
+@replace_from_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per file on stdout.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @model_options

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from tuss_fx.cli.options import ENGINE_CHANNELS_OPTION, PLAN_OPTION, model_options, progress_bar
+from tuss_fx.cli.options import (ENGINE_CHANNELS_OPTION, PLAN_OPTION, model_options, progress_bar,
+                                 replace_from_options)
 from tuss_fx.media.audio_io import FORMAT_CHOICES
 
 
@@ -39,11 +40,12 @@ from tuss_fx.media.audio_io import FORMAT_CHOICES
                    "--ray, the number of actors.")
 @PLAN_OPTION
 @ENGINE_CHANNELS_OPTION
+@replace_from_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @model_options
 def conform(timeline_path, out_dir, patterns, preset, overrides, split, media_roots, audio_track, handles,
-            file_format, ray_address, workers, plan, engine_channels, quiet, checkpoint, device, segment_seconds,
-            overlap, precision, batch_size, dialogue_engine, dialogue_atten_lim_db) -> None:
+            file_format, ray_address, workers, plan, engine_channels, replace_from, match, match_eq, quiet, checkpoint,
+            device, segment_seconds, overlap, precision, batch_size, dialogue_engine, dialogue_atten_lim_db) -> None:
     """Process the clips of TIMELINE's audio tracks and write a timeline that plays the results.
 
     TIMELINE is OpenTimelineIO (.otio, .otioz), AAF, FCP 7 XML (.xml), FCPX XML (.fcpxml) or a CMX 3600
@@ -51,6 +53,10 @@ def conform(timeline_path, out_dir, patterns, preset, overrides, split, media_ro
     Broadcast WAV stamped with the range's source timecode and clip names; the new timeline (in
     TIMELINE's format where its adapter can carry the new links, and always as .otio) keeps every
     clip where it was, with the same in and out. The media are checked before anything is processed.
+
+    With --replace STEM=FOLDER (a dub, ADR) each source's STEM is replaced by the recording in FOLDER named
+    after the source (reel1.wav for reel1.mov), made for the whole source and placed by timecode where both
+    carry one: each range takes the recording over its span, matched to the original's lines in it.
     """
     from tuss_fx.batch.jobs import BatchJob
     from tuss_fx.timeline.conform import RESIDUAL_NAMES, ConformJob
@@ -59,6 +65,9 @@ def conform(timeline_path, out_dir, patterns, preset, overrides, split, media_ro
 
     if (preset is None) == (split is None):
         raise click.UsageError("give one of --preset or --split")
+    if replace_from and split:
+        raise click.BadParameter("a replacement is a remix's; --split writes the stems as they are",
+                                 param_hint="--replace")
     stems = tuple(name.strip() for name in split.split(",") if name.strip()) if split else ()
     if split is not None and not stems:
         raise click.UsageError("--split needs stem names, e.g. speech,background")
@@ -68,7 +77,7 @@ def conform(timeline_path, out_dir, patterns, preset, overrides, split, media_ro
     engine = BatchJob("separate" if stems else "remix", out_dir, preset or "dialogue-boost", tuple(overrides),
                       tuple(name for name in stems if name not in RESIDUAL_NAMES), False, None,
                       file_format, checkpoint, device, segment_seconds, overlap, precision, batch_size,
-                      dialogue_engine, dialogue_atten_lim_db, plan, engine_channels)
+                      dialogue_engine, dialogue_atten_lim_db, plan, engine_channels, replace_from, match, match_eq)
     job = ConformJob(engine, planned.ranges, planned.timeline.name or timeline_path.stem, stems, file_format)
     total = sum(item.num_frames for item in planned.ranges)
     with progress_bar("conform", quiet) as update:

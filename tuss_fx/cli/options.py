@@ -99,6 +99,35 @@ ENGINE_CHANNELS_OPTION = click.option(
     help="Channels of a 5.1/7.1 input the separation engines get: the front three (L C R), all but the LFE, "
          "or the centre alone; the others (the LFE always) stay whole in the background. front measured best "
          "on 5.1 scenes (docs/guide/remix.md).")
+def _stem_folders(ctx, param, values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for value in values:
+        stem, equals, folder = value.partition("=")
+        if not (equals and stem and folder):
+            raise click.BadParameter(f"{value!r} is not STEM=FOLDER")
+        if not Path(folder).is_dir():
+            raise click.BadParameter(f"{folder}: no such folder")
+        pairs.append((stem, str(Path(folder).absolute())))
+    return tuple(pairs)
+
+
+def replace_from_options(func):
+    """--replace STEM=FOLDER (each input's recording found by name), --match and --match-eq: batch, conform."""
+    from tuss_fx.mix.replace import MATCHES
+
+    options = [
+        click.option("--replace", "replace_from", multiple=True, metavar="STEM=FOLDER", callback=_stem_folders,
+                     help="Replace each input's STEM by the recording in FOLDER named after it (take2.wav for "
+                          "take2.mov): a season's dubs, line-matched as remix --replace does (repeatable)."),
+        click.option("--match", type=click.Choice(MATCHES), default="lines", show_default=True,
+                     help="How a replacement's level follows the original stem (see remix --match)."),
+        click.option("--match-eq", is_flag=True, help="Also match the original stem's tone (see remix --match-eq)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 REPORT_OPTION = click.option(
     "--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
     help="Also draw a report (.png, or .html with the picture inside) of loudness curves, true peaks and "

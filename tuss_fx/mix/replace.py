@@ -61,10 +61,17 @@ class ReplacementError(TussFxError):
 @dataclass(frozen=True)
 class Replacement:
     """`stem` (a stem the plan separates: `speech` on the shipped model) replaced by the recording at `path`,
-    placed by timecode where it and the programme both carry one, else from the programme's start."""
+    placed by timecode where it and the programme both carry one, else from the programme's start.
+
+    A recording is made for a whole file. Where the remix's input is a range of that file (AudioInfo.excerpt:
+    a conform's source range, the audition's preview), the recording's samples over that range are taken.
+    `cut`: it may run past the input's end, and is cut there (whoever cut the range checked it against the
+    whole file, fits_file); else a recording longer than the input is an error.
+    """
 
     stem: str
     path: Path
+    cut: bool = False
 
     @classmethod
     def parse(cls, text: str) -> Replacement:
@@ -87,30 +94,45 @@ def convert_channels(block: np.ndarray, num_channels: int) -> np.ndarray:
 
 
 def recording_offset(recording: AudioInfo, programme: AudioInfo) -> int:
-    """Where the recording's first sample lands in the programme, in the programme's samples: by timecode
-    where both carry one (a Broadcast WAV's TimeReference, a film's timecode track), else at its start (0).
-    Negative: the recording starts before the programme, and that much of it is left out."""
+    """Where the recording's first sample lands in the programme's file, in its samples: by timecode where
+    both carry one (a Broadcast WAV's TimeReference, a film's timecode track), else at its start (0).
+    Negative: the recording starts before the file, and that much of it is left out."""
     start = programme_clock(programme.path, programme.sample_rate, programme.audio_track is not None).start_seconds
     own = programme_clock(recording.path, recording.sample_rate, recording.audio_track is not None).start_seconds
     return round((own - start) * programme.sample_rate) if start and own else 0
 
 
+def fits_file(path: Path, programme: AudioInfo) -> None:
+    """Check the recording at `path` fits inside `programme` (a whole file) as recording_offset places it.
+
+    Raises:
+        ReplacementError: it runs past the programme's end, or has a channel count that does not map.
+    """
+    source = probe(path)
+    offset = recording_offset(source, programme)
+    length = resampled_length(source.num_frames, source.sample_rate, programme.sample_rate)
+    if offset + length > programme.first_frame + programme.num_frames:
+        placed = f" placed by timecode {offset / programme.sample_rate:+.3f} s into it" if offset else ""
+        raise ReplacementError(path, f"is {length} samples at {programme.sample_rate} Hz "
+                                     f"({length / programme.sample_rate:.3f} s){placed}, longer than the programme's "
+                                     f"{programme.num_frames} ({programme.duration_seconds:.3f} s); trim it to the "
+                                     "programme")
+    if source.num_channels not in (1, programme.num_channels) and programme.num_channels != 1:
+        raise ReplacementError(path, f"has {source.num_channels} channels; the programme has "
+                                     f"{programme.num_channels} (a replacement is mono or the programme's layout)")
+
+
 class RecordingStream:
     """A recording at the programme's rate and channels, taken in blocks in step with the programme, placed
-    at recording_offset: silence before it and past its end (a shorter recording is padded)."""
+    at recording_offset: silence before it and past its end (a shorter recording is padded); over an
+    excerpt, its samples over the excerpt's range."""
 
-    def __init__(self, path: Path, info: AudioInfo) -> None:
-        source = probe(path)
-        self.offset = recording_offset(source, info)
-        length = resampled_length(source.num_frames, source.sample_rate, info.sample_rate)
-        if self.offset + length > info.num_frames:
-            placed = f" placed by timecode {self.offset / info.sample_rate:+.3f} s into it" if self.offset else ""
-            raise ReplacementError(path, f"is {length} samples at {info.sample_rate} Hz "
-                                         f"({length / info.sample_rate:.3f} s){placed}, longer than the programme's "
-                                         f"{info.num_frames} ({info.duration_seconds:.3f} s); trim it to the programme")
-        if source.num_channels not in (1, info.num_channels) and info.num_channels != 1:
-            raise ReplacementError(path, f"has {source.num_channels} channels; the programme has "
-                                         f"{info.num_channels} (a replacement is mono or the programme's layout)")
+    def __init__(self, replacement: Replacement, info: AudioInfo) -> None:
+        if not replacement.cut:
+            fits_file(replacement.path, info)
+        source = probe(replacement.path)
+        # where it starts in the input: an excerpt's frame 0 is its file's frame first_frame
+        self.offset = recording_offset(source, info) - info.first_frame
         self._num_channels = info.num_channels
         self._blocks = read_blocks(source)
         self._resampler = StreamResampler(source.sample_rate, info.sample_rate, source.num_channels,
@@ -148,7 +170,7 @@ class ReplacementPass:
             raise ValueError(f"match is one of {', '.join(MATCHES)}, not {match!r}")
         self.replacement, self.info, self.match, self.match_eq = replacement, info, match, match_eq
         self._stem, self._num_stems = stem_index, num_stems
-        self._recording = RecordingStream(replacement.path, info)
+        self._recording = RecordingStream(replacement, info)
         rate, channels = info.sample_rate, info.num_channels
         self._original = LoudnessMeter(rate, channels, HOP_SECONDS)
         # the recording as it will be mixed, metered while it drains; with a tone match, once it is rendered

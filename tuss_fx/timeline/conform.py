@@ -3,7 +3,9 @@ timecode and clip names, resumably (a manifest like a batch's), in this process 
 
 A conform processes parts of an edit, not programmes: a preset's loudness target is not applied
 (each range normalised on its own would jump in level at every cut; normalise the mix), its
-chains, gains, ride and peak ceiling are.
+chains, gains, ride and peak ceiling are. A stem replaced (a dub, ADR: the engine's replace_from) is
+replaced per source: the recording named after the source, made for the whole source, gives each range
+its samples over that range (mix.replace), its lines matched within the range.
 """
 
 from __future__ import annotations
@@ -16,13 +18,14 @@ from dataclasses import dataclass, replace
 from importlib.metadata import version
 from pathlib import Path
 
-from tuss_fx.batch.jobs import BatchJob, Manifest, Result, attempt
+from tuss_fx.batch.jobs import BatchJob, Manifest, Result, attempt, recording_for
 from tuss_fx.errors import TussFxError
 from tuss_fx.media.audio_io import file_extension, probe
 from tuss_fx.media.bwf import Bext, BroadcastChunks, BroadcastOutput, tool_version
 from tuss_fx.mix.plan import choose_plan
 from tuss_fx.mix.presets import Preset, load_preset
 from tuss_fx.mix.remix import remix_probed
+from tuss_fx.mix.replace import Replacement
 from tuss_fx.mix.request import RemixRequest
 from tuss_fx.separation.checkpoint import weights_digest
 from tuss_fx.separation.separator import RESIDUAL, Separator
@@ -75,6 +78,16 @@ class ConformJob:
     def load_separator(self) -> Separator:
         return self.engine.load_separator()
 
+    def replacements(self, source: Path) -> tuple[Replacement, ...]:
+        """The recordings that replace stems of `source`'s ranges (cut to each range): one per
+        engine.replace_from folder, named after the source.
+
+        Raises:
+            BatchError: a folder without exactly one recording named after the source.
+        """
+        return tuple(Replacement(stem, recording_for(source, Path(folder)), cut=True)
+                     for stem, folder in self.engine.replace_from)
+
     def process(self, separator: Separator, key: str, progress: FrameProgress | None = None) -> dict:
         """One range's manifest entry; a failure is recorded, never raised (but signals and Ctrl-C)."""
         item = self.range(key)
@@ -84,7 +97,7 @@ class ConformJob:
             entry["outputs"] = {name: {"path": str(path), "frames": item.num_frames, "sample_rate": item.sample_rate}
                                 for name, path in self.outputs(item).items()}
 
-        return attempt(key, item.source, render, **range_identity(item))
+        return attempt(key, item.source, render, **range_identity(item, self))
 
 
 def split_preset(names: Sequence[str]) -> Preset:
@@ -95,13 +108,20 @@ def split_preset(names: Sequence[str]) -> Preset:
     return Preset("split", prompts, "--split " + ",".join(names), residual_name=residual, ceiling_db=0.0)
 
 
-def range_identity(item: SourceRange) -> dict:
+def range_identity(item: SourceRange, job: ConformJob) -> dict:
     """The range and the source bytes it was cut from (size and modification time: hashing a film
-    per range would cost more than the range)."""
-    stat = item.source.stat()
-    return {"source": str(item.source), "audio_track": item.audio_track, "first_frame": item.first_frame,
-            "frames": item.num_frames, "sample_rate": item.sample_rate,
-            "source_stamp": [stat.st_size, stat.st_mtime_ns]}
+    per range would cost more than the range), and those of the recordings replacing its stems."""
+    identity = {"source": str(item.source), "audio_track": item.audio_track, "first_frame": item.first_frame,
+                "frames": item.num_frames, "sample_rate": item.sample_rate, "source_stamp": _stamp(item.source)}
+    if job.engine.replace_from:
+        identity["recordings"] = {replacement.stem: [str(replacement.path), *_stamp(replacement.path)]
+                                  for replacement in job.replacements(item.source)}
+    return identity
+
+
+def _stamp(path: Path) -> list[int]:
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
 
 
 def render_range(job: ConformJob, separator: Separator, item: SourceRange, progress: FrameProgress | None) -> None:
@@ -116,9 +136,11 @@ def render_range(job: ConformJob, separator: Separator, item: SourceRange, progr
     targets = job.outputs(item)
     job.media_dir.mkdir(parents=True, exist_ok=True)
     if not job.split:
-        remix_probed(separator, plan, info, RemixRequest(targets["audio"], job.file_format, overwrite=True,
-                                                         engine_channels=job.engine.engine_channels,
-                                                         broadcast=stamp), on_frames)
+        request = RemixRequest(targets["audio"], job.file_format, overwrite=True,
+                               engine_channels=job.engine.engine_channels, broadcast=stamp,
+                               replacements=job.replacements(item.source), match=job.engine.match,
+                               match_eq=job.engine.match_eq)
+        remix_probed(separator, plan, info, request, on_frames)
         return
     parts = job.media_dir / f".{item.key}.parts"  # the stems land here, then move beside the others
     shutil.rmtree(parts, ignore_errors=True)
@@ -243,7 +265,7 @@ def is_done(manifest: Manifest, job: ConformJob, item: SourceRange, identity: di
     entry = manifest.entries.get(item.key)
     if not entry or entry.get("status") != "done":
         return False
-    if any(entry.get(key) != value for key, value in {**identity, **range_identity(item)}.items()):
+    if any(entry.get(key) != value for key, value in {**identity, **range_identity(item, job)}.items()):
         return False
     for path in job.outputs(item).values():
         try:

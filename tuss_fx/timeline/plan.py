@@ -12,6 +12,7 @@ from tuss_fx.errors import AudioReadError
 from tuss_fx.media.audio_io import AudioInfo, probe
 from tuss_fx.media.container import is_container
 from tuss_fx.media.timecode import programme_clock
+from tuss_fx.mix.replace import fits_file
 from tuss_fx.timeline.conform import ConformJob, ConformSummary, FrameProgress, run_conform
 from tuss_fx.timeline.edit import ClipUse, TimelineError, chosen_clips, chosen_tracks, clip_uses, read_timeline
 from tuss_fx.timeline.media import locate_media
@@ -29,6 +30,7 @@ class ConformPlan:
     tracks: tuple[str, ...]  # labels of the chosen tracks
     uses: tuple[ClipUse, ...]
     ranges: tuple[SourceRange, ...]
+    sources: tuple[AudioInfo, ...] = ()  # every medium the chosen clips play, probed whole
 
     @property
     def served(self) -> dict[int, SourceRange]:
@@ -66,7 +68,7 @@ def plan_conform(timeline_path: Path, patterns: Sequence[str] = (), media_roots:
     own_starts = {path: _own_start(infos[path]) for path in unplaced}
     ranges = plan_ranges(uses, located, infos, own_starts, handle_seconds, timeline_path)
     return ConformPlan(timeline_path, timeline, tuple(patterns), tuple(label for label, _ in tracks), tuple(uses),
-                       tuple(ranges))
+                       tuple(ranges), tuple(infos.values()))
 
 
 def _probe(path: Path, film_audio_track: int, user: ClipUse, timeline_path: Path) -> AudioInfo:
@@ -88,7 +90,15 @@ def conform_timeline(plan: ConformPlan, job: ConformJob, ray_address: str | None
                      progress: FrameProgress | None = None, on_entry=None) -> tuple[ConformSummary,
                                                                                       WrittenTimeline | None]:
     """Process the plan's ranges (those a previous run finished are skipped), then write the relinked
-    timeline; with any range failed, no timeline is written (the summary lists the errors)."""
+    timeline; with any range failed, no timeline is written (the summary lists the errors).
+
+    Raises:
+        BatchError / ReplacementError: a source without its replacing recording, or one that does not fit
+            the source, before any range is processed.
+    """
+    for source in plan.sources:
+        for replacement in job.replacements(source.path):
+            fits_file(replacement.path, source)
     summary = run_conform(job, ray_address, actors, progress, on_entry)
     if summary.failed:
         return summary, None
