@@ -15,8 +15,8 @@ from tuss_fx.cli.commands import main
 from tuss_fx.errors import TussFxError
 from tuss_fx.mix.presets import load_preset
 from tuss_fx.mix.remix import remix_file
-from tuss_fx.mix.replace import (EQ_FRAME_SAMPLES, Replacement, convert_channels, eq_board, eq_response_db,
-                                 fit_eq, octave_levels_db)
+from tuss_fx.mix.replace import (EQ_FRAME_SAMPLES, Replacement, eq_board, eq_response_db, fit_eq, mono_targets,
+                                 octave_levels_db, recording_channels, spread)
 from tuss_fx.mix.request import RemixRequest
 from tuss_fx.recordings import RECORDINGS_DIR
 from tuss_fx.separation.separator import Separator
@@ -80,13 +80,14 @@ def test_the_separated_stem_replaced_by_itself_changes_nothing(separator, scene,
     assert report.replacements[0]["match"] == "off" and report.replacements[0]["stem"] == "speech"
 
 
-@pytest.mark.parametrize("match", ["lines", "programme"])
-def test_a_dub_recorded_at_other_levels_is_placed_at_the_original_s(separator, scene, tmp_path, match):
+@pytest.mark.parametrize(("match", "mono"), [("lines", False), ("programme", False), ("lines", True)])
+def test_a_dub_recorded_at_other_levels_is_placed_at_the_original_s(separator, scene, tmp_path, match, mono):
     """The separated dialogue itself, each line moved by its own gain (lines) or all by one (programme):
-    matched, each line lands back at the original's loudness, and the remix is the plain one."""
+    matched, each line lands back at the original's loudness, and the remix is the plain one. A mono dub
+    (the scene's dialogue is the same in both channels) is placed in both at the same loudness."""
     dialogue, plain = _dialogue_of(separator, scene[0], tmp_path)
     moves_db = (-7.0, 5.0) if match == "lines" else (-9.0, -9.0)
-    dub = dialogue.copy()
+    dub = dialogue.mean(axis=0, keepdims=True) if mono else dialogue.copy()
     for (a, b), move in zip(LINES, moves_db):
         edge = (int((a - 0.3) * RATE), int((b + 0.4) * RATE))
         dub[:, edge[0]:edge[1]] *= 10 ** (move / 20)
@@ -130,12 +131,17 @@ def test_the_tone_match_is_limited():
     assert fit_eq(flat, octave_levels_db(np.zeros(EQ_FRAME_SAMPLES // 2 + 1), RATE), RATE) == {}
 
 
-def test_channels_convert_mono_to_all_and_refuse_what_does_not_map():
-    mono = np.arange(6, dtype=np.float32)[None]
-    np.testing.assert_array_equal(convert_channels(mono, 3), np.repeat(mono, 3, axis=0))
-    np.testing.assert_array_equal(convert_channels(np.stack([mono[0], -mono[0]]), 1), np.zeros((1, 6)))
-    with pytest.raises(ValueError):
-        convert_channels(np.zeros((2, 4)), 6)
+def test_a_mono_recording_goes_to_the_centre_of_5_1_and_the_front_pair_of_stereo():
+    assert recording_channels(1, 6) == 1 and recording_channels(6, 6) == 6 and recording_channels(2, 1) == 1
+    assert mono_targets(("FL", "FR", "FC", "LFE", "BL", "BR"), 6) == [2]
+    assert mono_targets(("FL", "FR"), 2) == [0, 1] and mono_targets(("FL", "FR", "BL", "BR"), 4) == [0, 1]
+    assert mono_targets((), 3) == [0, 1, 2]  # no layout known: everywhere
+    mono = np.arange(1, 7, dtype=np.float32)[None]
+    placed = spread(mono, [2], 6)
+    np.testing.assert_array_equal(placed[2], mono[0])
+    assert not placed[[0, 1, 3, 4, 5]].any()
+    stereo = np.stack([mono[0], -mono[0]])
+    np.testing.assert_array_equal(spread(stereo, [0, 1], 2), stereo)
 
 
 def test_a_recording_at_another_rate_and_layout_is_converted_and_a_short_one_padded(separator, scene, tmp_path):
@@ -256,3 +262,33 @@ def test_the_report_holds_each_line_s_gain_and_draws_its_lane(separator, scene, 
     assert numbers["replacements"] == [json.loads(json.dumps(report.replacements[0]))]
     assert len(numbers["replacements"][0]["lines"]) == 2 and numbers["replacements"][0]["eq_db"]
     assert (tmp_path / "out.report.png").stat().st_size > 10_000
+
+
+def test_a_mono_dub_of_a_5_1_film_is_placed_in_the_centre_as_loud_as_the_line_it_replaces(separator, scene, tmp_path):
+    """5.1 (L R C LFE Ls Rs): the dialogue in the centre, the strings in L/R. A mono dub replaces `speech`:
+    the replaced remix minus the M&E is the dub in C and nothing elsewhere (--match off), and with --match
+    lines each line of it reads as loud as the separated centre dialogue did."""
+    _, voice = scene
+    music, rate = sf.read(RECORDINGS_DIR / "hungarian-dance-5-strings.ogg", dtype="float32", always_2d=True)
+    music = 0.05 * soxr.resample(music, rate, RATE)[5 * RATE:12 * RATE].T / 0.1
+    film = np.zeros((6, voice.size), np.float32)
+    film[2], film[0], film[1] = voice, music[0] * 0.5, music[1] * 0.5
+    path = tmp_path / "film51.wav"
+    sf.write(path, film.T, RATE, subtype="FLOAT")
+    dub = tmp_path / "dub.wav"
+    sf.write(dub, 0.3 * voice, RATE, subtype="FLOAT")  # the same words, 10 dB quieter
+    me = tmp_path / "me.wav"
+    remix_file(separator, load_preset("music-and-effects"), path, RemixRequest(me, "wav32f"))
+    me_audio = sf.read(me, dtype="float32", always_2d=True)[0].T
+    placed = {}
+    for match in ("off", "lines"):
+        out = tmp_path / f"{match}.wav"
+        report = remix_file(separator, load_preset("dme"), path, RemixRequest(
+            out, "wav32f", replacements=(Replacement("speech", dub),), match=match))
+        assert report.replacements[0]["channels"] == ["FC"]
+        placed[match] = sf.read(out, dtype="float32", always_2d=True)[0].T - me_audio
+    np.testing.assert_allclose(placed["off"][2], 0.3 * voice, atol=1e-5)
+    assert np.abs(placed["off"][[0, 1, 3, 4, 5]]).max() < 1e-5 and np.abs(placed["lines"][[0, 1, 3, 4, 5]]).max() < 1e-5
+    separated = film - me_audio  # the original dialogue as separated
+    lines, original = _line_lufs(placed["lines"][[2]]), _line_lufs(separated[[2]])
+    assert all(abs(a - b) < 1.0 for a, b in zip(lines, original)), (lines, original)

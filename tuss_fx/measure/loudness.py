@@ -42,7 +42,8 @@ def k_weighting(sample_rate: int) -> list[tuple[np.ndarray, np.ndarray, float]]:
     return [(f.b, f.a, f.passband_gain) for f in pyloudnorm.Meter(sample_rate)._filters.values()]
 
 
-def _weights(num_channels: int) -> np.ndarray:
+def channel_weights(num_channels: int) -> np.ndarray:
+    """(num_channels,) BS.1770 weights of a programme's channels (CHANNEL_WEIGHTS; 1 each up to 4)."""
     if num_channels in CHANNEL_WEIGHTS:
         return np.array(CHANNEL_WEIGHTS[num_channels])
     if num_channels < 5:
@@ -59,7 +60,7 @@ class LoudnessMeter:
 
     def __init__(self, sample_rate: int, num_channels: int, hop_seconds: float | None = None) -> None:
         self.sample_rate = sample_rate
-        self._weights = _weights(num_channels)
+        self._weights = channel_weights(num_channels)
         from scipy.signal import lfilter  # loaded with the first meter (see k_weighting)
 
         self._lfilter = lfilter

@@ -31,6 +31,7 @@ DBR and the ride read, with a hangover that bridges the pauses between words.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -79,8 +80,11 @@ MIX, STEM = 0, 1  # rows of probabilities and energies
 CONTEXT_SAMPLES = 64  # each frame is seen with the 64 samples before it, as Silero's own runtime feeds it
 
 
+@functools.cache
 def _silero_network():
-    """Silero VAD's 16 kHz network in torch, with the weights of the wheel's own TorchScript model.
+    """Silero VAD's 16 kHz network in torch, with the weights of the wheel's own TorchScript model; loaded
+    once a process (30 ms, a tenth of a short remix), shared by every detector: it holds no state (the
+    LSTM's is handed in and out) and only runs under inference_mode.
 
     Its encoder (an STFT, four convolutions) sees one frame and its context at a time and holds no state,
     so every frame of a block is encoded in one batched call (the STFT as an FFT of windowed segments,

@@ -28,6 +28,7 @@ from tuss_fx.media.layout import engine_channels as separated_channels
 from tuss_fx.media.temp_files import write_atomically
 from tuss_fx.mix.automation import GainAutomation, lanes_to_midi, linear_gain
 from tuss_fx.mix.effects import DEFAULT_BUFFER_SIZE, ChainStream
+from tuss_fx.mix.limiter import PeakMap, SpanLimiter
 from tuss_fx.mix.plan import RemixPlan, choose_plan
 from tuss_fx.mix.presets import Preset
 from tuss_fx.mix.replace import Replacement, ReplacementError, ReplacementPass
@@ -226,19 +227,26 @@ def remix_probed(separator: Separator, plan: RemixPlan, info: AudioInfo, request
             mixer = RemixStream.from_preset(preset, info.sample_rate, info.num_channels, automation,
                                             _stem_sink(stem_writers, recorder, dialogue))
             speaking = preset.prompts.index("speech") if speech else None
+            peaks = PeakMap(info.sample_rate)  # where the mix comes near the ceiling: the limiter's spans
+
+            def mixed(block: np.ndarray) -> None:
+                peaks.push(block)
+                if recorder:
+                    recorder.push_mix(block)
+
             for mixture, stems in regions:
                 input_meter.push(mixture)
                 if speech:
                     speech.push(mixture, stems[speaking])
                 if recorder:
                     recorder.push_input(mixture, stems)
-                _write_measured(scratch, mix_meter, mixer.push(mixture, stems), recorder and recorder.push_mix)
-            _write_measured(scratch, mix_meter, mixer.finish(), recorder and recorder.push_mix)
+                _write_measured(scratch, mix_meter, mixer.push(mixture, stems), mixed)
+            _write_measured(scratch, mix_meter, mixer.finish(), mixed)
             measured = _lufs(mix_meter)
             if dialogue:
                 windows = speech.programme_windows(GATE_HOP_SECONDS)
                 measured = dialogue_gated_loudness(mix_meter, dialogue[1], windows).lufs
-            gain_db, limited, output_lufs = _finish_output(scratch, preset, mix_meter, measured, output_path,
+            gain_db, limited, output_lufs = _finish_output(scratch, preset, mix_meter, peaks, measured, output_path,
                                                            out_format, broadcast, recorder and recorder.push_output)
             if request.write_automation:
                 write_lanes(request.write_automation, plan, automation, info.duration_seconds)
@@ -347,12 +355,12 @@ def _lufs(meter: LoudnessMeter) -> float:
         return math.nan  # shorter than one loudness block: not measurable
 
 
-def _finish_output(scratch: AtomicWriter, preset: Preset, mix_meter: LoudnessMeter, measured: float,
+def _finish_output(scratch: AtomicWriter, preset: Preset, mix_meter: LoudnessMeter, peaks: PeakMap, measured: float,
                    output_path: Path, out_format: str, broadcast: BroadcastOutput | None,
                    also: Callable[[np.ndarray], None] | None = None):
     """Commit the scratch mix as is, or run pass 2: loudness gain (to take `measured`, integrated or
-    dialogue-gated, to the preset's target), the true-peak limiter, the output's format (dithered
-    PCM, FLAC) and its Broadcast WAV chunks."""
+    dialogue-gated, to the preset's target), the true-peak limiter where the mix comes near the ceiling
+    (mix.limiter), the output's format (dithered PCM, FLAC) and its Broadcast WAV chunks."""
     gain_db = 0.0
     if preset.target_lufs is not None:
         if math.isnan(measured):
@@ -368,13 +376,12 @@ def _finish_output(scratch: AtomicWriter, preset: Preset, mix_meter: LoudnessMet
         return gain_db, limited, measured
     scratch.close()
     info = probe(scratch.temp_path)
-    limiter = ChainStream(
-        pedalboard.Pedalboard([pedalboard.BrickwallLimiter(ceiling_db=preset.ceiling_db, true_peak=True)])
-        if limited else pedalboard.Pedalboard([]), info.sample_rate, info.num_channels)
+    scale = np.float32(10 ** (gain_db / 20))
+    spans = peaks.spans(float(scale), ceiling, info.sample_rate, info.num_frames) if limited else []
+    limiter = SpanLimiter(preset.ceiling_db, spans, info.sample_rate, info.num_channels)
     out_meter = LoudnessMeter(info.sample_rate, info.num_channels)
     final = AtomicWriter(output_path, info.sample_rate, info.num_channels, out_format, broadcast)
     try:
-        scale = np.float32(10 ** (gain_db / 20))
         for block in read_blocks(info):
             _write_measured(final, out_meter, _ceiling(limiter.push(block * scale), ceiling), also)
         _write_measured(final, out_meter, _ceiling(limiter.finish(), ceiling), also)

@@ -2,7 +2,9 @@
 line by line as loud against the background as the original was, optionally with the original's tone.
 
 Like the ride, it works between two passes. The first separates the programme into a scratch file beside
-the output, with the new recording converted to the programme's rate and channels beside it, metering the
+the output, with the new recording converted to the programme's rate in a file of its own (in the
+programme's channels, or mono: a mono recording goes to the centre of a film's 5.1, the front pair of a
+stereo programme, as dialogue is mixed), metering the
 original stem and the new recording every 100 ms (K-weighted, BS.1770), finding where the original speaks
 (measure.speech; its lines are the ones the ride answers, mix.ride.line_windows) and, for --match-eq, both long-term
 spectra. Between the passes the matching is decided: a tone match (octave peaking filters, pedalboard's,
@@ -13,6 +15,7 @@ stem) is untouched, and the new stem goes through the stem's chain and gain as t
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,11 +25,11 @@ import numpy as np
 import pedalboard
 
 from tuss_fx.errors import TussFxError
-from tuss_fx.measure.loudness import LoudnessMeter, block_mean_squares, mean_square_lufs
+from tuss_fx.measure.loudness import LoudnessMeter, block_mean_squares, channel_weights, mean_square_lufs
 from tuss_fx.measure.meters import HOP_SECONDS
 from tuss_fx.measure.speech import MIN_RUN_WINDOWS, SpeechPresence
 from tuss_fx.media.audio_io import AtomicWriter, AudioInfo, probe, read_blocks
-from tuss_fx.media.layout import dialogue_channels
+from tuss_fx.media.layout import CENTER, dialogue_channels, engine_channels
 from tuss_fx.media.resample import StreamResampler, resampled_length
 from tuss_fx.media.sample_queue import SampleQueue
 from tuss_fx.media.timecode import programme_clock
@@ -50,7 +53,8 @@ EQ_FIT_ROUNDS = 4  # the peaking filters overlap: their gains are refined agains
 PAUSE_UNDER_PEAK_DB = 40.0
 MIN_PIECE_WINDOWS = 3
 RELATIVE_GATE_LU = 10.0  # BS.1770's relative gate, within a line as over a programme
-SILENT_DB = -200.0  # octave levels under this are no signal (a zero power reads -300 dB)
+SILENT_DB = -200.0
+RENDER_BLOCK_SAMPLES = 1 << 16  # octave levels under this are no signal (a zero power reads -300 dB)
 
 
 class ReplacementError(TussFxError):
@@ -82,15 +86,28 @@ class Replacement:
         return cls(stem.strip(), Path(path))
 
 
-def convert_channels(block: np.ndarray, num_channels: int) -> np.ndarray:
-    """(C_in, n) -> (num_channels, n): as it is, mono to every channel, or several to their mean (mono)."""
+def recording_channels(source_channels: int, programme_channels: int) -> int:
+    """How many channels a recording keeps in the pass: the programme's where it has as many, else one
+    (a mono recording, or several mixed to mono for a mono programme); spread() places a mono one."""
+    return source_channels if source_channels == programme_channels else 1
+
+
+def mono_targets(layout: tuple[str, ...], num_channels: int) -> list[int]:
+    """The programme's channels a mono recording feeds: the centre where the layout has one (a film's
+    dialogue channel), else the front pair (stereo's phantom centre), else every channel but the LFE."""
+    if not layout:
+        return list(range(num_channels))
+    return engine_channels(layout, "center") if CENTER in layout else engine_channels(layout, "front")
+
+
+def spread(block: np.ndarray, targets: list[int], num_channels: int) -> np.ndarray:
+    """(R, n) -> (num_channels, n): a recording of the programme's channels as it is; a mono one on
+    `targets`, silence on the others."""
     if block.shape[0] == num_channels:
         return block
-    if block.shape[0] == 1:
-        return np.repeat(block, num_channels, axis=0)
-    if num_channels == 1:
-        return block.mean(axis=0, keepdims=True)
-    raise ValueError(f"{block.shape[0]} channels do not map onto {num_channels}")
+    placed = np.zeros((num_channels, block.shape[1]), np.float32)
+    placed[targets] = block
+    return placed
 
 
 def recording_offset(recording: AudioInfo, programme: AudioInfo) -> int:
@@ -123,9 +140,9 @@ def fits_file(path: Path, programme: AudioInfo) -> None:
 
 
 class RecordingStream:
-    """A recording at the programme's rate and channels, taken in blocks in step with the programme, placed
-    at recording_offset: silence before it and past its end (a shorter recording is padded); over an
-    excerpt, its samples over the excerpt's range."""
+    """A recording at the programme's rate (in recording_channels: the programme's, or mono), taken in
+    blocks in step with the programme, placed at recording_offset: silence before it and past its end (a
+    shorter recording is padded); over an excerpt, its samples over the excerpt's range."""
 
     def __init__(self, replacement: Replacement, info: AudioInfo) -> None:
         if not replacement.cut:
@@ -133,13 +150,16 @@ class RecordingStream:
         source = probe(replacement.path)
         # where it starts in the input: an excerpt's frame 0 is its file's frame first_frame
         self.offset = recording_offset(source, info) - info.first_frame
-        self._num_channels = info.num_channels
+        self.num_channels = self._num_channels = recording_channels(source.num_channels, info.num_channels)
+        self._lead = max(0, self.offset)  # samples of silence still to give before it starts (made as taken)
+        self._skip = max(0, -self.offset)  # of it, before the programme starts
+        if self._skip and source.sample_rate == info.sample_rate:  # a range late in a long file: seek to it
+            sought = min(self._skip, source.num_frames - 1)
+            source, self._skip = source.excerpt(sought, source.num_frames - sought), self._skip - sought
         self._blocks = read_blocks(source)
         self._resampler = StreamResampler(source.sample_rate, info.sample_rate, source.num_channels,
                                           source.num_frames)
-        self._queue = SampleQueue(info.num_channels)
-        self._lead = max(0, self.offset)  # samples of silence still to give before it starts (made as taken)
-        self._skip = max(0, -self.offset)  # of it, before the programme starts
+        self._queue = SampleQueue(self._num_channels)
         self._done = False
 
     def take(self, count: int) -> np.ndarray:
@@ -154,7 +174,10 @@ class RecordingStream:
             self._done = block is None
             skipped = min(self._skip, resampled.shape[1])
             self._skip -= skipped
-            self._queue.push(convert_channels(resampled[:, skipped:], self._num_channels).astype(np.float32))
+            kept = resampled[:, skipped:]
+            if kept.shape[0] != self._num_channels:  # several channels mixed to a mono programme's one
+                kept = kept.mean(axis=0, keepdims=True)
+            self._queue.push(kept.astype(np.float32))
         ready = min(count, self._queue.size)
         taken = self._queue.pop(ready)
         return np.pad(taken, ((0, 0), (0, count - ready))) if ready < count else taken
@@ -171,18 +194,21 @@ class ReplacementPass:
         self.replacement, self.info, self.match, self.match_eq = replacement, info, match, match_eq
         self._stem, self._num_stems = stem_index, num_stems
         self._recording = RecordingStream(replacement, info)
-        rate, channels = info.sample_rate, info.num_channels
+        rate, channels, kept = info.sample_rate, info.num_channels, self._recording.num_channels
+        self._targets = list(range(channels)) if kept == channels else mono_targets(info.channel_layout, channels)
         self._original = LoudnessMeter(rate, channels, HOP_SECONDS)
-        # the recording as it will be mixed, metered while it drains; with a tone match, once it is rendered
-        self._recording_meter = LoudnessMeter(rate, channels, HOP_SECONDS)
+        # the recording as it will be mixed, metered while it drains (with a tone match, once it is rendered)
+        # in its own channels: a mono one spread on the targets reads as loud as its weights there add up to
+        self._recording_meter = LoudnessMeter(rate, kept, HOP_SECONDS)
+        self._placed_weight = 1.0 if kept == channels else float(channel_weights(channels)[self._targets].sum())
         self._speech = SpeechPresence(rate, channels, dialogue_channels(info.channel_layout))
         self._band_powers: list[np.ndarray] = []  # per spectrum frame, (2, bands): original stem, recording
         self._frames = SampleQueue(2)  # mono original stem and recording, waiting for a whole spectrum frame
         self._scratch = AtomicWriter(output_path.with_name(f"{output_path.name}.replace.wav"), rate,
-                                     channels * (num_stems + 2), "wav32f")
-        # the recording through the tone match, rendered once (the chain holds samples back, so it is run
-        # over the whole recording before the mix reads it in step)
-        self._shaped = AtomicWriter(output_path.with_name(f"{output_path.name}.replace-eq.wav"), rate, channels,
+                                     channels * (num_stems + 1), "wav32f")
+        # the recording through the tone match, rendered once from a second read of it (the chain holds samples
+        # back, so it is run over the whole recording before the mix reads it in step)
+        self._shaped = AtomicWriter(output_path.with_name(f"{output_path.name}.replace-eq.wav"), rate, kept,
                                     "wav32f") if match_eq else None
         self.eq_db: dict[float, float] = {}
         self.line_gains: list[tuple[float, float, float]] = []  # (start s, end s, gain dB) per original line
@@ -200,7 +226,7 @@ class ReplacementPass:
                 self._add_spectra()
             else:
                 self._recording_meter.push(new)
-            self._scratch.write(np.concatenate([mixture, *stems, new]))
+            self._scratch.write(np.concatenate([mixture, *stems]))
         self._scratch.close()
         original_ms = block_mean_squares(self._original, WINDOW_HOPS)
         speaking = self._speech.programme_windows(HOP_SECONDS)[:len(original_ms)]
@@ -219,10 +245,12 @@ class ReplacementPass:
         by the same difference, so the residual is the original's."""
         channels = self.info.num_channels
         times, gains_db = self._curve
+        # the tone-matched file has the scratch file's length, so the same blocks; else the recording afresh
         shaped = read_blocks(probe(self._shaped.temp_path)) if self._shaped else None
+        recording = RecordingStream(self.replacement, self.info)
         done = 0
-        for block in read_blocks(probe(self._scratch.temp_path)):  # the tone-matched file has the same blocks
-            new = next(shaped) if shaped else block[channels * (self._num_stems + 1):]
+        for block in read_blocks(probe(self._scratch.temp_path)):
+            new = spread(next(shaped) if shaped else recording.take(block.shape[1]), self._targets, channels)
             mixture = block[:channels]
             stems = block[channels:channels * (self._num_stems + 1)].reshape(self._num_stems, channels, -1).copy()
             at = (done + np.arange(new.shape[1])) / self.info.sample_rate
@@ -237,6 +265,7 @@ class ReplacementPass:
         gains = [gain for _, _, gain in self.line_gains]
         return {"stem": self.replacement.stem, "file": str(self.replacement.path), "match": self.match,
                 "placed_at_seconds": round(self._recording.offset / self.info.sample_rate, 6),
+                "channels": [self.info.channel_layout[i] if self.info.channel_layout else i + 1 for i in self._targets],
                 "lines": [{"start_seconds": round(a, 2), "end_seconds": round(b, 2), "gain_db": round(g, 2)}
                           for a, b, g in self.line_gains],
                 "gain_db_range": [round(min(gains), 2), round(max(gains), 2)] if gains else None,
@@ -252,12 +281,12 @@ class ReplacementPass:
 
     def _add_spectra(self) -> None:
         """Each whole frame's octave-band powers, kept (7 numbers a frame each) until the lines are known."""
-        window = np.hanning(EQ_FRAME_SAMPLES)
-        while self._frames.size >= EQ_FRAME_SAMPLES:
-            frame = self._frames.pop(EQ_FRAME_SAMPLES)
-            power = np.abs(np.fft.rfft(frame * window, axis=1)) ** 2
-            self._band_powers.append(np.stack([octave_powers(power[0], self.info.sample_rate),
-                                               octave_powers(power[1], self.info.sample_rate)]))
+        count = self._frames.size // EQ_FRAME_SAMPLES
+        if not count:
+            return
+        frames = self._frames.pop(count * EQ_FRAME_SAMPLES).reshape(2, count, EQ_FRAME_SAMPLES)
+        power = np.abs(np.fft.rfft(frames * np.hanning(EQ_FRAME_SAMPLES), axis=-1)) ** 2  # (2, count, bins)
+        self._band_powers.extend(octave_powers(power, self.info.sample_rate).transpose(1, 0, 2))
 
     def _line_levels_db(self, in_line: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """Long-term octave levels (dB) of the original stem and the recording over the frames inside the
@@ -275,7 +304,7 @@ class ReplacementPass:
     def _decide_gains(self, original_ms: np.ndarray, speaking: np.ndarray, in_line: np.ndarray) -> None:
         """The gain curve (seconds, dB) from the original's lines and the recording as it will sound (its EQ)."""
         recording = self._recording_meter
-        new_ms = block_mean_squares(recording, WINDOW_HOPS)
+        new_ms = block_mean_squares(recording, WINDOW_HOPS) * self._placed_weight
         count = min(len(original_ms), len(new_ms))
         original_ms, new_ms, speaking = original_ms[:count], new_ms[:count], speaking[:count]
         if self.match == "off" or not count:
@@ -305,10 +334,10 @@ class ReplacementPass:
 
     def _render_shaped(self) -> None:
         """Run the recording through the tone match into its own scratch file, metering it as it will be mixed."""
-        channels, rate = self.info.num_channels, self.info.sample_rate
-        chain = ChainStream(eq_board(self.eq_db), rate, channels)
-        for block in read_blocks(probe(self._scratch.temp_path)):
-            shaped = chain.push(block[channels * (self._num_stems + 1):])
+        chain = ChainStream(eq_board(self.eq_db), self.info.sample_rate, self._recording.num_channels)
+        recording = RecordingStream(self.replacement, self.info)
+        for start in range(0, self.info.num_frames, RENDER_BLOCK_SAMPLES):
+            shaped = chain.push(recording.take(min(RENDER_BLOCK_SAMPLES, self.info.num_frames - start)))
             self._recording_meter.push(shaped)
             self._shaped.write(shaped)
         tail = chain.finish()
@@ -362,10 +391,16 @@ def _gain_db(original_ms: np.ndarray, new_ms: np.ndarray) -> float | None:
 
 
 def octave_powers(power: np.ndarray, sample_rate: int) -> np.ndarray:
-    """(len(EQ_CENTRES_HZ),) a power spectrum (rfft bins of EQ_FRAME_SAMPLES) summed in each octave."""
+    """(..., len(EQ_CENTRES_HZ)): power spectra (..., rfft bins of EQ_FRAME_SAMPLES) summed in each octave."""
+    return power @ _octave_bins(sample_rate).T
+
+
+@functools.cache
+def _octave_bins(sample_rate: int) -> np.ndarray:
+    """(bands, bins) 1.0 where an rfft bin of EQ_FRAME_SAMPLES lies in the octave around a centre."""
     freqs = np.fft.rfftfreq(EQ_FRAME_SAMPLES, 1 / sample_rate)
-    return np.array([power[(freqs >= centre / math.sqrt(2)) & (freqs < centre * math.sqrt(2))].sum()
-                     for centre in EQ_CENTRES_HZ])
+    return np.array([(freqs >= centre / math.sqrt(2)) & (freqs < centre * math.sqrt(2)) for centre in EQ_CENTRES_HZ],
+                    np.float64)
 
 
 def octave_levels_db(power: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -396,13 +431,11 @@ def eq_board(eq_db: dict[float, float]) -> pedalboard.Pedalboard:
 
 
 def eq_response_db(eq_db: dict[float, float], sample_rate: int) -> np.ndarray:
-    """The chain's gain in each octave band (dB), as white noise through it measures it."""
-    noise = np.random.default_rng(0).standard_normal((1, 8 * EQ_FRAME_SAMPLES)).astype(np.float32)
-    shaped = eq_board({centre: gain for centre, gain in eq_db.items() if centre < sample_rate / 2})(noise, sample_rate)
-    window = np.hanning(EQ_FRAME_SAMPLES)
-
-    def power(signal):
-        frames = signal[0, EQ_FRAME_SAMPLES:].reshape(-1, EQ_FRAME_SAMPLES)  # past the filters' start
-        return (np.abs(np.fft.rfft(frames * window, axis=1)) ** 2).sum(axis=0)
-
-    return octave_levels_db(power(shaped), sample_rate) - octave_levels_db(power(noise), sample_rate)
+    """The chain's gain in each octave band (dB): its mean power gain over the band's bins, from its impulse
+    response (the filters ring out within a spectrum frame: 125 Hz an octave wide decays in 4 ms)."""
+    impulse = np.zeros((1, EQ_FRAME_SAMPLES), np.float32)
+    impulse[0, 0] = 1.0
+    response = eq_board({centre: gain for centre, gain in eq_db.items() if centre < sample_rate / 2})(impulse,
+                                                                                                   sample_rate)
+    power = np.abs(np.fft.rfft(response[0])) ** 2
+    return octave_levels_db(power, sample_rate) - octave_levels_db(np.ones_like(power), sample_rate)
