@@ -209,7 +209,7 @@ class _CachedReplay:
     file and the preview see the same stems (a fresh separation of an excerpt starts its engine cold)."""
 
     def __init__(self, session, first):
-        from tuss_fx.audition.session import CachedSeparation
+        from tuss_fx.audition.cache import CachedSeparation
 
         self._cached = CachedSeparation(session.entry, first, "default", "deepfilternet")
         self.prompts, self.name, self.dialogue_engine = ("speech", "sfxbg", "musicbg"), "default", "deepfilternet"
@@ -403,6 +403,13 @@ def test_bad_input_or_preset_is_one_line_before_any_page(tmp_path):
     bad_preset.write_text('name = "bad"\nprompts = ["speech"]\n[stems.speech]\ngain_db = "loud"\n')
     result = runner.invoke(main, ["audition", str(good), "--preset", str(bad_preset), "--no-browser"])
     assert result.exit_code == 1 and "stems.speech.gain_db" in result.output and "http://" not in result.output
+    long_dub = tmp_path / "long.wav"
+    sf.write(long_dub, np.zeros(2 * RATE, dtype=np.float32), RATE)
+    for replace, named in ((f"speech={tmp_path / 'none.wav'}", "none.wav: no such file"),
+                           (f"speech={long_dub}", "long.wav: is 96000 samples")):
+        result = runner.invoke(main, ["audition", str(good), "--replace", replace, "--no-browser"])
+        assert result.exit_code == 1 and named in result.output and "http://" not in result.output
+        assert len(result.output.strip().splitlines()) == 1
 
 
 def test_the_command_prints_its_url_first_uses_the_cache_and_stops_cleanly_on_sigterm(scene, tmp_path):

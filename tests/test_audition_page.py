@@ -299,3 +299,46 @@ def test_the_pages_timecode_is_the_programmes(page, clock):
                                  record, offsets)
     assert labels == [clock.label(offset) for offset in offsets]
 
+
+
+@pytest.fixture(scope="module")
+def replaced_server(scene, tmp_path_factory):
+    """A second audition of the scene with `speech` replaced by a dub (audition --replace speech=dub.wav)."""
+    from tests.test_audition_replace import write_dub
+    from tuss_fx.audition.replaced import place_recordings
+    from tuss_fx.mix.replace import Replacement
+
+    folder = tmp_path_factory.mktemp("page-replace")
+    write_dub(folder / "dub.wav")
+    session = audition_of(scene, folder / "cache", save_path=folder / "dubbed.toml")
+    session.replaced = place_recordings(session.info, session.plan, session.entry,
+                                        [Replacement("speech", folder / "dub.wav")], "lines", False, folder, session.fold)
+    served = AuditionServer(session)
+    threading.Thread(target=served.serve_forever, args=(0.05,), daemon=True).start()
+    yield served
+    served.shutdown()
+    served.server_close()
+
+
+def test_a_replaced_stem_plays_under_its_own_fader_against_the_original(browser, replaced_server):
+    """The faders play the replaced mix (the dub's new stem up, the original dialogue down) and A/B takes
+    the original programme; the original dialogue's fader brings it back to listen against."""
+    session = replaced_server.audition
+    browser.get("about:blank")
+    browser.get(replaced_server.url)
+    _wait(browser, "return document.body.dataset.ready === 'true'")
+    faders = browser.find_elements("css selector", "input[type=range][data-stem]")
+    assert [f.get_attribute("data-stem") for f in faders] == ["speech", "background", "speech (new)"]
+    assert [float(f.get_attribute("value")) for f in faders] == [-72.0, -5.0, 5.0]
+    assert "speech replaced by" in browser.find_element("css selector", "#plan").text
+    start, frames = _region(browser)
+    new, background, original_speech, original = (session.listen(name, start, frames).astype(np.float64)
+                                                  for name in ("speech (new)", "background", "speech", "original"))
+    replaced_mix = 10 ** (5 / 20) * new + 10 ** (-5 / 20) * background
+    np.testing.assert_allclose(_render(browser, bus="mix"), replaced_mix, atol=EQUAL_ATOL)
+    assert np.abs(new).max() > 0.01 and np.abs(new - original_speech).max() > 0.01  # the dub, not the original
+    browser.execute_script("document.querySelector('#matched').checked = false;"
+                           "document.querySelector('#matched').dispatchEvent(new Event('change'))")
+    np.testing.assert_allclose(_render(browser, bus="original"), original, atol=EQUAL_ATOL)
+    _set_fader(browser, "speech", 0.0)
+    np.testing.assert_allclose(_render(browser, bus="mix"), replaced_mix + original_speech, atol=EQUAL_ATOL)

@@ -16,13 +16,14 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
+from tuss_fx.errors import TussFxError
 from tuss_fx.measure.dbr import DEFAULT_TARGET_DBR_LU, DialogueClarity, dialogue_clarity
 from tuss_fx.measure.loudness import LoudnessMeter
 from tuss_fx.measure.meters import HOP_SECONDS
@@ -85,9 +86,7 @@ class CacheEntry:
 
     def read_stem(self, name: str, first_frame: int, num_frames: int) -> np.ndarray:
         """(C, n) float32: the same frames of one stem alone."""
-        with sf.SoundFile(self.stem_path(name)) as handle:
-            handle.seek(first_frame)
-            return handle.read(num_frames, dtype="float32", always_2d=True).T
+        return read_frames(self.stem_path(name), first_frame, num_frames)
 
     def clarity(self) -> DialogueClarity | None:
         lane = self.record.get("clarity")
@@ -99,6 +98,13 @@ class CacheEntry:
     @property
     def size_bytes(self) -> int:
         return sum(path.stat().st_size for path in self.folder.rglob("*") if path.is_file())
+
+
+def read_frames(path: Path, first_frame: int, num_frames: int) -> np.ndarray:
+    """(C, n) float32: frames [first_frame, first_frame + num_frames) of a float WAV, read by seeking."""
+    with sf.SoundFile(path) as handle:
+        handle.seek(first_frame)
+        return handle.read(num_frames, dtype="float32", always_2d=True).T
 
 
 def open_entry(key: str, stem_names: Sequence[str], root: Path | None = None) -> CacheEntry | None:
@@ -211,7 +217,7 @@ class _Overview:
         clarity = None
         if self._meters:
             clarity = dialogue_clarity(*self._meters, self._threshold_lu, self._detector.programme_windows(HOP_SECONDS))
-        return {"peaks": {name: [_rounded(meter.minima), _rounded(meter.maxima)] for name, meter in self._peaks.items()},
+        return {"peaks": {name: peaks_record(meter) for name, meter in self._peaks.items()},
                 "clarity": _clarity_record(clarity)}
 
 
@@ -241,6 +247,29 @@ def _clarity_record(clarity: DialogueClarity | None) -> dict | None:
             "threshold_lu": clarity.threshold_lu}
 
 
-def _rounded(values: np.ndarray) -> list[float]:
-    return np.round(values.astype(np.float64), 4).tolist()
+def peaks_record(meter: PeakMeter) -> list[list[float]]:
+    """[minima, maxima] of a peak meter as the overview holds them (JSON numbers, 4 decimals)."""
+    return [np.round(values.astype(np.float64), 4).tolist() for values in (meter.minima, meter.maxima)]
+
+
+class CachedSeparation:
+    """The cached stems of one region, replayed to remix in place of a separator: the preview runs the
+    same remix code over the same stems the whole-file separation made, with no model in the loop."""
+
+    def __init__(self, entry: CacheEntry, first_frame: int, name: str, dialogue_engine: str) -> None:
+        self.entry, self.first_frame = entry, first_frame
+        self.name, self.dialogue_engine = name, dialogue_engine
+        self.prompts = tuple(entry.record["prompts"])
+
+    def separate_regions(self, blocks: Iterable[np.ndarray], sample_rate: int, num_channels: int, num_frames: int,
+                         prompts: Sequence[str], progress=None, channels=None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(mixture (C, m), stems (P, C, m)) of the region, block by block, as Separator.separate_regions."""
+        if tuple(prompts) != self.prompts:
+            raise TussFxError("preview", f"the cache holds {self.prompts}, not {tuple(prompts)}")
+        done = 0
+        for block in blocks:
+            yield block, self.entry.read_stems(self.first_frame + done, block.shape[1])
+            done += block.shape[1]
+            if progress:
+                progress(done, num_frames)
 

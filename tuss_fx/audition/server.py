@@ -32,7 +32,7 @@ import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import numpy as np
 
@@ -184,7 +184,7 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path == "/api/overview":
             return self._json(self.server.audition.overview())
         if url.path.startswith("/api/audio/"):
-            return self._audio(url.path.removeprefix("/api/audio/"), parse_qs(url.query))
+            return self._audio(unquote(url.path.removeprefix("/api/audio/")), parse_qs(url.query))
         self._error(HTTPStatus.NOT_FOUND, "no such page")
 
     def _post(self) -> None:

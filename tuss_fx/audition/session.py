@@ -12,14 +12,14 @@ import re
 import shlex
 import tempfile
 import tomllib
-from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from tuss_fx.audition.cache import CacheEntry, build_entry, cache_key, open_entry
+from tuss_fx.audition.cache import CacheEntry, CachedSeparation, build_entry, cache_key, open_entry, read_frames
+from tuss_fx.audition.replaced import Replaced
 from tuss_fx.audition.preset_file import tuned_preset_text
 from tuss_fx.errors import TussFxError
 from tuss_fx.measure.loudness import LoudnessMeter, k_weighting
@@ -32,6 +32,7 @@ from tuss_fx.mix.plan import RemixPlan, choose_plan
 from tuss_fx.mix.automation import linear_gain
 from tuss_fx.mix.presets import Preset, StemSettings, load_preset, parse_preset, preset_text
 from tuss_fx.mix.remix import remix_probed, write_lanes
+from tuss_fx.mix.replace import Replacement
 from tuss_fx.mix.request import RemixRequest
 
 ORIGINAL = "original"  # the input itself, the page's A/B source
@@ -60,18 +61,25 @@ class Audition:
     command_options: tuple[str, ...] = ()  # --checkpoint/--plan/--audio-track a remix of the save needs
     separator_name: str = ""
     dialogue_engine: str = ""
+    replaced: Replaced | None = None  # stems replaced by recordings (audition.replaced), each with a fader
     _preview: tuple[int, int, np.ndarray] | None = None  # (first frame, frames, (2, n)) of the last render
 
     def __post_init__(self) -> None:
-        self._fold = stereo_fold_down(self.info.channel_layout or ("FL", "FR")[: self.info.num_channels])
+        self.fold = stereo_fold_down(self.info.channel_layout or ("FL", "FR")[: self.info.num_channels])  # (2, C)
 
     @property
     def sources(self) -> list[str]:
-        """The faders: the plan's stems, then the residual (stems plan) or background (dialogue plan)."""
-        return self.plan.preset.source_names
+        """The faders: the plan's stems, then the residual (stems plan) or background (dialogue plan), then the
+        new stem of each replacement ("speech (new)")."""
+        return [*self.plan.preset.source_names, *(placed.name for placed in self._placed)]
 
     def preset_gains(self) -> dict[str, float]:
-        return {name: self.plan.preset.stem(name).gain_db for name in self.sources}
+        """The faders' starting points: the preset's gains; a replaced stem's gain is its new stem's, and the
+        original stem starts muted (the faders play the replaced mix, the A/B's other side the original)."""
+        gains = {name: self.plan.preset.stem(name).gain_db for name in self.plan.preset.source_names}
+        for placed in self._placed:
+            gains[placed.name], gains[placed.stem] = gains[placed.stem], -math.inf
+        return gains
 
     def default_region(self) -> tuple[float, float]:
         """(start, end) seconds: the most buried stretch with a little before and after, else the first minute."""
@@ -108,21 +116,26 @@ class Audition:
         if name != ORIGINAL and name not in self.sources:
             raise KeyError(name)
         # only what the source needs is read: one stem, or the input, or (the rest) the input and every stem
-        if name in self.entry.stem_names:
+        placed = self.replaced and self.replaced.by_name(name)
+        if placed:
+            signal = read_frames(placed.path, first_frame, num_frames)
+        elif name in self.entry.stem_names:
             signal = self.entry.read_stem(name, first_frame, num_frames)
         elif name == ORIGINAL:
             signal = self._read_mixture(first_frame, num_frames)
         else:
             mixture, stems = self._read(first_frame, num_frames)
             signal = mixture - stems.sum(axis=0)  # the residual or the background
-        return self._fold @ signal
+        return self.fold @ signal
 
     def loudness(self, first_frame: int, num_frames: int, gains_db: dict[str, float]) -> dict[str, float | None]:
         """Integrated loudness (LUFS, BS.1770 on the input's own layout) of the region's original and of the
         faders' mix at `gains_db`, for the page's loudness-matched A/B; None where it cannot be measured."""
         gains = self._gains(gains_db)
-        mixture, stems = self._read(*self.region(first_frame, num_frames))
-        sources = [*stems, mixture - stems.sum(axis=0)]
+        first_frame, num_frames = self.region(first_frame, num_frames)
+        mixture, stems = self._read(first_frame, num_frames)
+        sources = [*stems, mixture - stems.sum(axis=0),
+                   *(read_frames(placed.path, first_frame, num_frames) for placed in self._placed)]
         mix = sum(linear_gain(gains[name]) * source for name, source in zip(self.sources, sources))
         return {"original_lufs": _integrated(mixture, self.info), "mix_lufs": _integrated(mix, self.info)}
 
@@ -134,11 +147,13 @@ class Audition:
         excerpt = self.info.excerpt(first_frame, num_frames)
         with tempfile.TemporaryDirectory(prefix="tuss-fx-preview-") as folder:
             output = Path(folder) / "preview.wav"
+            # a replaced stem: its new stem as placed over the whole programme, cut to the region, as it is
+            replacements = tuple(Replacement(placed.stem, placed.path, cut=True) for placed in self._placed)
             report = remix_probed(CachedSeparation(self.entry, first_frame, self.separator_name,
                                                    self.dialogue_engine),
-                                  plan, excerpt, RemixRequest(output, "wav32f"))
+                                  plan, excerpt, RemixRequest(output, "wav32f", replacements=replacements, match="off"))
             rendered, _ = sf.read(output, dtype="float32", always_2d=True)
-        self._preview = (first_frame, num_frames, self._fold @ rendered.T)
+        self._preview = (first_frame, num_frames, self.fold @ rendered.T)
         return {"frames": num_frames, "output_lufs": _finite(report.output_lufs),
                 "input_lufs": _finite(report.input_lufs), "loudness_gain_db": report.loudness_gain_db,
                 "limited": report.limited, "gains": report.gains, "ride": report.ride}
@@ -158,13 +173,14 @@ class Audition:
                 raise AuditionError(path, "exists already; tick overwrite to replace it")
         if overwrite:
             _check_replaceable(target, midi)
-        gains = self._gains(gains_db)
+        gains = self._stem_gains(gains_db)
         text = tuned_preset_text(self.preset_text, target.stem, self.plan, gains, self.info.path.name)
         parse_preset(tomllib.loads(text), str(target), target.parent)  # what remix will load, checked first
         write_atomically(target, lambda tmp: Path(tmp).write_text(text))
         if midi:
-            write_lanes(midi, self._plan_with(gains), None, self.info.duration_seconds)
-        options = " ".join(map(shlex.quote, self.command_options))
+            write_lanes(midi, self._plan_with(gains_db), None, self.info.duration_seconds)
+        options = " ".join(map(shlex.quote, (*self.command_options,
+                                             *(self.replaced.command_options() if self.replaced else ()))))
         preset_option = f"--preset {shlex.quote(str(target))}" + (f" {options}" if options else "")
         automation_option = f" --automation {shlex.quote(str(midi))}" if midi else ""
         return {"preset": str(target), "automation": str(midi) if midi else None,
@@ -184,7 +200,8 @@ class Audition:
             "layout": list(self.info.channel_layout), "preset": self.preset_source, "plan": self.plan.describe(),
             "sources": self.sources, "gains_db": {k: _json_db(v) for k, v in self.preset_gains().items()},
             "peaks": {ORIGINAL: peaks["original"], **{name: peaks[name] for name in self.entry.stem_names},
-                      rest: peaks["rest"]},
+                      rest: peaks["rest"], **{placed.name: placed.peaks for placed in self._placed}},
+            "replacements": [{"fader": placed.name, **placed.summary} for placed in self._placed],
             "clarity": clarity and {**clarity, "regions": [[r.start_seconds, r.end_seconds]
                                                             for r in self.entry.clarity().regions()]},
             "clock": {"start_seconds": self.clock.start_seconds,
@@ -207,11 +224,23 @@ class Audition:
             gains[name] = float(value)
         return gains
 
+    def _stem_gains(self, gains_db: dict[str, float]) -> dict[str, float]:
+        """The plan's sources' gains as a remix runs them: a replaced stem takes its new stem's fader (a
+        remix with --replace puts the recording through the stem's chain and gain)."""
+        gains = self._gains(gains_db)
+        for placed in self._placed:
+            gains[placed.stem] = gains.pop(placed.name)
+        return gains
+
     def _plan_with(self, gains_db: dict[str, float]) -> RemixPlan:
         preset: Preset = self.plan.preset
-        gains = self._gains(gains_db)
-        stems = {name: StemSettings(gains[name], preset.stem(name).chain) for name in self.sources}
+        gains = self._stem_gains(gains_db)
+        stems = {name: StemSettings(gains[name], preset.stem(name).chain) for name in preset.source_names}
         return replace(self.plan, preset=replace(preset, stems=stems))
+
+    @property
+    def _placed(self):
+        return self.replaced.stems if self.replaced else ()
 
     def _read(self, first_frame: int, num_frames: int) -> tuple[np.ndarray, np.ndarray]:
         """The region's mixture (C, n) and stems (P, C, n)."""
@@ -234,26 +263,6 @@ def _check_replaceable(preset: Path, midi: Path | None) -> None:
         with open(midi, "rb") as handle:
             if handle.read(4) != b"MThd":
                 raise AuditionError(midi, "is not a MIDI file; a save replaces only its own automation")
-
-
-class CachedSeparation:
-    """The cached stems of one region, replayed to remix in place of a separator: the preview runs the
-    same remix code over the same stems the whole-file separation made, with no model in the loop."""
-
-    def __init__(self, entry: CacheEntry, first_frame: int, name: str, dialogue_engine: str) -> None:
-        self.entry, self.first_frame = entry, first_frame
-        self.name, self.dialogue_engine = name, dialogue_engine
-        self.prompts = tuple(entry.record["prompts"])
-
-    def separate_regions(self, blocks: Iterable[np.ndarray], sample_rate: int, num_channels: int, num_frames: int,
-                         prompts: Sequence[str], progress=None, channels=None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(mixture (C, m), stems (P, C, m)) of the region, block by block, as Separator.separate_regions."""
-        if tuple(prompts) != self.prompts:
-            raise AuditionError("preview", f"the cache holds {self.prompts}, not {tuple(prompts)}")
-        done = 0
-        for block in blocks:
-            yield block, self.entry.read_stems(self.first_frame + done, block.shape[1])
-            done += block.shape[1]
 
 
 def _integrated(signal: np.ndarray, info: AudioInfo) -> float | None:

@@ -11,7 +11,8 @@ from pathlib import Path
 import click
 
 from tuss_fx.cli.options import (AUDIO_TRACK_OPTION, ENGINE_CHANNELS_OPTION, PLAN_OPTION, device_note, load_separator,
-                                 model_options, progress_bar)
+                                 model_options, progress_bar, replace_options,
+                                 replacement_line)
 from tuss_fx.signals import Terminated
 
 
@@ -33,38 +34,48 @@ from tuss_fx.signals import Terminated
 @PLAN_OPTION
 @ENGINE_CHANNELS_OPTION
 @AUDIO_TRACK_OPTION
+@replace_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, and no line saying which device auto chose.")
 @model_options
 def audition(input_path, preset, save_path, port, no_browser, no_cache, cache_limit_gb, plan, engine_channels,
-             audio_track, quiet, **model) -> None:
+             audio_track, replacements, match, match_eq, quiet, **model) -> None:
     """Listen before you batch: separate FILE once with the plan PRESET runs (cached: the next audition of
     the same file opens in seconds), then serve a page on 127.0.0.1 where the stems play in sync under
     faders, solo and mute, A/B against the original, the region renders through the whole preset, and Save
     writes the preset that remix, batch and conform run. The first line on stdout is the page's URL.
 
+    With --replace STEM=FILE (a dub, ADR) the recording is placed and matched over the whole programme as
+    remix --replace would, and plays under a fader of its own, "STEM (new)", with the original STEM muted:
+    A/B is the replaced mix against the original, and Save keeps the new stem's gain as STEM's.
+
     The cache lives in the tuss-fx user cache folder ($TUSS_FX_HOME/audition when set): 32-bit float stems
     at FILE's rate and channels, 4 bytes x channels x rate per second of each stem the plan separates."""
     try:
         _audition(input_path, preset, save_path, port, no_browser, no_cache, cache_limit_gb, plan, engine_channels,
-                  audio_track, quiet, model)
+                  audio_track, (replacements, match, match_eq), quiet, model)
     except (KeyboardInterrupt, Terminated) as stop:
         click.echo(f"audition stopped ({stop or 'Ctrl-C'}); nothing left half-written", err=True)
 
 
 def _audition(input_path, preset, save_path, port, no_browser, no_cache, cache_limit_gb, plan, engine_channels,
-              audio_track, quiet, model) -> None:
+              audio_track, replacing, quiet, model) -> None:
     import tempfile
 
     from tuss_fx.audition.browser import open_page, redirect_file
+    from tuss_fx.audition.replaced import place_recordings
     from tuss_fx.audition.cache import trim_cache
     from tuss_fx.audition.server import AuditionServer
     from tuss_fx.audition.session import prepare_audition
     from tuss_fx.media.audio_io import probe
     from tuss_fx.mix.presets import load_preset
+    from tuss_fx.mix.replace import fits_file
 
     _log_server_errors()
     # everything a user can get wrong is checked before the model loads and long before a page starts
     info = probe(input_path, audio_track)
+    replacements, match, match_eq = replacing
+    for replacement in replacements:
+        fits_file(replacement.path, info)
     chosen = load_preset(preset)
     model["dialogue_engine"] = model["dialogue_engine"] or chosen.dialogue_engine
     separator = load_separator(**model)
@@ -82,6 +93,14 @@ def _audition(input_path, preset, save_path, port, no_browser, no_cache, cache_l
                        + ("" if no_cache else f" into the cache: {session.entry.folder}"), err=True)
             if not no_cache:
                 trim_cache(int(cache_limit_gb * 2**30), session.entry.folder)
+        if replacements:
+            placed_dir = Path(scratch) / "replaced"
+            placed_dir.mkdir()
+            with progress_bar("placing " + ", ".join(r.path.name for r in replacements), quiet) as progress:
+                session.replaced = place_recordings(info, session.plan, session.entry, replacements, match, match_eq,
+                                                    placed_dir, session.fold, progress)
+            for placed in session.replaced.stems:
+                click.echo(replacement_line(placed.summary), err=True)
         server = AuditionServer(session, port)
         with ExitStack() as cleanup:
             cleanup.callback(server.server_close)  # joins the request threads: a save under way finishes first

@@ -10,11 +10,10 @@ import click
 
 from tuss_fx.cli.options import (AUDIO_TRACK_OPTION, ENGINE_CHANNELS_OPTION, FORMAT_HELP, PLAN_OPTION, REPORT_OPTION,
                                  check_template, device_note, load_separator, model_options,
-                                 progress_bar)
+                                 progress_bar, replace_options, replacement_line)
 from tuss_fx.errors import TussFxError
 from tuss_fx.media.audio_io import FORMAT_CHOICES, file_extension
 from tuss_fx.media.remux import CODEC_CHOICES
-from tuss_fx.mix.replace import MATCHES
 from tuss_fx.model.prompts import DMX_PROMPTS
 from tuss_fx.report.delivery import SPECS
 from tuss_fx.separation.dialogue import ENGINES
@@ -141,26 +140,6 @@ def _check_language(ctx, param, value: str | None) -> str | None:
     return value
 
 
-def _parse_replacements(ctx, param, values: tuple[str, ...]):
-    from tuss_fx.mix.replace import Replacement
-
-    try:
-        return tuple(Replacement.parse(value) for value in values)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
-def _replacement_line(replaced: dict) -> str:
-    """One line on what a replacement did: its match and the range of its gains, its EQ."""
-    line = f"replaced {replaced['stem']} with {replaced['file']}: match {replaced['match']}"
-    if replaced["gain_db_range"]:
-        low, high = replaced["gain_db_range"]
-        line += f", {len(replaced['lines'])} lines at {low:+.1f} to {high:+.1f} dB"
-    if replaced["eq_db"]:
-        line += "; EQ " + " ".join(f"{centre} Hz {gain:+.1f}" for centre, gain in replaced["eq_db"].items())
-    return line
-
-
 def _format_lufs(value: float) -> str:
     if value != value:  # NaN: shorter than one loudness block
         return "n/a (shorter than 0.4 s)"
@@ -206,16 +185,7 @@ def _format_lufs(value: float) -> str:
               help="ISO 639-2 code of the added track, e.g. deu, fra, spa (needs --add-track).")
 @click.option("--track-title", default=None, help="Title of the added track as players list it, e.g. 'Deutsch'.")
 @REPORT_OPTION
-@click.option("--replace", "replacements", multiple=True, metavar="STEM=FILE", callback=_parse_replacements,
-              help="Replace a separated stem by a recording (a dub, ADR, a cleaner edit) placed from the programme's "
-                   "start, a shorter one padded, through the stem's chain and gain (repeatable), e.g. "
-                   "--replace speech=dub.deu.wav.")
-@click.option("--match", type=click.Choice(MATCHES), default="lines", show_default=True,
-              help="How a replacement's level follows the original stem: lines (each line of the original as loud "
-                   "against the background as it was), programme (one gain), off (as recorded).")
-@click.option("--match-eq", is_flag=True,
-              help="Also match the original stem's tone: octave EQ from the ratio of their long-term spectra "
-                   "(at most 9 dB a band).")
+@replace_options
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, and no line saying which device auto chose.")
 @model_options
@@ -272,7 +242,7 @@ def remix(input_path, preset, output, file_format, overrides, automation, write_
         click.echo(f"{done}: {encoding.describe()}", err=True)
     click.echo(report.plan.describe(), err=True)
     for replaced in report.replacements:
-        click.echo(_replacement_line(replaced), err=True)
+        click.echo(replacement_line(replaced), err=True)
     if report.ride:
         ride = report.ride
         click.echo(f"dialogue ride: {ride['clear_before']:.0%} of {ride['dialogue_windows']} dialogue windows within 1 dB "

@@ -1,4 +1,5 @@
-"""Options shared by the commands that separate (tuss-fx separate, remix, batch), and their progress bar."""
+"""Options shared by the commands that separate (tuss-fx separate, remix, batch, conform, audition), their progress
+bar, and the lines they print alike."""
 
 from __future__ import annotations
 
@@ -99,6 +100,47 @@ ENGINE_CHANNELS_OPTION = click.option(
     help="Channels of a 5.1/7.1 input the separation engines get: the front three (L C R), all but the LFE, "
          "or the centre alone; the others (the LFE always) stay whole in the background. front measured best "
          "on 5.1 scenes (docs/guide/remix.md).")
+def _parse_replacements(ctx, param, values: tuple[str, ...]):
+    from tuss_fx.mix.replace import Replacement
+
+    try:
+        return tuple(Replacement.parse(value) for value in values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def replace_options(func):
+    """--replace STEM=FILE (repeatable), --match and --match-eq: remix, audition."""
+    from tuss_fx.mix.replace import MATCHES
+
+    options = [
+        click.option("--replace", "replacements", multiple=True, metavar="STEM=FILE", callback=_parse_replacements,
+                     help="Replace a separated stem by a recording (a dub, ADR, a cleaner edit) placed by timecode "
+                          "where both carry one, else from the programme's start, a shorter one padded, through the "
+                          "stem's chain and gain (repeatable), e.g. --replace speech=dub.deu.wav."),
+        click.option("--match", type=click.Choice(MATCHES), default="lines", show_default=True,
+                     help="How a replacement's level follows the original stem: lines (each line of the original as "
+                          "loud against the background as it was), programme (one gain), off (as recorded)."),
+        click.option("--match-eq", is_flag=True,
+                     help="Also match the original stem's tone: octave EQ from the ratio of their long-term spectra "
+                          "(at most 9 dB a band)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def replacement_line(replaced: dict) -> str:
+    """One line on what a replacement did: its match and the range of its gains, its EQ."""
+    line = f"replaced {replaced['stem']} with {replaced['file']}: match {replaced['match']}"
+    if replaced["gain_db_range"]:
+        low, high = replaced["gain_db_range"]
+        line += f", {len(replaced['lines'])} lines at {low:+.1f} to {high:+.1f} dB"
+    if replaced["eq_db"]:
+        line += "; EQ " + " ".join(f"{centre} Hz {gain:+.1f}" for centre, gain in replaced["eq_db"].items())
+    return line
+
+
 def _stem_folders(ctx, param, values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     pairs = []
     for value in values:

@@ -31,7 +31,7 @@ from tuss_fx.mix.effects import DEFAULT_BUFFER_SIZE, ChainStream
 from tuss_fx.mix.limiter import PeakMap, SpanLimiter
 from tuss_fx.mix.plan import RemixPlan, choose_plan
 from tuss_fx.mix.presets import Preset
-from tuss_fx.mix.replace import Replacement, ReplacementError, ReplacementPass
+from tuss_fx.mix.replace import ReplacementPass, replaced_stem
 from tuss_fx.mix.request import RemixRequest
 from tuss_fx.mix.ride import GRID_SECONDS as RIDE_GRID_SECONDS
 from tuss_fx.mix.ride_pass import RidePass
@@ -267,7 +267,7 @@ def remix_probed(separator: Separator, plan: RemixPlan, info: AudioInfo, request
 
 def _replacement_passes(request: RemixRequest, preset: Preset, info: AudioInfo) -> list[ReplacementPass]:
     """One pass per replacement, in order; a refused one leaves no scratch file of those made before it."""
-    stems = [_replaced_stem(preset, replacement) for replacement in request.replacements]
+    stems = [replaced_stem(preset.stem_names, replacement) for replacement in request.replacements]
     made: list[ReplacementPass] = []
     try:
         for replacement, stem in zip(request.replacements, stems):
@@ -278,19 +278,6 @@ def _replacement_passes(request: RemixRequest, preset: Preset, info: AudioInfo) 
             done.close()
         raise
     return made
-
-
-def _replaced_stem(preset: Preset, replacement: Replacement) -> int:
-    """The index of the stem a replacement takes the place of.
-
-    Raises:
-        ReplacementError: the plan separates no stem of that name (the residual and background are what
-            the stems leave, not a stem).
-    """
-    if replacement.stem not in preset.stem_names:
-        raise ReplacementError(replacement.stem, f"is not a stem of the plan that runs; its stems: "
-                                                 f"{', '.join(preset.stem_names)}")
-    return preset.stem_names.index(replacement.stem)
 
 
 def _lanes_as_run(automation: GainAutomation | None, plan: RemixPlan) -> GainAutomation | None:

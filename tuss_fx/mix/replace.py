@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +84,19 @@ class Replacement:
         if not equals or not stem or not path:
             raise ValueError(f"{text!r} is not STEM=FILE")
         return cls(stem.strip(), Path(path))
+
+
+def replaced_stem(stem_names: Sequence[str], replacement: Replacement) -> int:
+    """The index among a plan's `stem_names` of the stem a replacement takes the place of.
+
+    Raises:
+        ReplacementError: the plan separates no stem of that name (the residual and background are what
+            the stems leave, not a stem).
+    """
+    if replacement.stem not in stem_names:
+        raise ReplacementError(replacement.stem, f"is not a stem of the plan that runs; its stems: "
+                                                 f"{', '.join(stem_names)}")
+    return list(stem_names).index(replacement.stem)
 
 
 def recording_channels(source_channels: int, programme_channels: int) -> int:

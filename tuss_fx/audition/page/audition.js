@@ -508,7 +508,10 @@ async function start() {
   state.overview = await response.json();
   state.rate = state.overview.sample_rate;
   $("#programme").textContent = state.overview.programme;
-  $("#plan").textContent = `${state.overview.preset}: ${state.overview.plan}`;
+  $("#plan").textContent = [`${state.overview.preset}: ${state.overview.plan}`,
+    ...state.overview.replacements.map((r) => `${r.stem} replaced by ${r.file} (match ${r.match}`
+      + (r.gain_db_range ? `, ${r.lines.length} lines at ${r.gain_db_range[0].toFixed(1)} to ${r.gain_db_range[1].toFixed(1)} dB` : "")
+      + `): fader "${r.fader}"`)].join("; ");
   $("#save-name").value = state.overview.save_name;
   $("#save-folder").textContent = state.overview.save_folder;
   buildMixer();
