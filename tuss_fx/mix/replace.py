@@ -2,39 +2,38 @@
 line by line as loud against the background as the original was, optionally with the original's tone.
 
 Like the ride, it works between two passes. The first separates the programme into a scratch file beside
-the output, with the new recording converted to the programme's rate in a file of its own (in the
-programme's channels, or mono: a mono recording goes to the centre of a film's 5.1, the front pair of a
-stereo programme, as dialogue is mixed), metering the
-original stem and the new recording every 100 ms (K-weighted, BS.1770), finding where the original speaks
-(measure.speech; its lines are the ones the ride answers, mix.ride.line_windows) and, for --match-eq, both long-term
-spectra. Between the passes the matching is decided: a tone match (octave peaking filters, pedalboard's,
-fitted to the ratio of the spectra, limited), then the gain curve (MATCHES). The second pass reads the
-scratch back with the new recording, matched, in the stem's place: the residual (mix minus every original
-stem) is untouched, and the new stem goes through the stem's chain and gain as the original would have.
+the output while the new recording is read in step (converted to the programme's rate; in the programme's
+channels, or mono: a mono recording goes to the centre of a film's 5.1 and the front pair of a stereo
+programme, as dialogue is mixed), metering the original stem and the recording every 100 ms (K-weighted,
+BS.1770), finding where the original speaks (measure.speech; its lines are the ones the ride answers,
+mix.ride.line_windows) and, for --match-eq, both long-term spectra. Between the passes the matching is
+decided: the gain curve (MATCHES); with --match-eq then the tone (mix.tone_match: an octave EQ fitted to the
+ratio of the spectra at those gains, limited, a linear-phase filter), the recording rendered through it and
+the gains decided again on it. The second pass reads the scratch file back with the recording, matched, in
+the stem's place: the residual (mix minus every original stem) is untouched, and the new stem goes through
+the stem's chain and gain as the original would have.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pedalboard
 
 from tuss_fx.errors import TussFxError
 from tuss_fx.measure.loudness import LoudnessMeter, block_mean_squares, channel_weights, mean_square_lufs
 from tuss_fx.measure.meters import HOP_SECONDS
-from tuss_fx.measure.speech import MIN_RUN_WINDOWS, SpeechPresence
+from tuss_fx.measure.speech import SpeechPresence
 from tuss_fx.media.audio_io import AtomicWriter, AudioInfo, probe, read_blocks
 from tuss_fx.media.layout import CENTER, dialogue_channels, engine_channels
 from tuss_fx.media.resample import StreamResampler, resampled_length
 from tuss_fx.media.sample_queue import SampleQueue
 from tuss_fx.media.timecode import programme_clock
-from tuss_fx.mix.effects import ChainStream
 from tuss_fx.mix.ride import line_windows
+from tuss_fx.mix.tone_match import EQ_FRAME_SAMPLES, FirStream, eq_filter, fit_eq, octave_powers
 
 # lines: each line of the original gets its own gain, the new stem following the original's loudness line by
 # line (ramps between lines, the nearest line's gain before the first and after the last); programme: one gain,
@@ -43,18 +42,13 @@ MATCHES = ("lines", "programme", "off")
 MAX_MATCH_GAIN_DB = 24.0  # a line the new recording barely holds is not brought up past this
 WINDOW_SECONDS = 0.4
 WINDOW_HOPS = round(WINDOW_SECONDS / HOP_SECONDS)  # a loudness window, in the meters' 100 ms hops
-EQ_CENTRES_HZ = (125.0, 250.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0)  # octave bands: the tone, not the words
-EQ_LIMIT_DB = 9.0  # most a band is moved: a room's tone, not a repair
-EQ_Q = 1.41  # one octave wide
-EQ_FRAME_SAMPLES = 8192
-EQ_FIT_ROUNDS = 4  # the peaking filters overlap: their gains are refined against the chain's own response
 # a studio recording's lines are parted by silence: a pause in it (a 100 ms hop this far under its loudest) splits
 # an original line the detector heard as one, down to pieces of MIN_PIECE_WINDOWS
 PAUSE_UNDER_PEAK_DB = 40.0
 MIN_PIECE_WINDOWS = 3
+LINE_DIP_WINDOWS = 3  # a line's windows parted by fewer (a quiet word left out of the line) are one line
 RELATIVE_GATE_LU = 10.0  # BS.1770's relative gate, within a line as over a programme
-SILENT_DB = -200.0
-RENDER_BLOCK_SAMPLES = 1 << 16  # octave levels under this are no signal (a zero power reads -300 dB)
+RENDER_BLOCK_SAMPLES = 1 << 16  # the recording's blocks through the tone match
 
 
 class ReplacementError(TussFxError):
@@ -210,8 +204,8 @@ class ReplacementPass:
         rate, channels, kept = info.sample_rate, info.num_channels, self._recording.num_channels
         self._targets = list(range(channels)) if kept == channels else mono_targets(info.channel_layout, channels)
         self._original = LoudnessMeter(rate, channels, HOP_SECONDS)
-        # the recording as it will be mixed, metered while it drains (with a tone match, once it is rendered)
-        # in its own channels: a mono one spread on the targets reads as loud as its weights there add up to
+        # the recording, metered while it drains (with a tone match, again once it is rendered) in its own
+        # channels: a mono one spread on the targets reads as loud as its weights there add up to
         self._recording_meter = LoudnessMeter(rate, kept, HOP_SECONDS)
         self._placed_weight = 1.0 if kept == channels else float(channel_weights(channels)[self._targets].sum())
         self._speech = SpeechPresence(rate, channels, dialogue_channels(info.channel_layout))
@@ -234,11 +228,10 @@ class ReplacementPass:
             new = self._recording.take(mixture.shape[1])
             self._original.push(stem)
             self._speech.push(mixture, stem)
-            if self.match_eq:  # metered once it has been through the tone match
+            self._recording_meter.push(new)
+            if self.match_eq:
                 self._frames.push(np.stack([stem.mean(axis=0), new.mean(axis=0)]))
                 self._add_spectra()
-            else:
-                self._recording_meter.push(new)
             self._scratch.write(np.concatenate([mixture, *stems]))
         self._scratch.close()
         original_ms = block_mean_squares(self._original, WINDOW_HOPS)
@@ -246,12 +239,17 @@ class ReplacementPass:
         original_ms = original_ms[:len(speaking)]
         # the original's lines as the ride finds them: runs of speech less their quiet tails (mix.ride)
         in_line = line_windows(speaking, mean_square_lufs(original_ms))
-        levels = self._line_levels_db(in_line) if self.match_eq else None
-        if levels:
-            self.eq_db = fit_eq(*levels, self.info.sample_rate)
-        if self._shaped:
-            self._render_shaped()
         self._decide_gains(original_ms, speaking, in_line)
+        if self._shaped:
+            # the tone is fitted to the recording with its lines at those gains (a dub's lines recorded at
+            # other levels would otherwise weigh its long-term spectrum), then the gains decided again on
+            # the recording as it will sound
+            levels = self._line_levels_db(in_line)
+            if levels:
+                self.eq_db = fit_eq(*levels, self.info.sample_rate)
+            self._recording_meter = LoudnessMeter(self.info.sample_rate, self._recording.num_channels, HOP_SECONDS)
+            self._render_shaped()
+            self._decide_gains(original_ms, speaking, in_line)
 
     def regions(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(mixture (C, m), stems (P, C, m)) with the recording, matched, as the stem and the mixture changed
@@ -302,13 +300,18 @@ class ReplacementPass:
         self._band_powers.extend(octave_powers(power, self.info.sample_rate).transpose(1, 0, 2))
 
     def _line_levels_db(self, in_line: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """Long-term octave levels (dB) of the original stem and the recording over the frames inside the
-        original's lines: the tone of the speech, not of what the stem leaks between lines. None: no line."""
+        """Long-term octave levels (dB) of the original stem and the recording over the frames where both
+        speak (inside the original's lines, the recording within PAUSE_UNDER_PEAK_DB of its loudest frame):
+        the tone of the speech, not of what the stem leaks in a pause the recording keeps. None: no such frame."""
         if not self._band_powers or not in_line.any():
             return None
-        centres = (np.arange(len(self._band_powers)) + 0.5) * EQ_FRAME_SAMPLES / self.info.sample_rate
+        powers = np.array(self._band_powers)  # (frames, 2, bands)
+        centres = (np.arange(len(powers)) + 0.5) * EQ_FRAME_SAMPLES / self.info.sample_rate
         window = np.clip(((centres - WINDOW_SECONDS / 2) / HOP_SECONDS).round().astype(int), 0, len(in_line) - 1)
-        chosen = np.array(self._band_powers)[in_line[window]]
+        powers[:, 1] *= 10 ** (np.interp(centres, *self._curve) / 10)[:, None]  # at the gains decided
+        recording = powers[:, 1].sum(axis=1)
+        speaking = recording > recording.max() * 10 ** (-PAUSE_UNDER_PEAK_DB / 10)
+        chosen = powers[in_line[window] & speaking]
         if not len(chosen):
             return None
         total = chosen.sum(axis=0)
@@ -320,11 +323,15 @@ class ReplacementPass:
         new_ms = block_mean_squares(recording, WINDOW_HOPS) * self._placed_weight
         count = min(len(original_ms), len(new_ms))
         original_ms, new_ms, speaking = original_ms[:count], new_ms[:count], speaking[:count]
+        self.line_gains = []
         if self.match == "off" or not count:
             self._curve = (np.array([0.0]), np.array([0.0]))
             return
         pauses = _pauses(recording, count)
-        lines = [piece for line in _runs(in_line[:count], MIN_RUN_WINDOWS) for piece in _split_at_pauses(line, pauses)]
+        # every stretch of the original's line windows (runs of dialogue already), one across a dip of a
+        # quiet word or two, in the pieces the recording's own pauses make
+        lines = [piece for line in _runs(_bridged(in_line[:count], LINE_DIP_WINDOWS), 1)
+                 for piece in _split_at_pauses(line, pauses)]
         if self.match == "programme":
             gain = _gain_db(original_ms[speaking], new_ms[speaking])
             self.line_gains = [(a * HOP_SECONDS, (b - 1) * HOP_SECONDS + WINDOW_SECONDS, gain) for a, b in lines]
@@ -347,7 +354,7 @@ class ReplacementPass:
 
     def _render_shaped(self) -> None:
         """Run the recording through the tone match into its own scratch file, metering it as it will be mixed."""
-        chain = ChainStream(eq_board(self.eq_db), self.info.sample_rate, self._recording.num_channels)
+        chain = FirStream(eq_filter(self.eq_db, self.info.sample_rate), self._recording.num_channels)
         recording = RecordingStream(self.replacement, self.info)
         for start in range(0, self.info.num_frames, RENDER_BLOCK_SAMPLES):
             shaped = chain.push(recording.take(min(RENDER_BLOCK_SAMPLES, self.info.num_frames - start)))
@@ -363,6 +370,15 @@ def _runs(flags: np.ndarray, min_run: int) -> list[tuple[int, int]]:
     """[start, end) of each run of true windows at least min_run long."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2]) if b - a >= min_run]
+
+
+def _bridged(flags: np.ndarray, gap: int) -> np.ndarray:
+    """flags with every run of false windows shorter than `gap`, with true ones on both sides, made true."""
+    bridged = flags.copy()
+    for start, end in _runs(~flags, 1):
+        if start > 0 and end < len(flags) and end - start < gap:
+            bridged[start:end] = True
+    return bridged
 
 
 def _pauses(recording: LoudnessMeter, count: int) -> np.ndarray:
@@ -401,54 +417,3 @@ def _gain_db(original_ms: np.ndarray, new_ms: np.ndarray) -> float | None:
     if not (math.isfinite(original) and math.isfinite(new)):
         return None
     return max(-MAX_MATCH_GAIN_DB, min(MAX_MATCH_GAIN_DB, original - new))
-
-
-def octave_powers(power: np.ndarray, sample_rate: int) -> np.ndarray:
-    """(..., len(EQ_CENTRES_HZ)): power spectra (..., rfft bins of EQ_FRAME_SAMPLES) summed in each octave."""
-    return power @ _octave_bins(sample_rate).T
-
-
-@functools.cache
-def _octave_bins(sample_rate: int) -> np.ndarray:
-    """(bands, bins) 1.0 where an rfft bin of EQ_FRAME_SAMPLES lies in the octave around a centre."""
-    freqs = np.fft.rfftfreq(EQ_FRAME_SAMPLES, 1 / sample_rate)
-    return np.array([(freqs >= centre / math.sqrt(2)) & (freqs < centre * math.sqrt(2)) for centre in EQ_CENTRES_HZ],
-                    np.float64)
-
-
-def octave_levels_db(power: np.ndarray, sample_rate: int) -> np.ndarray:
-    """(len(EQ_CENTRES_HZ),) dB: a power spectrum summed in each octave."""
-    return 10 * np.log10(octave_powers(power, sample_rate) + 1e-30)
-
-
-def fit_eq(original_db: np.ndarray, new_db: np.ndarray, sample_rate: int) -> dict[float, float]:
-    """Octave peaking-filter gains (dB, at EQ_CENTRES_HZ) that bring the recording's long-term octave levels
-    (new_db) to the original's shape (original_db): their difference less its mean (the level is the gain
-    match's), each within ±EQ_LIMIT_DB, refined against the chain's own response since neighbouring filters
-    overlap. {} where either was silent."""
-    if new_db.max() < SILENT_DB or original_db.max() < SILENT_DB:
-        return {}
-    usable = [centre < sample_rate / 2 / math.sqrt(2) for centre in EQ_CENTRES_HZ]
-    target = original_db - new_db
-    target = np.clip(target - np.mean(target[usable]), -EQ_LIMIT_DB, EQ_LIMIT_DB)
-    gains = target.copy()
-    for _ in range(EQ_FIT_ROUNDS):
-        response = eq_response_db(dict(zip(EQ_CENTRES_HZ, gains)), sample_rate)
-        gains = np.clip(gains + (target - response), -1.5 * EQ_LIMIT_DB, 1.5 * EQ_LIMIT_DB)
-    return {centre: float(gain) for centre, gain, use in zip(EQ_CENTRES_HZ, gains, usable) if use}
-
-
-def eq_board(eq_db: dict[float, float]) -> pedalboard.Pedalboard:
-    return pedalboard.Pedalboard([pedalboard.PeakFilter(cutoff_frequency_hz=centre, gain_db=gain, q=EQ_Q)
-                                  for centre, gain in eq_db.items()])
-
-
-def eq_response_db(eq_db: dict[float, float], sample_rate: int) -> np.ndarray:
-    """The chain's gain in each octave band (dB): its mean power gain over the band's bins, from its impulse
-    response (the filters ring out within a spectrum frame: 125 Hz an octave wide decays in 4 ms)."""
-    impulse = np.zeros((1, EQ_FRAME_SAMPLES), np.float32)
-    impulse[0, 0] = 1.0
-    response = eq_board({centre: gain for centre, gain in eq_db.items() if centre < sample_rate / 2})(impulse,
-                                                                                                   sample_rate)
-    power = np.abs(np.fft.rfft(response[0])) ** 2
-    return octave_levels_db(power, sample_rate) - octave_levels_db(np.ones_like(power), sample_rate)
