@@ -100,3 +100,24 @@ def test_an_excerpt_reads_its_frames_of_a_file_and_of_a_film(tmp_path):
         assert info.excerpt(30001, 100).excerpt(5, 10).first_frame == 30006
     with pytest.raises(ValueError, match="not inside"):
         probe(tmp_path / "a.wav").excerpt(12 * FILM_RATE - 5, 10)
+
+
+@pytest.mark.parametrize("file_format", ["wav32f", "wav24", "flac"])
+def test_a_scratch_writer_writes_the_same_file_as_a_durable_one(tmp_path, file_format):
+    """durable=False (scratch files: read back, then removed) writes through a file object, closed without
+    libsndfile's fsync: byte for byte the file a durable writer makes, readable after close, gone on abort."""
+    block = (0.3 * np.random.default_rng(4).standard_normal((3, 30_000))).astype(np.float32)
+    paths = []
+    for durable in (True, False):
+        writer = AtomicWriter(tmp_path / f"{durable}.{'flac' if file_format == 'flac' else 'wav'}", 48000, 3,
+                              file_format, durable=durable)
+        for start in range(0, block.shape[1], 7_000):
+            writer.write(block[:, start:start + 7_000])
+        writer.close()
+        paths.append(writer.temp_path)
+        assert probe(writer.temp_path).num_frames == block.shape[1]
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    scratch = AtomicWriter(tmp_path / "gone.wav", 48000, 3, "wav32f", durable=False)
+    scratch.write(block)
+    scratch.abort()
+    assert not scratch.temp_path.exists() and not (tmp_path / "gone.wav").exists()

@@ -86,8 +86,8 @@ def place_recordings(info: AudioInfo, plan: RemixPlan, entry: CacheEntry, replac
         for replacement_pass in passes:
             replacement_pass.drain(regions)
             regions = replacement_pass.regions()
-        writers = [AtomicWriter(folder / f"{replacement.stem}.new.wav", info.sample_rate, info.num_channels, "wav32f")
-                   for replacement in replacements]
+        writers = [AtomicWriter(folder / f"{replacement.stem}.new.wav", info.sample_rate, info.num_channels, "wav32f",
+                                durable=False) for replacement in replacements]  # the audition's, gone at its end
         meters = [PeakMeter(info.num_frames, PEAK_BUCKETS) for _ in replacements]
         for _, block_stems in regions:
             for writer, meter, index in zip(writers, meters, indices):

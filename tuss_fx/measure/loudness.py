@@ -107,21 +107,28 @@ class LoudnessMeter:
         if weighted.shape[1] == 0:
             return
         self.peak = max(self.peak, peak)
-        self._record(np.cumsum(np.square(weighted), axis=1))
+        self._record(np.square(weighted))
 
-    def _record(self, cumulative: np.ndarray) -> None:
-        """Keep Σx² at every block bound in (start, end]; cumulative[:, i] = Σx² of this block's first i+1."""
-        start, end = self._num_samples, self._num_samples + cumulative.shape[1]
+    def _record(self, squares: np.ndarray) -> None:
+        """Keep Σx² at every block bound in (start, end] and every hop bound; squares: (C, n) this block's x².
+        Only the sums up to those bounds are formed (np.add.reduceat), not a running sum of every sample."""
+        start, end = self._num_samples, self._num_samples + squares.shape[1]
+        block_marks = []
         for side in (0, 1):
             while (mark := self._bounds(self._next_bound[side])[side]) <= end:
                 if mark > start:
-                    self._marks[mark] = self._energy + cumulative[:, mark - start - 1]
+                    block_marks.append(mark)
                 self._next_bound[side] += 1
-        if self.hop_samples:
-            first = start // self.hop_samples + 1
-            for mark in range(first * self.hop_samples, end + 1, self.hop_samples):
-                self._hop_energies.append(float(self._weights @ (self._energy + cumulative[:, mark - start - 1])))
-        self._energy = self._energy + cumulative[:, -1]
+        hop_marks = range((start // self.hop_samples + 1) * self.hop_samples, end + 1, self.hop_samples) \
+            if self.hop_samples else range(0)
+        offsets = sorted({mark - start for mark in (*block_marks, *hop_marks)} | {end - start})
+        sums = np.cumsum(np.add.reduceat(squares, [0, *offsets[:-1]], axis=1), axis=1)  # Σx² up to each offset
+        upto = dict(zip(offsets, sums.T))
+        for mark in block_marks:
+            self._marks[mark] = self._energy + upto[mark - start]
+        for mark in hop_marks:
+            self._hop_energies.append(float(self._weights @ (self._energy + upto[mark - start])))
+        self._energy = self._energy + upto[end - start]
         self._num_samples = end
 
     def integrated_lufs(self) -> float:

@@ -223,7 +223,9 @@ class AtomicWriter:
     """
 
     def __init__(self, path: Path, sample_rate: int, num_channels: int, file_format: str,
-                 broadcast: "ChunkWriter | None" = None) -> None:
+                 broadcast: "ChunkWriter | None" = None, durable: bool = True) -> None:
+        """durable=False: a scratch file, read back and removed, never an output: closed without the fsync
+        libsndfile makes of a file it opened itself (on a two-hour film's stems, gigabytes forced to disk)."""
         self.path = path
         container, subtype = OUTPUT_FORMATS[concrete_format(file_format)]
         self._bits = PCM_BITS.get(subtype)
@@ -241,8 +243,10 @@ class AtomicWriter:
             self._tmp = temp_beside(path)
         except OSError as exc:
             raise AudioWriteError(path, f"cannot write here ({exc.strerror or exc})") from None
-        self._file = sf.SoundFile(self._tmp, "w", samplerate=sample_rate, channels=num_channels, format=container,
-                                  subtype=subtype)
+        # through a Python file object libsndfile writes the same bytes and leaves the syncing to the system
+        self._handle = None if durable else open(self._tmp, "w+b")  # noqa: SIM115 - closed in close()/abort()
+        self._file = sf.SoundFile(self._handle or self._tmp, "w", samplerate=sample_rate, channels=num_channels,
+                                  format=container, subtype=subtype)
         self._started = False  # a first block written: where a test's hold point can stop the run
 
     def write(self, block: np.ndarray) -> None:
@@ -280,9 +284,11 @@ class AtomicWriter:
     def close(self) -> None:
         """Finish the temporary file without putting it in place (to read it back)."""
         self._file.close()
+        if self._handle:
+            self._handle.close()
 
     def commit(self) -> None:
-        self._file.close()
+        self.close()
         if self._clipped:
             warnings.warn(ClippedWarning(f"{self.path}: {self._clipped} samples past full scale clipped in "
                                          f"{self._bits}-bit PCM (wav32f keeps them)"), stacklevel=2)
@@ -294,7 +300,7 @@ class AtomicWriter:
 
     def abort(self) -> None:
         if not self._file.closed:
-            self._file.close()
+            self.close()
         self._tmp.unlink(missing_ok=True)
         remove_if_empty(self._created)
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.fft
 
 from tuss_fx.errors import TussFxError
 from tuss_fx.measure.loudness import LoudnessMeter, block_mean_squares, channel_weights, mean_square_lufs
@@ -212,11 +213,11 @@ class ReplacementPass:
         self._band_powers: list[np.ndarray] = []  # per spectrum frame, (2, bands): original stem, recording
         self._frames = SampleQueue(2)  # mono original stem and recording, waiting for a whole spectrum frame
         self._scratch = AtomicWriter(output_path.with_name(f"{output_path.name}.replace.wav"), rate,
-                                     channels * (num_stems + 1), "wav32f")
+                                     channels * (num_stems + 1), "wav32f", durable=False)
         # the recording through the tone match, rendered once from a second read of it (the chain holds samples
         # back, so it is run over the whole recording before the mix reads it in step)
         self._shaped = AtomicWriter(output_path.with_name(f"{output_path.name}.replace-eq.wav"), rate, kept,
-                                    "wav32f") if match_eq else None
+                                    "wav32f", durable=False) if match_eq else None
         self.eq_db: dict[float, float] = {}
         self.line_gains: list[tuple[float, float, float]] = []  # (start s, end s, gain dB) per original line
         self._curve: tuple[np.ndarray, np.ndarray] | None = None  # (seconds, gain dB), interpolated between
@@ -296,7 +297,8 @@ class ReplacementPass:
         if not count:
             return
         frames = self._frames.pop(count * EQ_FRAME_SAMPLES).reshape(2, count, EQ_FRAME_SAMPLES)
-        power = np.abs(np.fft.rfft(frames * np.hanning(EQ_FRAME_SAMPLES), axis=-1)) ** 2  # (2, count, bins)
+        window = np.hanning(EQ_FRAME_SAMPLES).astype(np.float32)
+        power = np.abs(scipy.fft.rfft(frames * window, axis=-1)) ** 2  # (2, count, bins), in float32: 9x float64
         self._band_powers.extend(octave_powers(power, self.info.sample_rate).transpose(1, 0, 2))
 
     def _line_levels_db(self, in_line: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

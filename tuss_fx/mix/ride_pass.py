@@ -42,7 +42,7 @@ class RidePass:
         self._meters = [LoudnessMeter(rate, channels, HOP_SECONDS) for _ in range(3)]  # programme, dialogue, rest
         self._speech = SpeechPresence(rate, channels, dialogue_channels(info.channel_layout))  # where people speak
         self._scratch = AtomicWriter(output_path.with_name(f"{output_path.name}.ride.wav"), rate,
-                                     channels * (self._num_stems + 1), "wav32f")
+                                     channels * (self._num_stems + 1), "wav32f", durable=False)
         self.clarity: DialogueClarity | None = None
         self.curve_db: np.ndarray | None = None  # the background's ride, every GRID_SECONDS
         self.lift_db = 0.0  # the dialogue's gain over the background's, before the ride
