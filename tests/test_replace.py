@@ -299,6 +299,12 @@ def test_the_report_holds_each_line_s_gain_and_draws_its_lane(separator, scene, 
         assert covered.all(), (start, end, pieces)
     assert all(any(a - 0.5 <= first and last <= b + 0.5 for a, b in LINES) for first, last in pieces)  # none elsewhere
     assert numbers["replacements"][0]["eq_db"]
+    # the report's input is the programme as it came, not with the recording in its place
+    import pyloudnorm
+
+    original = pyloudnorm.Meter(RATE).integrated_loudness(sf.read(scene[0], dtype="float64")[0])
+    assert report.input_lufs == pytest.approx(original, abs=0.01)
+    assert numbers["signals"]["input"]["integrated_lufs"] == pytest.approx(original, abs=0.01)
     assert (tmp_path / "out.report.png").stat().st_size > 10_000
 
 

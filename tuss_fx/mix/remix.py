@@ -9,7 +9,7 @@ target the output is the input: stems + residual = mixture.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -211,6 +211,14 @@ def remix_probed(separator: Separator, plan: RemixPlan, info: AudioInfo, request
     scratch = AtomicWriter(output_path, info.sample_rate, info.num_channels, "wav32f")  # float pre-master mix
     regions = separator.separate_regions(read_blocks(info), info.sample_rate, info.num_channels, info.num_frames,
                                          preset.prompts, progress, channels)
+
+    def observe_input(mixture: np.ndarray, stems: np.ndarray) -> None:
+        input_meter.push(mixture)
+        if recorder:
+            recorder.push_input(mixture, stems)
+
+    if replacing:  # the input as it came, before a recording takes a stem's place, is what the report calls it
+        regions = _observed(regions, observe_input)
     ride = RidePass(preset, info, output_path) if preset.ride and automation is None else None
     try:
         with WriterGroup(stem_paths, info.sample_rate, info.num_channels, stem_format, broadcast) as stem_writers:
@@ -235,11 +243,10 @@ def remix_probed(separator: Separator, plan: RemixPlan, info: AudioInfo, request
                     recorder.push_mix(block)
 
             for mixture, stems in regions:
-                input_meter.push(mixture)
+                if not replacing:
+                    observe_input(mixture, stems)
                 if speech:
                     speech.push(mixture, stems[speaking])
-                if recorder:
-                    recorder.push_input(mixture, stems)
                 _write_measured(scratch, mix_meter, mixer.push(mixture, stems), mixed)
             _write_measured(scratch, mix_meter, mixer.finish(), mixed)
             measured = _lufs(mix_meter)
@@ -263,6 +270,13 @@ def remix_probed(separator: Separator, plan: RemixPlan, info: AudioInfo, request
     return RemixReport(output_path, _lufs(input_meter), output_lufs, gain_db, limited,
                        {name: mixer.gain_description(name) for name in mixer.sources}, stem_paths, plan,
                        ride.summary() if ride else None, tuple(replacement.summary() for replacement in replacing))
+
+
+def _observed(regions: Iterable[tuple[np.ndarray, np.ndarray]], observe: Callable[[np.ndarray, np.ndarray], None]):
+    """The regions as they come, each shown to `observe` first."""
+    for mixture, stems in regions:
+        observe(mixture, stems)
+        yield mixture, stems
 
 
 def _replacement_passes(request: RemixRequest, preset: Preset, info: AudioInfo) -> list[ReplacementPass]:
