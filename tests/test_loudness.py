@@ -99,3 +99,15 @@ def test_loudness_range_gates():
     steady = np.full(100, -20.0)
     assert loudness_range(np.concatenate([steady, np.full(100, -45.0)])) == pytest.approx(0.0)
     assert loudness_range(np.concatenate([steady, np.full(100, -35.0)])) == pytest.approx(15.0)
+
+
+def test_an_empty_block_is_nothing_to_the_meter():
+    """Streams hand empty blocks (a chain holding its samples back): the K-weighting passes them as empty."""
+    audio = (0.1 * np.random.default_rng(2).standard_normal((2, 48_000))).astype(np.float32)
+    whole, pieces = LoudnessMeter(48_000, 2, 0.1), LoudnessMeter(48_000, 2, 0.1)
+    whole.push(audio)
+    assert LoudnessMeter(48_000, 2).k_weighted(audio[:, :0]).shape == (2, 0)
+    for block in (audio[:, :0], audio[:, :20_000], audio[:, 20_000:20_000], audio[:, 20_000:]):
+        pieces.push(block)
+    assert pieces.integrated_lufs() == pytest.approx(whole.integrated_lufs(), abs=1e-9)
+    assert pieces.hop_energies == pytest.approx(whole.hop_energies)

@@ -98,6 +98,8 @@ class LoudnessMeter:
         """(C, n) float64: the next block through this meter's K-weighting (its filter state carried on),
         for push_k_weighted. The filters are linear, so the K-weighted difference of two signals metered
         this way is the difference of their outputs: a third meter need not filter again."""
+        if not block.shape[1]:  # sosfilt, unlike lfilter, refuses an empty block
+            return np.zeros(block.shape, np.float64)
         weighted, self._state = self._sosfilt(self._sections, block.astype(np.float64), axis=1, zi=self._state)
         return weighted
 
