@@ -262,7 +262,7 @@ def test_a_source_reads_only_what_it_is_made_of(session, monkeypatch):
     expected = session.entry.read_stem("speech", 4800, 960)
     monkeypatch.setattr(type(session.entry), "read_stems", lambda *a: pytest.fail("read every stem"))
     monkeypatch.setattr(type(session), "_read_mixture", lambda *a: pytest.fail("read the input"))
-    np.testing.assert_array_equal(session.listen("speech", 4800, 960), session._fold @ expected)
+    np.testing.assert_array_equal(session.listen("speech", 4800, 960), session.fold @ expected)
 
 
 # ---- saves --------------------------------------------------------------------------------------------------
