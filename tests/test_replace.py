@@ -336,3 +336,15 @@ def test_a_mono_dub_of_a_5_1_film_is_placed_in_the_centre_as_loud_as_the_line_it
     separated = film - me_audio  # the original dialogue as separated
     lines, original = _line_lufs(placed["lines"][[2]]), _line_lufs(separated[[2]])
     assert all(abs(a - b) < 1.0 for a, b in zip(lines, original)), (lines, original)
+
+
+def test_a_dip_of_a_quiet_word_parts_no_line_and_a_short_last_stretch_is_a_line():
+    """The original's line windows as the matching takes them: two windows left out of a line (a quiet
+    word) are bridged, three are a pause; a stretch of a few windows at the end is matched, not dropped."""
+    from tuss_fx.mix.replace import LINE_DIP_WINDOWS, _bridged, _runs
+
+    windows = np.array([c == "1" for c in "..1111111111.11111..11...11111111...111"])
+    bridged = _bridged(windows, LINE_DIP_WINDOWS)
+    assert _runs(bridged, 1) == [(2, 22), (25, 33), (36, 39)]
+    assert not _bridged(np.array([True, False, False, False, True]), LINE_DIP_WINDOWS)[1:4].any()
+    assert not _bridged(np.array([False, True]), LINE_DIP_WINDOWS)[0]  # an edge is not a dip

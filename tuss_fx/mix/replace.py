@@ -127,37 +127,64 @@ def recording_offset(recording: AudioInfo, programme: AudioInfo) -> int:
     return round((own - start) * programme.sample_rate) if start and own else 0
 
 
+@dataclass(frozen=True)
+class Placement:
+    """A recording probed and placed: its file, and where its first sample lands in the programme's file
+    (recording_offset). Found once, read as often as a pass needs (probing a film decodes its track, and
+    its timecode is another FFmpeg call)."""
+
+    source: AudioInfo
+    placed_at: int
+
+    @classmethod
+    def of(cls, replacement: Replacement, programme: AudioInfo) -> Placement:
+        """Probe and place `replacement`; checked against the programme unless it is `cut` (its range's
+        file was checked whole by whoever cut the range).
+
+        Raises:
+            ReplacementError: it runs past the programme's end, or has a channel count that does not map.
+        """
+        source = probe(replacement.path)
+        placement = cls(source, recording_offset(source, programme))
+        if not replacement.cut:
+            placement.check(programme)
+        return placement
+
+    def check(self, programme: AudioInfo) -> None:
+        """The recording fits inside `programme` (a whole file) where it is placed, in channels that map."""
+        source, offset = self.source, self.placed_at
+        length = resampled_length(source.num_frames, source.sample_rate, programme.sample_rate)
+        if offset + length > programme.first_frame + programme.num_frames:
+            placed = f" placed by timecode {offset / programme.sample_rate:+.3f} s into it" if offset else ""
+            raise ReplacementError(source.path, f"is {length} samples at {programme.sample_rate} Hz "
+                                                f"({length / programme.sample_rate:.3f} s){placed}, longer than the "
+                                                f"programme's {programme.num_frames} "
+                                                f"({programme.duration_seconds:.3f} s); trim it to the programme")
+        if source.num_channels not in (1, programme.num_channels) and programme.num_channels != 1:
+            raise ReplacementError(source.path, f"has {source.num_channels} channels; the programme has "
+                                                f"{programme.num_channels} (a replacement is mono or the "
+                                                "programme's layout)")
+
+
 def fits_file(path: Path, programme: AudioInfo) -> None:
-    """Check the recording at `path` fits inside `programme` (a whole file) as recording_offset places it.
+    """Check the recording at `path` fits inside `programme` (a whole file) where recording_offset places it.
 
     Raises:
         ReplacementError: it runs past the programme's end, or has a channel count that does not map.
     """
     source = probe(path)
-    offset = recording_offset(source, programme)
-    length = resampled_length(source.num_frames, source.sample_rate, programme.sample_rate)
-    if offset + length > programme.first_frame + programme.num_frames:
-        placed = f" placed by timecode {offset / programme.sample_rate:+.3f} s into it" if offset else ""
-        raise ReplacementError(path, f"is {length} samples at {programme.sample_rate} Hz "
-                                     f"({length / programme.sample_rate:.3f} s){placed}, longer than the programme's "
-                                     f"{programme.num_frames} ({programme.duration_seconds:.3f} s); trim it to the "
-                                     "programme")
-    if source.num_channels not in (1, programme.num_channels) and programme.num_channels != 1:
-        raise ReplacementError(path, f"has {source.num_channels} channels; the programme has "
-                                     f"{programme.num_channels} (a replacement is mono or the programme's layout)")
+    Placement(source, recording_offset(source, programme)).check(programme)
 
 
 class RecordingStream:
     """A recording at the programme's rate (in recording_channels: the programme's, or mono), taken in
-    blocks in step with the programme, placed at recording_offset: silence before it and past its end (a
+    blocks in step with the programme, where its Placement puts it: silence before it and past its end (a
     shorter recording is padded); over an excerpt, its samples over the excerpt's range."""
 
-    def __init__(self, replacement: Replacement, info: AudioInfo) -> None:
-        if not replacement.cut:
-            fits_file(replacement.path, info)
-        source = probe(replacement.path)
+    def __init__(self, placement: Placement, info: AudioInfo) -> None:
+        source = placement.source
         # where it starts in the input: an excerpt's frame 0 is its file's frame first_frame
-        self.offset = recording_offset(source, info) - info.first_frame
+        self.offset = placement.placed_at - info.first_frame
         self.num_channels = self._num_channels = recording_channels(source.num_channels, info.num_channels)
         self._lead = max(0, self.offset)  # samples of silence still to give before it starts (made as taken)
         self._skip = max(0, -self.offset)  # of it, before the programme starts
@@ -201,7 +228,8 @@ class ReplacementPass:
             raise ValueError(f"match is one of {', '.join(MATCHES)}, not {match!r}")
         self.replacement, self.info, self.match, self.match_eq = replacement, info, match, match_eq
         self._stem, self._num_stems = stem_index, num_stems
-        self._recording = RecordingStream(replacement, info)
+        self._placement = Placement.of(replacement, info)
+        self._recording = RecordingStream(self._placement, info)
         rate, channels, kept = info.sample_rate, info.num_channels, self._recording.num_channels
         self._targets = list(range(channels)) if kept == channels else mono_targets(info.channel_layout, channels)
         self._original = LoudnessMeter(rate, channels, HOP_SECONDS)
@@ -259,7 +287,7 @@ class ReplacementPass:
         times, gains_db = self._curve
         # the tone-matched file has the scratch file's length, so the same blocks; else the recording afresh
         shaped = read_blocks(probe(self._shaped.temp_path)) if self._shaped else None
-        recording = RecordingStream(self.replacement, self.info)
+        recording = RecordingStream(self._placement, self.info)
         done = 0
         for block in read_blocks(probe(self._scratch.temp_path)):
             new = spread(next(shaped) if shaped else recording.take(block.shape[1]), self._targets, channels)
@@ -357,7 +385,7 @@ class ReplacementPass:
     def _render_shaped(self) -> None:
         """Run the recording through the tone match into its own scratch file, metering it as it will be mixed."""
         chain = FirStream(eq_filter(self.eq_db, self.info.sample_rate), self._recording.num_channels)
-        recording = RecordingStream(self.replacement, self.info)
+        recording = RecordingStream(self._placement, self.info)
         for start in range(0, self.info.num_frames, RENDER_BLOCK_SAMPLES):
             shaped = chain.push(recording.take(min(RENDER_BLOCK_SAMPLES, self.info.num_frames - start)))
             self._recording_meter.push(shaped)
