@@ -22,7 +22,8 @@ from tuss_fx.mix.replace import MATCHES, Replacement
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("input", type=Path)
-    parser.add_argument("dialogue", type=Path, help="the new dialogue, placed from the programme's start")
+    parser.add_argument("dialogue", type=Path,
+                        help="the new dialogue, placed by timecode where both carry one, else from the start")
     parser.add_argument("output", type=Path, help="a .wav/.flac, or a film container for a film input")
     parser.add_argument("--match", choices=MATCHES, default="lines")
     parser.add_argument("--match-eq", action="store_true", help="also match the original dialogue's tone")

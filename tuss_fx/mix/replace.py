@@ -219,8 +219,8 @@ class RecordingStream:
 
 
 class ReplacementPass:
-    """Drain separated regions to disk with the new recording beside them, meter both; then `regions`
-    gives the regions back with the recording, matched, in the stem's place."""
+    """Drain separated regions to disk while the recording is read in step, meter both and decide the
+    match; then `regions` gives the regions back with the recording, matched, in the stem's place."""
 
     def __init__(self, replacement: Replacement, stem_index: int, info: AudioInfo, output_path: Path,
                  num_stems: int, match: str = "lines", match_eq: bool = False) -> None:
@@ -251,7 +251,8 @@ class ReplacementPass:
         self._curve: tuple[np.ndarray, np.ndarray] | None = None  # (seconds, gain dB), interpolated between
 
     def drain(self, regions) -> None:
-        """Write every region and the recording's same samples to the scratch file, metering both."""
+        """Write every region to the scratch file, metering it and the recording's same samples; then
+        decide the gains (and the tone)."""
         for mixture, stems in regions:
             stem = stems[self._stem]
             new = self._recording.take(mixture.shape[1])

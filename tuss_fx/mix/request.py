@@ -43,7 +43,8 @@ class RemixRequest:
     audio_track: a film input's audio track, from 1 (None: the first).
     broadcast: the Broadcast WAV chunks of WAV outputs (None: the input's own, if it has any).
     film: the film output's track options (remix_film).
-    replacements: stems replaced by new recordings (a dub, ADR), each placed from the programme's start;
+    replacements: stems replaced by new recordings (a dub, ADR), each placed by timecode where it and the
+        programme carry one, else from the programme's start;
     match: how their gain follows the original stem ("lines", "programme", "off": mix.replace.MATCHES);
     match_eq: also match the original stem's tone (octave EQ).
     """
