@@ -18,7 +18,7 @@ from tuss_fx.audition.cache import PEAK_BUCKETS, CacheEntry, CachedSeparation, p
 from tuss_fx.measure.peaks import PeakMeter
 from tuss_fx.media.audio_io import AtomicWriter, AudioInfo, read_blocks
 from tuss_fx.mix.plan import RemixPlan
-from tuss_fx.mix.replace import Replacement, ReplacementPass, replaced_stem
+from tuss_fx.mix.replace import Replacement, replaced_regions, replacement_passes
 from tuss_fx.separation.separator import Progress
 
 NEW_SUFFIX = " (new)"  # the new stem's fader: the stem's name and this
@@ -74,27 +74,25 @@ def place_recordings(info: AudioInfo, plan: RemixPlan, entry: CacheEntry, replac
     Raises:
         ReplacementError: a stem the plan lacks, or a recording that does not fit the programme.
     """
-    stems = plan.preset.stem_names
-    indices = [replaced_stem(stems, replacement) for replacement in replacements]
-    passes: list[ReplacementPass] = []
+    passes = replacement_passes(replacements, plan.preset.stem_names, len(plan.preset.prompts), info,
+                                folder / "placed.wav", match, match_eq)
+    # the audition's own files, gone at its end
+    writers = [AtomicWriter(folder / f"{replacement.stem}.new.wav", info.sample_rate, info.num_channels, "wav32f",
+                            durable=False) for replacement in replacements]
+    meters = [PeakMeter(info.num_frames, PEAK_BUCKETS) for _ in replacements]
     try:
-        for replacement, index in zip(replacements, indices):
-            passes.append(ReplacementPass(replacement, index, info, folder / f"{replacement.stem}.placed.wav",
-                                          len(plan.preset.prompts), match, match_eq))
         regions = CachedSeparation(entry, 0, "", "").separate_regions(
             read_blocks(info), info.sample_rate, info.num_channels, info.num_frames, plan.preset.prompts, progress)
-        for replacement_pass in passes:
-            replacement_pass.drain(regions)
-            regions = replacement_pass.regions()
-        writers = [AtomicWriter(folder / f"{replacement.stem}.new.wav", info.sample_rate, info.num_channels, "wav32f",
-                                durable=False) for replacement in replacements]  # the audition's, gone at its end
-        meters = [PeakMeter(info.num_frames, PEAK_BUCKETS) for _ in replacements]
-        for _, block_stems in regions:
-            for writer, meter, index in zip(writers, meters, indices):
-                writer.write(block_stems[index])
-                meter.push(fold @ block_stems[index])
+        for _, block_stems in replaced_regions(passes, regions):
+            for writer, meter, replacement_pass in zip(writers, meters, passes):
+                writer.write(block_stems[replacement_pass.stem_index])
+                meter.push(fold @ block_stems[replacement_pass.stem_index])
         for writer in writers:
             writer.commit()
+    except BaseException:
+        for writer in writers:
+            writer.abort()
+        raise
     finally:
         for replacement_pass in passes:
             replacement_pass.close()

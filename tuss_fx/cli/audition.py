@@ -68,14 +68,14 @@ def _audition(input_path, preset, save_path, port, no_browser, no_cache, cache_l
     from tuss_fx.audition.session import prepare_audition
     from tuss_fx.media.audio_io import probe
     from tuss_fx.mix.presets import load_preset
-    from tuss_fx.mix.replace import fits_file
+    from tuss_fx.mix.replace import Placement
 
     _log_server_errors()
     # everything a user can get wrong is checked before the model loads and long before a page starts
     info = probe(input_path, audio_track)
     replacements, match, match_eq = replacing
     for replacement in replacements:
-        fits_file(replacement.path, info)
+        Placement.of(replacement.path, info)
     chosen = load_preset(preset)
     model["dialogue_engine"] = model["dialogue_engine"] or chosen.dialogue_engine
     separator = load_separator(**model)

@@ -31,7 +31,7 @@ from tuss_fx.mix.effects import DEFAULT_BUFFER_SIZE, ChainStream
 from tuss_fx.mix.limiter import PeakMap, SpanLimiter
 from tuss_fx.mix.plan import RemixPlan, choose_plan
 from tuss_fx.mix.presets import Preset
-from tuss_fx.mix.replace import ReplacementPass, replaced_stem
+from tuss_fx.mix.replace import replaced_regions, replacement_passes
 from tuss_fx.mix.request import RemixRequest
 from tuss_fx.mix.ride import GRID_SECONDS as RIDE_GRID_SECONDS
 from tuss_fx.mix.ride_pass import RidePass
@@ -207,7 +207,8 @@ def remix_probed(separator: Separator, plan: RemixPlan, info: AudioInfo, request
                               preset.target_lufs, processed=True, plan=plan.as_dict()) if request.report else None
     broadcast = request.broadcast or broadcast_output(info, f"remix {preset.name} ({separator.name}, speech by "
                                                     f"{separator.dialogue_engine})")
-    replacing = _replacement_passes(request, preset, info)  # each recording checked before any work
+    replacing = replacement_passes(request.replacements, preset.stem_names, len(preset.prompts), info,
+                                   request.output, request.match, request.match_eq)
     scratch = AtomicWriter(output_path, info.sample_rate, info.num_channels, "wav32f")  # float pre-master mix
     regions = separator.separate_regions(read_blocks(info), info.sample_rate, info.num_channels, info.num_frames,
                                          preset.prompts, progress, channels)
@@ -222,11 +223,7 @@ def remix_probed(separator: Separator, plan: RemixPlan, info: AudioInfo, request
     ride = RidePass(preset, info, output_path) if preset.ride and automation is None else None
     try:
         with WriterGroup(stem_paths, info.sample_rate, info.num_channels, stem_format, broadcast) as stem_writers:
-            for replacement in replacing:  # each drains the regions before it, then serves them with its stem
-                replacement.drain(regions)
-                regions = replacement.regions()
-                if recorder:
-                    recorder.replacements.append(replacement.summary())
+            regions = replaced_regions(replacing, regions)
             if ride:
                 ride.drain(regions)
                 automation, regions = ride.automation(), ride.regions()
@@ -265,11 +262,13 @@ def remix_probed(separator: Separator, plan: RemixPlan, info: AudioInfo, request
             ride.close()
         for replacement in replacing:
             replacement.close()
+    replaced = tuple(replacement.summary() for replacement in replacing)
     if recorder:
+        recorder.replacements.extend(replaced)
         recorder.write(request.report)
     return RemixReport(output_path, _lufs(input_meter), output_lufs, gain_db, limited,
                        {name: mixer.gain_description(name) for name in mixer.sources}, stem_paths, plan,
-                       ride.summary() if ride else None, tuple(replacement.summary() for replacement in replacing))
+                       ride.summary() if ride else None, replaced)
 
 
 def _observed(regions: Iterable[tuple[np.ndarray, np.ndarray]], observe: Callable[[np.ndarray, np.ndarray], None]):
@@ -277,21 +276,6 @@ def _observed(regions: Iterable[tuple[np.ndarray, np.ndarray]], observe: Callabl
     for mixture, stems in regions:
         observe(mixture, stems)
         yield mixture, stems
-
-
-def _replacement_passes(request: RemixRequest, preset: Preset, info: AudioInfo) -> list[ReplacementPass]:
-    """One pass per replacement, in order; a refused one leaves no scratch file of those made before it."""
-    stems = [replaced_stem(preset.stem_names, replacement) for replacement in request.replacements]
-    made: list[ReplacementPass] = []
-    try:
-        for replacement, stem in zip(request.replacements, stems):
-            made.append(ReplacementPass(replacement, stem, info, request.output, len(preset.prompts), request.match,
-                                        request.match_eq))
-    except BaseException:
-        for done in made:
-            done.close()
-        raise
-    return made
 
 
 def _lanes_as_run(automation: GainAutomation | None, plan: RemixPlan) -> GainAutomation | None:

@@ -17,7 +17,7 @@ the stem's chain and gain as the original would have.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,7 +65,7 @@ class Replacement:
     A recording is made for a whole file. Where the remix's input is a range of that file (AudioInfo.excerpt:
     a conform's source range, the audition's preview), the recording's samples over that range are taken.
     `cut`: it may run past the input's end, and is cut there (whoever cut the range checked it against the
-    whole file, fits_file); else a recording longer than the input is an error.
+    whole file, Placement.of); else a recording longer than the input is an error.
     """
 
     stem: str
@@ -137,16 +137,16 @@ class Placement:
     placed_at: int
 
     @classmethod
-    def of(cls, replacement: Replacement, programme: AudioInfo) -> Placement:
-        """Probe and place `replacement`; checked against the programme unless it is `cut` (its range's
-        file was checked whole by whoever cut the range).
+    def of(cls, path: Path, programme: AudioInfo, checked: bool = True) -> Placement:
+        """Probe the recording at `path` and place it; `checked`: against the programme (a whole file; not for
+        a `cut` replacement, whose range's file was checked whole by whoever cut the range).
 
         Raises:
             ReplacementError: it runs past the programme's end, or has a channel count that does not map.
         """
-        source = probe(replacement.path)
+        source = probe(path)
         placement = cls(source, recording_offset(source, programme))
-        if not replacement.cut:
+        if checked:
             placement.check(programme)
         return placement
 
@@ -166,16 +166,6 @@ class Placement:
                                                 "programme's layout)")
 
 
-def fits_file(path: Path, programme: AudioInfo) -> None:
-    """Check the recording at `path` fits inside `programme` (a whole file) where recording_offset places it.
-
-    Raises:
-        ReplacementError: it runs past the programme's end, or has a channel count that does not map.
-    """
-    source = probe(path)
-    Placement(source, recording_offset(source, programme)).check(programme)
-
-
 class RecordingStream:
     """A recording at the programme's rate (in recording_channels: the programme's, or mono), taken in
     blocks in step with the programme, where its Placement puts it: silence before it and past its end (a
@@ -185,7 +175,7 @@ class RecordingStream:
         source = placement.source
         # where it starts in the input: an excerpt's frame 0 is its file's frame first_frame
         self.offset = placement.placed_at - info.first_frame
-        self.num_channels = self._num_channels = recording_channels(source.num_channels, info.num_channels)
+        self.num_channels = recording_channels(source.num_channels, info.num_channels)
         self._lead = max(0, self.offset)  # samples of silence still to give before it starts (made as taken)
         self._skip = max(0, -self.offset)  # of it, before the programme starts
         if self._skip and source.sample_rate == info.sample_rate:  # a range late in a long file: seek to it
@@ -194,7 +184,7 @@ class RecordingStream:
         self._blocks = read_blocks(source)
         self._resampler = StreamResampler(source.sample_rate, info.sample_rate, source.num_channels,
                                           source.num_frames)
-        self._queue = SampleQueue(self._num_channels)
+        self._queue = SampleQueue(self.num_channels)
         self._done = False
 
     def take(self, count: int) -> np.ndarray:
@@ -202,7 +192,7 @@ class RecordingStream:
         lead = min(self._lead, count)
         self._lead -= lead
         if lead:
-            return np.concatenate([np.zeros((self._num_channels, lead), np.float32), self.take(count - lead)], axis=1)
+            return np.concatenate([np.zeros((self.num_channels, lead), np.float32), self.take(count - lead)], axis=1)
         while self._queue.size < count and not self._done:
             block = next(self._blocks, None)
             resampled = self._resampler.finish() if block is None else self._resampler.push(block)
@@ -210,7 +200,7 @@ class RecordingStream:
             skipped = min(self._skip, resampled.shape[1])
             self._skip -= skipped
             kept = resampled[:, skipped:]
-            if kept.shape[0] != self._num_channels:  # several channels mixed to a mono programme's one
+            if kept.shape[0] != self.num_channels:  # several channels mixed to a mono programme's one
                 kept = kept.mean(axis=0, keepdims=True)
             self._queue.push(kept.astype(np.float32))
         ready = min(count, self._queue.size)
@@ -219,19 +209,28 @@ class RecordingStream:
 
 
 class ReplacementPass:
-    """Drain separated regions to disk while the recording is read in step, meter both and decide the
-    match; then `regions` gives the regions back with the recording, matched, in the stem's place."""
+    """One recording in a stem's place (`replace`): where a match is to be decided, the separated regions
+    are drained to disk while the recording is read in step and both are metered (`drain`), then given back
+    with the recording, matched, in the stem's place (`regions`)."""
 
     def __init__(self, replacement: Replacement, stem_index: int, info: AudioInfo, output_path: Path,
                  num_stems: int, match: str = "lines", match_eq: bool = False) -> None:
         if match not in MATCHES:
             raise ValueError(f"match is one of {', '.join(MATCHES)}, not {match!r}")
         self.replacement, self.info, self.match, self.match_eq = replacement, info, match, match_eq
-        self._stem, self._num_stems = stem_index, num_stems
-        self._placement = Placement.of(replacement, info)
+        self.stem_index, self._num_stems = stem_index, num_stems
+        self._placement = Placement.of(replacement.path, info, checked=not replacement.cut)
         self._recording = RecordingStream(self._placement, info)
         rate, channels, kept = info.sample_rate, info.num_channels, self._recording.num_channels
         self._targets = list(range(channels)) if kept == channels else mono_targets(info.channel_layout, channels)
+        self.eq_db: dict[float, float] = {}
+        self.line_gains: list[tuple[float, float, float]] = []  # (start s, end s, gain dB) per original line
+        self._curve = (np.array([0.0]), np.array([0.0]))  # (seconds, gain dB), interpolated between
+        self._done = 0  # samples of the programme given back with the recording in place
+        # with nothing to decide (--match off, no tone match) the recording goes in as the regions arrive
+        self.deciding = match != "off" or match_eq
+        if not self.deciding:
+            return
         self._original = LoudnessMeter(rate, channels, HOP_SECONDS)
         # the recording, metered while it drains (with a tone match, again once it is rendered) in its own
         # channels: a mono one spread on the targets reads as loud as its weights there add up to
@@ -246,15 +245,21 @@ class ReplacementPass:
         # back, so it is run over the whole recording before the mix reads it in step)
         self._shaped = AtomicWriter(output_path.with_name(f"{output_path.name}.replace-eq.wav"), rate, kept,
                                     "wav32f", durable=False) if match_eq else None
-        self.eq_db: dict[float, float] = {}
-        self.line_gains: list[tuple[float, float, float]] = []  # (start s, end s, gain dB) per original line
-        self._curve: tuple[np.ndarray, np.ndarray] | None = None  # (seconds, gain dB), interpolated between
+
+    def replace(self, regions: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The regions with the recording, matched, in the stem's place: with a match to decide, drained and
+        decided first (drain), then read back (regions); else in step as they arrive, with no scratch file."""
+        if not self.deciding:
+            return (self._in_place(mixture, stems.copy(), self._recording.take(mixture.shape[1]))
+                    for mixture, stems in regions)
+        self.drain(regions)
+        return self.regions()
 
     def drain(self, regions) -> None:
         """Write every region to the scratch file, metering it and the recording's same samples; then
         decide the gains (and the tone)."""
         for mixture, stems in regions:
-            stem = stems[self._stem]
+            stem = stems[self.stem_index]
             new = self._recording.take(mixture.shape[1])
             self._original.push(stem)
             self._speech.push(mixture, stem)
@@ -282,24 +287,26 @@ class ReplacementPass:
             self._decide_gains(original_ms, speaking, in_line)
 
     def regions(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(mixture (C, m), stems (P, C, m)) with the recording, matched, as the stem and the mixture changed
-        by the same difference, so the residual is the original's."""
+        """(mixture (C, m), stems (P, C, m)) read back from the scratch file with the recording in place."""
         channels = self.info.num_channels
-        times, gains_db = self._curve
         # the tone-matched file has the scratch file's length, so the same blocks; else the recording afresh
         shaped = read_blocks(probe(self._shaped.temp_path)) if self._shaped else None
         recording = RecordingStream(self._placement, self.info)
-        done = 0
         for block in read_blocks(probe(self._scratch.temp_path)):
-            new = spread(next(shaped) if shaped else recording.take(block.shape[1]), self._targets, channels)
-            mixture = block[:channels]
-            stems = block[channels:channels * (self._num_stems + 1)].reshape(self._num_stems, channels, -1).copy()
-            at = (done + np.arange(new.shape[1])) / self.info.sample_rate
-            new = new * (10 ** (np.interp(at, times, gains_db) / 20)).astype(np.float32)
-            mixture = mixture - stems[self._stem] + new
-            stems[self._stem] = new
-            done += new.shape[1]
-            yield mixture, stems
+            stems = block[channels:channels * (self._num_stems + 1)].reshape(self._num_stems, channels, -1)
+            yield self._in_place(block[:channels], stems, next(shaped) if shaped else recording.take(block.shape[1]))
+
+    def _in_place(self, mixture: np.ndarray, stems: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The next region with `new` (the recording's same samples, in its own channels) at its gains as the
+        stem (`stems` is changed), and the mixture changed by the same difference: the residual is the
+        original's."""
+        at = (self._done + np.arange(new.shape[1])) / self.info.sample_rate
+        self._done += new.shape[1]
+        new = spread(new, self._targets, self.info.num_channels) * (10 ** (np.interp(at, *self._curve) / 20)).astype(
+            np.float32)
+        mixture = mixture - stems[self.stem_index] + new
+        stems[self.stem_index] = new
+        return mixture, stems
 
     def summary(self) -> dict:
         """What was decided, for the report and the command's lines."""
@@ -316,9 +323,10 @@ class ReplacementPass:
 
     def close(self) -> None:
         """Remove the scratch files (whatever happened)."""
-        self._scratch.abort()
-        if self._shaped:
-            self._shaped.abort()
+        if self.deciding:
+            self._scratch.abort()
+            if self._shaped:
+                self._shaped.abort()
 
     def _add_spectra(self) -> None:
         """Each whole frame's octave-band powers, kept (7 numbers a frame each) until the lines are known."""
@@ -395,6 +403,32 @@ class ReplacementPass:
         self._recording_meter.push(tail)
         self._shaped.write(tail)
         self._shaped.close()
+
+
+def replacement_passes(replacements: Sequence[Replacement], stem_names: Sequence[str], num_stems: int,
+                       info: AudioInfo, output_path: Path, match: str = "lines",
+                       match_eq: bool = False) -> list[ReplacementPass]:
+    """One pass per replacement, in order, each recording placed and checked before any work; a refused one
+    leaves no scratch file of those made before it. num_stems: the prompts the separation runs."""
+    indices = [replaced_stem(stem_names, replacement) for replacement in replacements]
+    made: list[ReplacementPass] = []
+    try:
+        for replacement, index in zip(replacements, indices):
+            made.append(ReplacementPass(replacement, index, info, output_path, num_stems, match, match_eq))
+    except BaseException:
+        for done in made:
+            done.close()
+        raise
+    return made
+
+
+def replaced_regions(passes: Sequence[ReplacementPass],
+                     regions: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+    """The regions with every pass's recording in its stem's place, each pass taking what the one before
+    gives (a pass that decides a match drains them here)."""
+    for replacement in passes:
+        regions = replacement.replace(regions)
+    return regions
 
 
 def _runs(flags: np.ndarray, min_run: int) -> list[tuple[int, int]]:

@@ -12,7 +12,7 @@ from tuss_fx.errors import AudioReadError
 from tuss_fx.media.audio_io import AudioInfo, probe
 from tuss_fx.media.container import is_container
 from tuss_fx.media.timecode import programme_clock
-from tuss_fx.mix.replace import fits_file
+from tuss_fx.mix.replace import Placement
 from tuss_fx.timeline.conform import ConformJob, ConformSummary, FrameProgress, run_conform
 from tuss_fx.timeline.edit import ClipUse, TimelineError, chosen_clips, chosen_tracks, clip_uses, read_timeline
 from tuss_fx.timeline.media import locate_media
@@ -98,7 +98,7 @@ def conform_timeline(plan: ConformPlan, job: ConformJob, ray_address: str | None
     """
     for source in plan.sources:
         for replacement in job.replacements(source.path):
-            fits_file(replacement.path, source)
+            Placement.of(replacement.path, source)
     summary = run_conform(job, ray_address, actors, progress, on_entry)
     if summary.failed:
         return summary, None
